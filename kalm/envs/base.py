@@ -1,0 +1,68 @@
+"""The environment interface of kalm: what a user implements to add an environment.
+
+An ``EnvSuite`` bundles a gymnasium environment with everything the KALM pipeline needs around it:
+goal sets per level, a success judge and a reward function that read observations alone (so
+imaginary rollouts can be labelled without the simulator), and a behaviour policy for collecting
+real data. Register a suite in ``kalm.envs.SUITES``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from kalm.data.schema import RolloutSpec
+from kalm.envs.goals import LEVELS, Goal, check_level
+from kalm.errors import UnknownNameError
+
+Policy = Callable[[np.ndarray, str], Any]
+"""A behaviour policy: ``(observation, goal_id) -> action``."""
+
+
+class EnvSuite(ABC):
+    """One environment of the KALM pipeline (see the module docstring)."""
+
+    name: str
+    """Short name used on the command line and in dataset repo names, e.g. ``clevr``."""
+    gym_id: str
+    """The gymnasium id the environment is registered under, e.g. ``kalm/CLEVR-Robot-v0``."""
+    spec: RolloutSpec
+
+    @abstractmethod
+    def make(self, **kwargs: Any) -> gym.Env:
+        """A new environment instance. ``reset(options={"goal": id, "level": level})`` picks its goal."""
+
+    @abstractmethod
+    def goals(self, level: str) -> tuple[Goal, ...]:
+        """All goals of ``level`` (one of ``kalm.envs.goals.LEVELS``)."""
+
+    @abstractmethod
+    def success(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
+        """For ``T + 1`` observations of one rollout, whether each of the last ``T`` achieves the goal."""
+
+    @abstractmethod
+    def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
+        """The ``T`` rewards of a rollout's ``T + 1`` observations, from the observations alone."""
+
+    @abstractmethod
+    def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
+        """A policy that reaches training goals, taking a random action with probability ``noise``."""
+
+    def goal(self, level: str, goal_id: str) -> Goal:
+        """The goal ``goal_id`` of ``level``; an unknown id raises an error with examples of valid ones."""
+        try:
+            return self._goal_index[check_level(level)][goal_id]
+        except KeyError:
+            examples = ", ".join(repr(goal.id) for goal in self.goals(level)[:3])
+            raise UnknownNameError(
+                f"{self.name} has no {level} goal {goal_id!r}; valid ids look like {examples}"
+            ) from None
+
+    @cached_property
+    def _goal_index(self) -> dict[str, dict[str, Goal]]:
+        return {level: {goal.id: goal for goal in self.goals(level)} for level in LEVELS}

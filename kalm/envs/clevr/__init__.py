@@ -1,0 +1,45 @@
+"""CLEVR-Robot (5 balls, 40 discrete pushes) as a kalm environment suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kalm.data.schema import RolloutSpec
+from kalm.envs.base import EnvSuite, Policy
+from kalm.envs.clevr import goals as _goals
+from kalm.envs.clevr import judges
+from kalm.envs.clevr.env import HORIZON, ClevrRobotEnv
+from kalm.envs.clevr.physics import NUM_ACTIONS, NUM_BALLS
+from kalm.envs.clevr.policy import ScriptedPolicy
+from kalm.envs.clevr.specs import parse_spec
+from kalm.envs.goals import Goal
+
+
+class ClevrSuite(EnvSuite):
+    """CLEVR-Robot: goals per level, state-only judges and rewards, a scripted behaviour policy."""
+
+    name = "clevr"
+    gym_id = "kalm/CLEVR-Robot-v0"
+    spec = RolloutSpec(obs_dim=2 * NUM_BALLS, action_dim=NUM_ACTIONS, discrete=True, horizon=HORIZON)
+
+    def make(self, **kwargs: Any) -> ClevrRobotEnv:
+        return ClevrRobotEnv(**kwargs)
+
+    def goals(self, level: str) -> tuple[Goal, ...]:
+        return _goals.goals(level)
+
+    def success(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
+        observations = np.asarray(observations)
+        return judges.success(parse_spec(goal_id), observations[1:], observations[0])
+
+    def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
+        return judges.rewards(parse_spec(goal_id), observations)
+
+    def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
+        scripted = ScriptedPolicy(noise=noise, rng=rng)
+        return lambda observation, goal_id: scripted(observation, parse_spec(goal_id))
+
+
+__all__ = ["ClevrRobotEnv", "ClevrSuite"]

@@ -1,0 +1,115 @@
+"""``kalm/CLEVR-Robot-v0``: five balls on a table, 40 discrete pushes, goals in natural language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from kalm.envs.clevr import goals, judges
+from kalm.envs.clevr.physics import NUM_ACTIONS, NUM_BALLS, TABLE_HALF_SIZE, ClevrPhysics, sample_positions
+from kalm.envs.clevr.specs import parse_spec
+from kalm.envs.goals import check_level
+from kalm.errors import KalmError
+
+HORIZON = 50
+_RESET_ATTEMPTS = 100
+
+
+class ClevrRobotEnv(gym.Env):
+    """CLEVR-Robot on MuJoCo with the gymnasium API.
+
+    Observation: the balls' (x, y) in colour order red, blue, green, purple, cyan (10-d float32).
+    Action: ``Discrete(40)``, ball index x 8 directions (see ``physics``). An episode follows one goal,
+    picked by ``reset(options={"goal": id, "level": level})`` or drawn from ``level`` (default
+    ``train``); ``options={"positions": (5, 2) array}`` places the balls instead of sampling them.
+    Resets never start in a state that already achieves the goal. The episode terminates when the goal's
+    judge says success and is truncated after ``horizon`` steps. ``info`` carries ``goal_id``, ``level``,
+    ``instruction`` and ``success``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, *, render_mode: str | None = None, horizon: int = HORIZON, level: str = "train",
+                 render_size: int = 256) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise KalmError(f"render_mode {render_mode!r} is not supported; expected None or 'rgb_array'")
+        self.render_mode = render_mode
+        self.horizon = horizon
+        self.level = check_level(level)
+        self.render_size = render_size
+        self.physics = ClevrPhysics()
+        self.observation_space = gym.spaces.Box(-TABLE_HALF_SIZE, TABLE_HALF_SIZE, (2 * NUM_BALLS,), np.float32)
+        self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
+        self._renderer: Any = None
+        self._goal: goals.Goal | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        level = check_level(options.get("level", self.level))
+        if "goal" in options:
+            self._goal = _suite().goal(level, options["goal"])
+        else:
+            pool = goals.goals(level)
+            self._goal = pool[int(self.np_random.integers(len(pool)))]
+        self._spec = parse_spec(self._goal.id)
+        self._instruction = self._goal.sentence(self.np_random)
+        self._place(options.get("positions"))
+        self._initial = self._observation()
+        self._steps = 0
+        return self._initial.copy(), self._info(success=False)
+
+    def step(self, action: Any):
+        if self._goal is None:
+            raise KalmError("CLEVR-Robot: call reset() before step()")
+        if not self.action_space.contains(action):
+            raise KalmError(f"CLEVR-Robot action {action!r} is invalid; expected an integer in [0, {NUM_ACTIONS})")
+        before = self._observation()
+        self.physics.push(int(action))
+        after = self._observation()
+        self._steps += 1
+        reward = float(judges.rewards(self._spec, np.stack([before, after]), initial=self._initial)[0])
+        success = bool(judges.success(self._spec, after[None], self._initial)[0])
+        return after, reward, success, self._steps >= self.horizon and not success, self._info(success)
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            import mujoco
+
+            self._renderer = mujoco.Renderer(self.physics.model, self.render_size, self.render_size)
+        self._renderer.update_scene(self.physics.data, camera="top")
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def _place(self, positions: Any) -> None:
+        if positions is not None:
+            positions = np.asarray(positions, dtype=np.float64).reshape(NUM_BALLS, 2)
+            self.physics.set_positions(positions)
+            return
+        for _ in range(_RESET_ATTEMPTS):
+            self.physics.set_positions(sample_positions(self.np_random))
+            observation = self._observation()
+            if not judges.success(self._spec, observation[None], observation)[0]:
+                return
+
+    def _observation(self) -> np.ndarray:
+        return self.physics.positions.reshape(-1).astype(np.float32)
+
+    def _info(self, success: bool) -> dict[str, Any]:
+        assert self._goal is not None
+        return {"goal_id": self._goal.id, "level": self._goal.level, "instruction": self._instruction,
+                "success": success}
+
+
+def _suite():
+    from kalm.envs import get_suite
+
+    return get_suite("clevr")
