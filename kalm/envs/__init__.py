@@ -7,6 +7,10 @@
 from __future__ import annotations
 
 import importlib
+import os
+
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"  # headless rendering; must be set before mujoco is imported
 from functools import cache
 
 import gymnasium as gym
