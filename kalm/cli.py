@@ -1,7 +1,7 @@
 """The ``kalm`` command line: one entry point, a subcommand per pipeline stage.
 
 ``kalm collect | envs | run`` are functions parsed by jsonargparse (each accepts ``--config FILE``);
-``kalm hub ...`` is the hub's own command tree. A user error (``KalmError``) prints one line and exits 2.
+``kalm ground fit|validate ...`` is a LightningCLI tree; ``kalm hub ...`` is the hub's own command tree. A user error (``KalmError``) prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -94,18 +94,34 @@ def _print_summary(title: str, summary: dict, seconds: float) -> None:
     print(f"  time          {seconds:.1f} s ({summary['episodes'] / max(seconds, 1e-9):.0f} episodes/s)")
 
 
+def _configure_logging() -> None:
+    logger = logging.getLogger("kalm")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 COMMANDS = {"collect": collect, "envs": envs, "run": run}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kalm`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     try:
         if argv and argv[0] == "hub":
             from kalm.hub.cli import main as hub_main
 
             return hub_main(argv[1:])
+        if argv and argv[0] == "ground":
+            from kalm.grounding.cli import main as ground_main
+
+            sys.argv = [f"{sys.argv[0]} ground", *argv[1:]]  # LightningCLI reads its program name here
+            ground_main(argv[1:])
+            return 0
         CLI(COMMANDS, args=argv, as_positional=False)
     except KalmError as error:
         print(f"kalm: error: {error}", file=sys.stderr)

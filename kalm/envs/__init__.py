@@ -1,7 +1,7 @@
 """Environments of the KALM pipeline, by name. Add one by implementing ``EnvSuite`` and registering it.
 
 >>> sorted(SUITES)
-['clevr']
+['clevr', 'metaworld']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from kalm.errors import UnknownNameError
 
 SUITES: dict[str, str] = {
     "clevr": "kalm.envs.clevr:ClevrSuite",
+    "metaworld": "kalm.envs.metaworld:MetaWorldSuite",
 }
 """Suite name -> ``module:class``; modules are imported on first use."""
 
@@ -37,6 +38,8 @@ def get_suite(name: str) -> EnvSuite:
 def _register_gym_ids() -> None:
     if "kalm/CLEVR-Robot-v0" not in gym.registry:
         gym.register(id="kalm/CLEVR-Robot-v0", entry_point="kalm.envs.clevr.env:ClevrRobotEnv")
+    if "kalm/MetaWorld-v0" not in gym.registry:
+        gym.register(id="kalm/MetaWorld-v0", entry_point="kalm.envs.metaworld.env:MetaWorldEnv")
 
 
 _register_gym_ids()

@@ -8,6 +8,7 @@ real data. Register a suite in ``kalm.envs.SUITES``.
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cached_property
@@ -32,6 +33,11 @@ class EnvSuite(ABC):
     gym_id: str
     """The gymnasium id the environment is registered under, e.g. ``kalm/CLEVR-Robot-v0``."""
     spec: RolloutSpec
+    observation_low: np.ndarray | None = None
+    """Lowest plausible value of each observation dimension (``None``: no workspace check)."""
+    observation_high: np.ndarray | None = None
+    max_step_change: np.ndarray | None = None
+    """Largest plausible change of each observation dimension in one step (``None``: no dynamics check)."""
 
     @abstractmethod
     def make(self, **kwargs: Any) -> gym.Env:
@@ -62,6 +68,41 @@ class EnvSuite(ABC):
             raise UnknownNameError(
                 f"{self.name} has no {level} goal {goal_id!r}; valid ids look like {examples}"
             ) from None
+
+    def implausibility(self, observations: np.ndarray) -> str | None:
+        """Why a rollout's observations ``[T + 1, obs_dim]`` cannot be real, or ``None`` if they can.
+
+        Reasons, checked in this order: ``non_finite`` (NaN/inf), ``out_of_workspace`` (outside
+        ``observation_low``/``observation_high``), ``exceeds_dynamics`` (a step changes some dimension by
+        more than ``max_step_change``).
+        """
+        observations = np.asarray(observations, dtype=np.float64)
+        if not np.isfinite(observations).all():
+            return "non_finite"
+        if self.observation_low is not None and self.observation_high is not None and (
+            (observations < self.observation_low).any() or (observations > self.observation_high).any()
+        ):
+            return "out_of_workspace"
+        if self.max_step_change is not None and len(observations) > 1 and (
+            np.abs(np.diff(observations, axis=0)) > self.max_step_change
+        ).any():
+            return "exceeds_dynamics"
+        return None
+
+    def interpret(self, text: str, *, cutoff: float = 0.8) -> str | None:
+        """The id of the training goal whose sentence is closest to ``text``, or ``None`` if none is close.
+
+        Used to judge generated goal text (rollout explanations) on the structured goal, not on strings.
+        """
+        text = text.strip().rstrip(".")
+        if text in self._sentence_goals:
+            return self._sentence_goals[text]
+        match = difflib.get_close_matches(text, list(self._sentence_goals), n=1, cutoff=cutoff)
+        return self._sentence_goals[match[0]] if match else None
+
+    @cached_property
+    def _sentence_goals(self) -> dict[str, str]:
+        return {sentence: goal.id for goal in self.goals("train") for sentence in goal.sentences}
 
     @cached_property
     def _goal_index(self) -> dict[str, dict[str, Goal]]:

@@ -1,0 +1,150 @@
+"""Batches of goal-conditioned transitions with a fixed real : imaginary ratio (reference §6.4).
+
+The paper trains "with the same proportion of offline data and imaginary rollout in each training
+batch"; the authors' code sampled one merged buffer uniformly instead. Here every batch holds exactly
+``round(batch_size * real_fraction)`` real transitions and the rest imaginary ones, each drawn
+uniformly (with replacement) from its own pool.
+
+Batch layout (a ``TensorDict`` with TorchRL's keys, batch size ``[B]``):
+
+- ``observation`` ``[B, obs_dim + goal_dim]``: the state with the goal embedding concatenated;
+- ``action`` ``[B]`` int64 (discrete) or ``[B, action_dim]`` float32;
+- ``("next", "observation")`` (same goal embedding), ``("next", "reward")`` ``[B, 1]``,
+  ``("next", "done")`` and ``("next", "terminated")`` ``[B, 1]`` bool;
+- ``imaginary`` ``[B]`` bool: which rows came from imaginary rollouts (for logging and tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+from torch.utils.data import IterableDataset
+
+from datamodules.episodes import TransitionArrays
+from kalm.errors import ConfigError
+
+ACTION_EPS = 1e-5
+"""Continuous actions are clipped to ``[-1 + eps, 1 - eps]`` so tanh-squashed log-likelihoods stay finite."""
+
+
+class TransitionPool:
+    """One source's transitions as torch tensors, with goal embeddings looked up per batch."""
+
+    def __init__(self, arrays: TransitionArrays, embeddings: np.ndarray, *, discrete: bool) -> None:
+        self.states = torch.from_numpy(arrays.states)
+        self.obs_index = torch.from_numpy(arrays.obs_index)
+        actions = torch.from_numpy(arrays.actions)
+        self.actions = actions.long() if discrete else actions.float().clamp(-1 + ACTION_EPS, 1 - ACTION_EPS)
+        self.rewards = torch.from_numpy(arrays.rewards).unsqueeze(-1)
+        self.done = torch.from_numpy(arrays.done).unsqueeze(-1)
+        self.terminated = torch.from_numpy(arrays.terminated).unsqueeze(-1)
+        self.goals = torch.from_numpy(embeddings)[torch.from_numpy(arrays.sentence)]
+        self.imaginary = torch.from_numpy(arrays.source.astype(bool))
+
+    def __len__(self) -> int:
+        return len(self.obs_index)
+
+    def gather(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transitions at ``index`` as flat tensors (``observation`` already holds the goal)."""
+        rows = self.obs_index[index]
+        goals = self.goals[index]
+        return {
+            "observation": torch.cat([self.states[rows], goals], dim=-1),
+            "next_observation": torch.cat([self.states[rows + 1], goals], dim=-1),
+            "action": self.actions[index],
+            "reward": self.rewards[index],
+            "done": self.done[index],
+            "terminated": self.terminated[index],
+            "imaginary": self.imaginary[index],
+        }
+
+
+def split_counts(batch_size: int, real_fraction: float, *, has_imaginary: bool) -> tuple[int, int]:
+    """``(real, imaginary)`` rows per batch: ``round(B * real_fraction)`` real, unless there is no imaginary data."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size!r} is invalid; expected a positive integer")
+    if not 0.0 <= real_fraction <= 1.0:
+        raise ConfigError(f"real_fraction={real_fraction!r} is invalid; expected a fraction in [0, 1]")
+    if not has_imaginary:
+        return batch_size, 0
+    real = round(batch_size * real_fraction)
+    return real, batch_size - real
+
+
+def to_tensordict(parts: list[dict[str, torch.Tensor]]) -> TensorDict:
+    """Concatenate gathered parts into one TorchRL batch (see the module docstring)."""
+    flat = parts[0] if len(parts) == 1 else {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    size = flat["action"].shape[:1]
+    return TensorDict(
+        {
+            "observation": flat["observation"],
+            "action": flat["action"],
+            "imaginary": flat["imaginary"],
+            "next": TensorDict(
+                {"observation": flat["next_observation"], "reward": flat["reward"], "done": flat["done"],
+                 "terminated": flat["terminated"]},
+                batch_size=size,
+            ),
+        },
+        batch_size=size,
+    )
+
+
+class MixedBatches(IterableDataset):
+    """An endless-per-epoch stream of mixed batches: ``steps`` batches per ``iter()``.
+
+    The generator state is part of :meth:`state_dict`, so a resumed run continues the same sequence.
+    """
+
+    def __init__(
+        self,
+        real: TransitionPool,
+        imaginary: TransitionPool | None,
+        *,
+        batch_size: int,
+        real_fraction: float,
+        steps: int,
+        seed: int,
+    ) -> None:
+        if real is None or len(real) == 0:
+            raise ConfigError("the real dataset has no transitions; a policy needs real data")
+        self.pools = [real, imaginary]
+        self.counts = split_counts(batch_size, real_fraction, has_imaginary=imaginary is not None and len(imaginary) > 0)
+        self.steps = steps
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self) -> TensorDict:
+        """One batch."""
+        parts = []
+        for pool, count in zip(self.pools, self.counts, strict=True):
+            if count:
+                assert pool is not None
+                parts.append(pool.gather(torch.randint(len(pool), (count,), generator=self.generator)))
+        return to_tensordict(parts)
+
+    def __iter__(self) -> Iterator[TensorDict]:
+        for _ in range(self.steps):
+            yield self.sample()
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def identity(batch: Any) -> Any:
+    """A ``collate_fn`` that passes pre-built TensorDict batches through unchanged."""
+    return batch
+
+
+def seed_from(*values: int) -> int:
+    """A 63-bit seed derived from integers (numpy's SeedSequence)."""
+    return int(np.random.SeedSequence(list(values)).generate_state(1, dtype=np.uint64)[0] >> 1)

@@ -1,0 +1,163 @@
+"""RolloutGoalDataModule: streams rollout-goal pairs and turns them into grounding-task batches.
+
+Episodes stream from a rollout dataset (a Hub dataset repo at a revision, or a local dataset folder)
+with ``datasets`` streaming. Each episode goes wholly to training or to validation, decided by a stable
+hash of its ``episode_id`` (the reference split after expanding episodes into tasks, so one rollout
+could be trained on under one task and validated under another). Every training episode yields
+``tasks_per_episode`` examples whose tasks are drawn from ``task_weights``; each example phrases the goal
+with one of its training sentences, drawn at random.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from kalm.data import check_features
+from kalm.envs import get_suite
+from kalm.errors import ConfigError, UnknownNameError
+from kalm.grounding.backbones import load_tokenizer
+from kalm.grounding.batch import GroundingBatch, collate
+from kalm.grounding.prompts import PromptEncoder, Task
+
+DEFAULT_TASK_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+
+
+def is_validation(episode_id: int, fraction: float) -> bool:
+    """Stable, streaming-friendly split by episode: the same episode always lands on the same side."""
+    return zlib.crc32(str(int(episode_id)).encode()) % 10_000 < fraction * 10_000
+
+
+class _EpisodeExamples(IterableDataset):
+    """Iterates episodes of one split and yields encoded grounding examples."""
+
+    def __init__(self, module: RolloutGoalDataModule, *, validation: bool) -> None:
+        super().__init__()
+        self.module, self.validation = module, validation
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        module = self.module
+        rng = np.random.default_rng([module.seed, self.epoch, int(self.validation)])
+        self.epoch += 1
+        episodes = module.episodes(validation=self.validation, shuffle_seed=None if self.validation else int(rng.integers(2**31)))
+        for row in episodes:
+            tasks = list(Task) if self.validation else module.draw_tasks(rng)
+            for task in tasks:
+                yield module.encode(row, task, rng)
+
+
+class RolloutGoalDataModule(L.LightningDataModule):
+    """Grounding batches from a rollout dataset (see the module docstring).
+
+    Args:
+        dataset: a Hub dataset repo id, or a local dataset folder (``kalm collect --out``).
+        revision: the repo revision (tag, branch or commit sha); ignored for local folders.
+        env: the environment the rollouts come from (goal phrasings and the schema check).
+        backbone: the backbone whose tokenizer encodes the prompts (linked to the model's).
+        batch_size: examples per batch.
+        val_fraction: fraction of episodes held out for validation.
+        task_weights: sampling weights of the tasks goal->rollout, dynamics, consequence, rollout->goal.
+        tasks_per_episode: training examples drawn per episode and pass.
+        max_episodes: use only the first N episodes of the dataset.
+        shuffle_buffer: size of the streaming shuffle buffer.
+        seed: seed of shuffling, task draws and phrasings.
+    """
+
+    def __init__(self, *, dataset: str, revision: str | None = None, env: str = "clevr",
+                 backbone: str = "smollm2-135m", batch_size: int = 16, val_fraction: float = 0.1,
+                 task_weights: list[float] | tuple[float, ...] = DEFAULT_TASK_WEIGHTS, tasks_per_episode: int = 2,
+                 max_episodes: int | None = None, shuffle_buffer: int = 1000, seed: int = 0) -> None:
+        super().__init__()
+        if len(task_weights) != len(Task) or min(task_weights) < 0 or sum(task_weights) <= 0:
+            raise ConfigError(f"task_weights={list(task_weights)} is invalid; expected {len(Task)} non-negative "
+                              "weights (goal->rollout, dynamics, consequence, rollout->goal) with a positive sum")
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"val_fraction={val_fraction} is invalid; expected a fraction in (0, 1)")
+        self.dataset, self.revision, self.suite = dataset, revision, get_suite(env)
+        self.backbone, self.batch_size, self.val_fraction = backbone, batch_size, val_fraction
+        self.task_probabilities = np.asarray(task_weights, dtype=float) / float(np.sum(task_weights))
+        self.tasks_per_episode, self.max_episodes = tasks_per_episode, max_episodes
+        self.shuffle_buffer, self.seed = shuffle_buffer, seed
+        self.prompts: PromptEncoder | None = None
+        self.resolved_revision: str | None = None
+        self._stats: dict[str, torch.Tensor] | None = None
+
+    # -- data access -----------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.prompts is None:
+            self.prompts = PromptEncoder(load_tokenizer(self.backbone))
+        check_features(self._stream().features, self.suite.spec)
+
+    def episodes(self, *, validation: bool, shuffle_seed: int | None = None) -> Iterator[dict[str, Any]]:
+        """Rows of one split, as numpy arrays, optionally shuffled through the streaming buffer."""
+        stream = self._stream()
+        if shuffle_seed is not None:
+            stream = stream.shuffle(seed=shuffle_seed, buffer_size=self.shuffle_buffer)
+        for row in stream:
+            if is_validation(row["episode_id"], self.val_fraction) == validation:
+                yield row
+
+    def _stream(self) -> Any:
+        from datamodules.sources import stream_rollouts
+
+        stream, self.resolved_revision = stream_rollouts(self.dataset, self.revision)
+        if self.max_episodes is not None:
+            stream = stream.take(self.max_episodes)
+        return stream.with_format("numpy")
+
+    def state_stats(self) -> dict[str, torch.Tensor]:
+        """Mean and std of the training episodes' observations (and continuous actions), computed once."""
+        if self._stats is None:
+            observations, actions = [], []
+            for row in self.episodes(validation=False):
+                observations.append(row["observations"])
+                actions.append(np.asarray(row["actions"], dtype=np.float32).reshape(len(row["actions"]), -1))
+            if not observations:
+                raise ConfigError(f"dataset {self.dataset!r} has no training episodes")
+            states, moves = np.concatenate(observations), np.concatenate(actions)
+            self._stats = {
+                "state_mean": torch.from_numpy(states.mean(0)), "state_std": torch.from_numpy(states.std(0)),
+                "action_mean": torch.from_numpy(moves.mean(0)), "action_std": torch.from_numpy(moves.std(0)),
+            }
+        return self._stats
+
+    # -- examples --------------------------------------------------------------------------------
+    def draw_tasks(self, rng: np.random.Generator) -> list[Task]:
+        return [Task(int(i)) for i in rng.choice(len(Task), size=self.tasks_per_episode, p=self.task_probabilities)]
+
+    def encode(self, row: dict[str, Any], task: Task, rng: np.random.Generator) -> Any:
+        assert self.prompts is not None, "call setup() first"
+        length = int(row["length"])
+        try:
+            goal = self.suite.goal(str(row["level"]), str(row["goal_id"])).sentence(rng)
+        except UnknownNameError:  # a goal the suite does not know: use the sentence stored with the rollout
+            goal = str(row["instruction"])
+        step = int(rng.integers(length))
+        return self.prompts.encode(task, goal=goal, states=row["observations"], actions=row["actions"], step=step)
+
+    def collate(self, examples: list[Any]) -> GroundingBatch:
+        assert self.prompts is not None
+        spec = self.suite.spec
+        return collate(examples, pad_id=self.prompts.pad_id, obs_dim=spec.obs_dim, discrete=spec.discrete,
+                       action_dim=spec.action_dim)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_EpisodeExamples(self, validation=False), batch_size=self.batch_size,
+                          collate_fn=self.collate)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(_EpisodeExamples(self, validation=True), batch_size=self.batch_size,
+                          collate_fn=self.collate)
+
+    @property
+    def source_description(self) -> str:
+        kind = "folder" if Path(self.dataset).is_dir() else "repo"
+        return f"{kind} {self.dataset}@{self.resolved_revision or self.revision or 'main'}"

@@ -1,0 +1,108 @@
+"""The 91-d entity-slot observation of KALM's Meta-World setting (reference §5.2).
+
+```
+index   0:3   gripper position (the Sawyer ``hand`` body, as Meta-World reports it)
+        3     gripper opening (0 closed .. 1 open, Meta-World's normalised finger distance)
+        4:7   target location (the task's goal position, Meta-World's ``_target_pos``)
+        7:91  12 entity slots of 7 numbers each: position (x, y, z) then the orientation quaternion
+              exactly as Meta-World reports it for that entity
+```
+
+Slots, in order: target object (puck, mug, ...), button, lock, handle, window, faucet, wall, coffee machine,
+coffee button, hammer, nail, soccer ball. A task fills the slots of the entities its scene contains and
+leaves the others at zero; a test-time distractor may fill one more (see ``distractors.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ENTITIES = (
+    "target_object",
+    "button",
+    "lock",
+    "handle",
+    "window",
+    "faucet",
+    "wall",
+    "coffee_machine",
+    "coffee_button",
+    "hammer",
+    "nail",
+    "soccer_ball",
+)
+"""Entity kinds, in slot order."""
+
+SLOT_SIZE = 7
+GRIPPER = slice(0, 3)
+OPENING = 3
+TARGET = slice(4, 7)
+FIRST_SLOT = 7
+OBS_DIM = FIRST_SLOT + SLOT_SIZE * len(ENTITIES)
+assert OBS_DIM == 91
+
+TCP_OFFSET = np.array([0.0, 0.0, -0.045])
+"""The gripper's tool centre point (between the finger tips) relative to the hand body.
+
+Meta-World judges reaching with the finger centre, which the 91-d state does not contain; the hand's orientation
+is held fixed by the mocap weld, so the offset is constant up to a few millimetres of sway (measured on v3 envs).
+"""
+
+
+def slot_start(entity: str) -> int:
+    """Index of the first number of ``entity``'s slot in the 91-d vector."""
+    return FIRST_SLOT + SLOT_SIZE * ENTITIES.index(entity)
+
+
+def position_index(entity: str) -> slice:
+    """The 91-d indices of ``entity``'s position."""
+    start = slot_start(entity)
+    return slice(start, start + 3)
+
+
+def quaternion_index(entity: str) -> slice:
+    """The 91-d indices of ``entity``'s orientation quaternion."""
+    start = slot_start(entity)
+    return slice(start + 3, start + SLOT_SIZE)
+
+
+def slot_index(entity: str) -> slice:
+    """The 91-d indices of ``entity``'s whole slot (position and quaternion)."""
+    start = slot_start(entity)
+    return slice(start, start + SLOT_SIZE)
+
+
+def position(observations: np.ndarray, entity: str) -> np.ndarray:
+    """``(..., 3)`` positions of ``entity`` in ``(..., 91)`` observations (float64)."""
+    return np.asarray(observations, dtype=np.float64)[..., position_index(entity)]
+
+
+def quaternion(observations: np.ndarray, entity: str) -> np.ndarray:
+    """``(..., 4)`` orientation quaternions of ``entity`` in ``(..., 91)`` observations (float64)."""
+    return np.asarray(observations, dtype=np.float64)[..., quaternion_index(entity)]
+
+
+def gripper(observations: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` hand positions."""
+    return np.asarray(observations, dtype=np.float64)[..., GRIPPER]
+
+
+def tcp(observations: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` estimated finger-centre positions (hand position + ``TCP_OFFSET``)."""
+    return gripper(observations) + TCP_OFFSET
+
+
+def opening(observations: np.ndarray) -> np.ndarray:
+    """``(...)`` gripper openings."""
+    return np.asarray(observations, dtype=np.float64)[..., OPENING]
+
+
+def target(observations: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` target locations."""
+    return np.asarray(observations, dtype=np.float64)[..., TARGET]
+
+
+def filled(observation: np.ndarray) -> tuple[str, ...]:
+    """The entities whose slot holds anything other than zeros in one 91-d observation."""
+    observation = np.asarray(observation)
+    return tuple(entity for entity in ENTITIES if np.any(observation[slot_index(entity)] != 0))

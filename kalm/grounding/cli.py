@@ -1,0 +1,28 @@
+"""``kalm ground fit|validate --config configs/ground/<name>.yaml``: LightningCLI over the grounding stage."""
+
+from __future__ import annotations
+
+from lightning.pytorch.cli import LightningCLI
+
+from datamodules.rollout_goal import RolloutGoalDataModule
+from kalm.grounding.module import GroundingModule
+
+
+class GroundingCLI(LightningCLI):
+    """Links the datamodule's tokenizer and environment to the model's backbone and environment."""
+
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse parser)
+        parser.link_arguments("model.backbone", "data.backbone")
+        parser.link_arguments("model.env", "data.env")
+
+
+def main(argv: list[str]) -> GroundingCLI:
+    """Run the grounding LightningCLI on ``argv`` (``fit``, ``validate``, ... and their options)."""
+    return GroundingCLI(
+        GroundingModule,
+        RolloutGoalDataModule,
+        args=argv,
+        seed_everything_default=0,
+        parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True},
+    )

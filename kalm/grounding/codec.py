@@ -1,0 +1,80 @@
+"""The rollout codec: how numeric states and actions enter and leave the transformer (reference §2.2-2.3).
+
+States are normalised with statistics of the training data (stored as buffers, so they travel with the
+model) and embedded by a small MLP; discrete actions by an ``nn.Embedding``, continuous ones by an MLP.
+Numeric embeddings are layer-normalised and scaled to the RMS norm of the backbone's token embeddings,
+so they enter the transformer at the scale it expects. Heads map hidden states back: a state regression
+head (normalised units), an action head (logits, or a normalised regression for continuous actions).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class RolloutCodec(nn.Module):
+    """Embeddings and heads for one environment's states and actions.
+
+    Args:
+        obs_dim: state vector length.
+        action_dim: number of discrete actions, or the continuous action vector length.
+        discrete: whether actions are discrete.
+        d_model: the backbone's hidden size.
+        hidden: width of the embedding MLPs.
+        token_rms: RMS norm of the backbone's token embeddings (numeric embeddings are scaled to it).
+    """
+
+    def __init__(self, *, obs_dim: int, action_dim: int, discrete: bool, d_model: int, hidden: int = 256,
+                 token_rms: float = 1.0) -> None:
+        super().__init__()
+        self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
+        self.state_embed = _mlp(obs_dim, hidden, d_model)
+        if discrete:
+            self.action_embed: nn.Module = nn.Sequential(nn.Embedding(action_dim, d_model),
+                                                         nn.LayerNorm(d_model, elementwise_affine=False))
+        else:
+            self.action_embed = _mlp(action_dim, hidden, d_model)
+        self.state_head = nn.Linear(d_model, obs_dim)
+        self.action_head = nn.Linear(d_model, action_dim)
+        self.register_buffer("embed_scale", torch.tensor(float(token_rms)))
+        self.register_buffer("state_mean", torch.zeros(obs_dim))
+        self.register_buffer("state_std", torch.ones(obs_dim))
+        self.register_buffer("action_mean", torch.zeros(0 if discrete else action_dim))
+        self.register_buffer("action_std", torch.ones(0 if discrete else action_dim))
+
+    def set_normalization(self, *, state_mean: Tensor, state_std: Tensor, action_mean: Tensor | None = None,
+                          action_std: Tensor | None = None) -> None:
+        """Store the training data's statistics (std is floored to avoid dividing by ~0)."""
+        self.state_mean.copy_(torch.as_tensor(state_mean))
+        self.state_std.copy_(torch.as_tensor(state_std).clamp(min=1e-3))
+        if not self.discrete and action_mean is not None and action_std is not None:
+            self.action_mean.copy_(torch.as_tensor(action_mean))
+            self.action_std.copy_(torch.as_tensor(action_std).clamp(min=1e-3))
+
+    def normalize_states(self, states: Tensor) -> Tensor:
+        return (states - self.state_mean) / self.state_std
+
+    def denormalize_states(self, states: Tensor) -> Tensor:
+        return states * self.state_std + self.state_mean
+
+    def normalize_actions(self, actions: Tensor) -> Tensor:
+        return actions if self.discrete else (actions - self.action_mean) / self.action_std
+
+    def denormalize_actions(self, actions: Tensor) -> Tensor:
+        return actions if self.discrete else actions * self.action_std + self.action_mean
+
+    def embed_states(self, states: Tensor) -> Tensor:
+        """Raw states ``[N, obs_dim]`` -> embeddings ``[N, d_model]``."""
+        return self.state_embed(self.normalize_states(states)) * self.embed_scale
+
+    def embed_actions(self, actions: Tensor) -> Tensor:
+        """Raw actions (``[N]`` indices or ``[N, action_dim]``) -> embeddings ``[N, d_model]``."""
+        return self.action_embed(self.normalize_actions(actions)) * self.embed_scale
+
+
+def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, outputs),
+        nn.LayerNorm(outputs, elementwise_affine=False),
+    )

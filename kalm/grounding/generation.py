@@ -1,0 +1,165 @@
+"""Batched decoding with a grounded LM: imagined rollouts (goal -> rollout) and explanations (rollout -> goal).
+
+Rollouts are decoded as action, state, action, state, ... with one backbone call per generated element
+and the KV cache; prompts are left-padded so every row appends at the same position. ``use_cache=False``
+recomputes the whole sequence for every element instead (the authors' way; kept as the reference
+for tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+StopFn = Callable[[Tensor], Tensor]
+"""``stop(observations [B, t + 1, obs_dim]) -> bool [B]``: whether each rollout is finished."""
+
+
+@dataclass
+class ImaginedRollouts:
+    """Decoded rollouts: ``observations [B, T + 1, obs_dim]``, ``actions [B, T(, A)]``, ``lengths [B]``.
+
+    Row ``b`` is valid up to ``lengths[b]`` actions; ``stopped[b]`` tells whether the stop callback ended it.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    lengths: np.ndarray
+    stopped: np.ndarray
+
+    def rollout(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The valid observations and actions of rollout ``index``."""
+        length = int(self.lengths[index])
+        return self.observations[index, : length + 1], self.actions[index, :length]
+
+
+class _Decoder:
+    """Appends embeddings to a batch of left-padded sequences and returns the last hidden states."""
+
+    def __init__(self, model: Any, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, use_cache: bool):
+        self.model, self.use_cache = model, use_cache
+        self.attention_mask, self.next_position = attention_mask, position_ids[:, -1:] + 1
+        self.cache: Any = None
+        self.embeds = embeds
+        self.last = self._run(embeds, position_ids)
+
+    def append(self, new_embeds: Tensor) -> Tensor:
+        """Append one element per row (``[B, D]``); return the new last hidden states ``[B, D]``."""
+        ones = self.attention_mask.new_ones((self.attention_mask.shape[0], 1))
+        self.attention_mask = torch.cat([self.attention_mask, ones], dim=1)
+        position = self.next_position
+        self.next_position = position + 1
+        if self.use_cache:
+            self.last = self._run(new_embeds[:, None], position)
+        else:
+            self.embeds = torch.cat([self.embeds, new_embeds[:, None]], dim=1)
+            positions = (self.attention_mask.cumsum(-1) - 1).clamp(min=0)
+            self.last = self._run(self.embeds, positions)
+        return self.last
+
+    def _run(self, embeds: Tensor, position_ids: Tensor) -> Tensor:
+        outputs = self.model.hidden_states(embeds, self.attention_mask, position_ids, use_cache=self.use_cache,
+                                           past_key_values=self.cache if self.use_cache else None)
+        if self.use_cache:
+            self.cache = outputs.past_key_values
+        return outputs.last_hidden_state[:, -1]
+
+
+@torch.no_grad()
+def generate_rollouts(
+    model: Any,
+    goals: list[str],
+    initial_states: np.ndarray,
+    *,
+    horizon: int,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    stop: StopFn | None = None,
+    use_cache: bool = True,
+) -> ImaginedRollouts:
+    """Imagine one rollout per goal sentence, starting from the matching initial state.
+
+    Args:
+        model: a ``GroundedLM``.
+        goals: goal sentences, one per rollout.
+        initial_states: ``[B, obs_dim]`` real initial states.
+        horizon: the maximum number of actions.
+        greedy: argmax actions; otherwise sample (softmax with ``temperature``, or Gaussian noise of that
+            scale in normalised units for continuous actions). States are always the regression output.
+        generator: random generator for sampling.
+        stop: per-rollout stop callback (e.g. the level's judge), called after every state.
+        use_cache: use the KV cache (one backbone call per element) or recompute everything.
+    """
+    codec, device = model.codec, next(model.parameters()).device
+    initial = torch.as_tensor(np.asarray(initial_states), dtype=torch.float32, device=device)
+    batch = model.collate([model.prompts.goal_prompt(g, s) for g, s in zip(goals, initial.cpu().numpy(), strict=True)],
+                          left_pad=True).to(device)
+    decoder = _Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
+    size = len(goals)
+    observations, actions = [initial], []
+    done = torch.zeros(size, dtype=torch.bool, device=device)
+    lengths = torch.full((size,), horizon, dtype=torch.long, device=device)
+    for step in range(horizon):
+        action = _pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
+        actions.append(action)
+        state = codec.denormalize_states(codec.state_head(decoder.append(codec.embed_actions(action))))
+        observations.append(state)
+        if stop is not None:
+            finished = stop(torch.stack(observations, dim=1)).to(device) & ~done
+            lengths[finished] = step + 1
+            done |= finished
+            if bool(done.all()):
+                break
+        if step + 1 < horizon:
+            decoder.append(codec.embed_states(state))
+    return ImaginedRollouts(
+        observations=torch.stack(observations, dim=1).cpu().numpy(),
+        actions=torch.stack(actions, dim=1).cpu().numpy(),
+        lengths=torch.minimum(lengths, torch.tensor(len(actions), device=device)).cpu().numpy(),
+        stopped=done.cpu().numpy(),
+    )
+
+
+@torch.no_grad()
+def explain(model: Any, observations: list[np.ndarray], actions: list[Any], *, max_new_tokens: int = 40,
+            use_cache: bool = True) -> list[str]:
+    """Greedy rollout -> goal decoding: one goal sentence per rollout."""
+    device = next(model.parameters()).device
+    examples = [model.prompts.explain_prompt(np.asarray(o), np.asarray(a)) for o, a in zip(observations, actions,
+                                                                                            strict=True)]
+    batch = model.collate(examples, left_pad=True).to(device)
+    decoder = _Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
+    token_embeddings = model.backbone.get_input_embeddings()
+    eos = model.prompts.eos_id
+    tokens: list[Tensor] = []
+    done = torch.zeros(len(examples), dtype=torch.bool, device=device)
+    for _ in range(max_new_tokens):
+        token = model.lm_head(decoder.last).argmax(-1)
+        token = torch.where(done, torch.full_like(token, eos), token)
+        tokens.append(token)
+        done |= token == eos
+        if bool(done.all()):
+            break
+        decoder.append(token_embeddings(token))
+    ids = torch.stack(tokens, dim=1).cpu().tolist()
+    texts = [model.tokenizer.decode(row[: row.index(eos)] if eos in row else row) for row in ids]
+    return [text.strip().rstrip(".") for text in texts]
+
+
+def _pick_action(codec: Any, output: Tensor, greedy: bool, temperature: float,
+                 generator: torch.Generator | None) -> Tensor:
+    if codec.discrete:
+        if greedy:
+            return output.argmax(-1)
+        probabilities = torch.softmax(output / temperature, dim=-1)
+        return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
+    if not greedy:
+        noise = torch.randn(output.shape, generator=generator, device=output.device)
+        output = output + temperature * noise
+    return codec.denormalize_actions(output)

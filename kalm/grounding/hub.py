@@ -1,0 +1,82 @@
+"""Grounded LMs on the Hub: push as a versioned model repo, load by repo id and revision (or a folder)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from typing_extensions import override
+
+from kalm.grounding.model import GroundedLM
+
+log = logging.getLogger(__name__)
+
+
+def push_grounded(model: GroundedLM, repo_id: str, *, env: str, version: str | None = None,
+                  provenance: dict[str, Any] | None = None, description: str = "") -> Any:
+    """Save ``model`` and publish it as a new version of model repo ``repo_id``; returns ``Published``."""
+    from kalm.hub.endpoint import ensure_endpoint
+    from kalm.hub.publish import publish_model
+
+    ensure_endpoint()
+    config = model.config
+    provenance = {"config": {"finetune": config.finetune, "num_layers": config.num_layers,
+                             "lora_rank": config.lora_rank if config.finetune == "lora" else None},
+                  **(provenance or {})}
+    with tempfile.TemporaryDirectory(prefix="kalm-grounded-") as folder:
+        model.save_pretrained(folder)
+        return publish_model(folder, repo_id, env=env, base_model=config.backbone, provenance=provenance,
+                             version=version, description=description or _description(model, env))
+
+
+def load_grounded(repo_or_path: str, revision: str | None = None) -> tuple[GroundedLM, str]:
+    """Load a grounded LM from a local folder or a Hub model repo at ``revision`` (default: latest version).
+
+    Returns the model and the commit sha it was loaded from (``local`` for folders).
+    """
+    if Path(repo_or_path).is_dir():
+        return GroundedLM.from_pretrained(repo_or_path), "local"
+    from kalm.hub.endpoint import ensure_endpoint
+    from kalm.hub.publish import pull_model
+
+    ensure_endpoint()
+    pulled = pull_model(repo_or_path, revision)
+    return GroundedLM.from_pretrained(pulled.path), pulled.commit
+
+
+class PublishGroundedModel(L.Callback):
+    """At the end of ``fit``, push the grounded LM to the hub as a new version of ``repo_id``.
+
+    Args:
+        repo_id: the model repo, e.g. ``kalm/kalm-clevr-grounded-smollm2-135m``.
+        version: the tag to create (default: the next free ``vMAJOR.MINOR``).
+    """
+
+    def __init__(self, repo_id: str, version: str | None = None) -> None:
+        self.repo_id, self.version = repo_id, version
+        self.published: Any = None
+
+    @override
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        datamodule = getattr(trainer, "datamodule", None)
+        sources = []
+        if datamodule is not None and getattr(datamodule, "resolved_revision", None) not in (None, "local"):
+            sources.append({"repo_id": datamodule.dataset, "revision": datamodule.resolved_revision})
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
+        self.published = push_grounded(
+            pl_module.model, self.repo_id, env=pl_module.hparams.env, version=self.version,
+            provenance={"source_datasets": sources, "metrics": metrics, "steps": trainer.global_step})
+        log.info("pushed %s %s (%s)", self.repo_id, self.published.version, self.published.commit)
+
+
+def _description(model: GroundedLM, env: str) -> str:
+    config = model.config
+    mode = f"LoRA rank {config.lora_rank}" if config.finetune == "lora" else "full fine-tuning"
+    layers = f"first {config.num_layers} layers of " if config.num_layers else ""
+    return (f"The {layers}{config.backbone} grounded in {env} with KALM's four grounding tasks ({mode}): "
+            "it translates between goal sentences and rollouts (states and actions enter through a codec).")

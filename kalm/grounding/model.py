@@ -1,0 +1,213 @@
+"""GroundedLM: any causal LM that reads and writes rollouts through a codec (plain ``nn.Module``).
+
+Numeric slots replace token embeddings at their positions (``inputs_embeds``); the backbone's decoder
+runs once per batch; the state and action heads read the hidden states one position before each numeric
+target, and the LM head runs only where text is predicted. Fine-tuning is LoRA (peft) or full.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kalm.errors import ConfigError
+from kalm.grounding.backbones import load_backbone, load_tokenizer
+from kalm.grounding.batch import GroundingBatch, collate
+from kalm.grounding.codec import RolloutCodec
+from kalm.grounding.prompts import EncodedExample, PromptEncoder
+
+CONFIG_FILE = "kalm_grounding.json"
+CODEC_FILE = "codec.safetensors"
+FINETUNE_MODES = ("lora", "full")
+
+
+@dataclass
+class GroundingConfig:
+    """What defines a grounded LM (saved with it as ``kalm_grounding.json``).
+
+    Args:
+        backbone: packaged name (``smollm2-135m``, ``tiny-llama``), Hub id or local folder.
+        revision: backbone revision (branch, tag or commit) for Hub ids.
+        num_layers: keep only the first K transformer blocks (``None`` keeps all).
+        finetune: ``lora`` (peft adapters on ``lora_targets``) or ``full``.
+        obs_dim, action_dim, discrete: the environment's rollout shapes.
+    """
+
+    backbone: str
+    obs_dim: int
+    action_dim: int
+    discrete: bool
+    revision: str | None = None
+    num_layers: int | None = None
+    finetune: str = "lora"
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    codec_hidden: int = 256
+    state_loss_weight: float = 0.5
+    action_loss_weight: float = 0.5
+    text_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.finetune not in FINETUNE_MODES:
+            raise ConfigError(f"finetune={self.finetune!r} is invalid; expected one of {FINETUNE_MODES}")
+
+
+@dataclass
+class GroundingOutput:
+    """Losses of a batch (weighted sum and parts) and per-target values for per-task metrics."""
+
+    loss: Tensor
+    state_loss: Tensor
+    action_loss: Tensor
+    text_loss: Tensor
+    state_errors: Tensor
+    """Per state target: mean squared error in normalised units."""
+    action_errors: Tensor
+    """Per action target: cross-entropy (discrete) or normalised MSE (continuous)."""
+    action_correct: Tensor
+    """Per discrete action target: whether the argmax is right (empty for continuous actions)."""
+    text_losses: Tensor
+    """Per text target token: cross-entropy."""
+
+
+class GroundedLM(nn.Module):
+    """A causal LM grounded in an environment's rollouts (see the module docstring)."""
+
+    def __init__(self, config: GroundingConfig, *, backbone: nn.Module | None = None, tokenizer: Any = None) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.backbone,
+                                                                                revision=config.revision)
+        backbone = backbone if backbone is not None else load_backbone(
+            config.backbone, revision=config.revision, num_layers=config.num_layers)
+        token_embeddings = backbone.get_input_embeddings().weight
+        token_rms = float(token_embeddings.detach().pow(2).sum(-1).mean().sqrt())
+        self.codec = RolloutCodec(obs_dim=config.obs_dim, action_dim=config.action_dim, discrete=config.discrete,
+                                  d_model=backbone.config.hidden_size, hidden=config.codec_hidden,
+                                  token_rms=token_rms)
+        self.backbone = _with_finetuning(backbone, config)
+        self.prompts = PromptEncoder(self.tokenizer)
+
+    # -- building blocks -------------------------------------------------------------------------
+    @property
+    def decoder(self) -> nn.Module:
+        base = self.backbone.get_base_model() if hasattr(self.backbone, "peft_config") else self.backbone
+        return base.get_decoder()
+
+    @property
+    def lm_head(self) -> nn.Module:
+        return self.backbone.get_output_embeddings()
+
+    def collate(self, examples: list[EncodedExample], *, left_pad: bool = False) -> GroundingBatch:
+        """Pad encoded examples into a batch for this model."""
+        return collate(examples, pad_id=self.prompts.pad_id, obs_dim=self.config.obs_dim,
+                       discrete=self.config.discrete, action_dim=self.config.action_dim, left_pad=left_pad)
+
+    def embed(self, batch: GroundingBatch) -> Tensor:
+        """Token embeddings with the numeric slots replaced by codec embeddings, ``[B, L, D]``."""
+        embeds = self.backbone.get_input_embeddings()(batch.input_ids)
+        if batch.state_inputs.shape[0]:
+            embeds = embeds.index_put((batch.state_input_mask,), self.codec.embed_states(batch.state_inputs))
+        if batch.action_inputs.shape[0]:
+            embeds = embeds.index_put((batch.action_input_mask,), self.codec.embed_actions(batch.action_inputs))
+        return embeds
+
+    def hidden_states(self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, **kwargs: Any) -> Any:
+        """Run the backbone's decoder (final norm included) on input embeddings."""
+        return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                            **kwargs)
+
+    # -- training --------------------------------------------------------------------------------
+    def forward(self, batch: GroundingBatch) -> GroundingOutput:
+        hidden = self.hidden_states(self.embed(batch), batch.attention_mask, batch.position_ids,
+                                    use_cache=False).last_hidden_state
+        predicted_states = self.codec.state_head(hidden[batch.state_target_mask])
+        target_states = self.codec.normalize_states(batch.state_targets)
+        state_errors = (predicted_states - target_states).pow(2).mean(-1)
+        action_out = self.codec.action_head(hidden[batch.action_target_mask])
+        if self.config.discrete:
+            action_errors = F.cross_entropy(action_out, batch.action_targets, reduction="none")
+            action_correct = action_out.argmax(-1) == batch.action_targets
+        else:
+            action_errors = (action_out - self.codec.normalize_actions(batch.action_targets)).pow(2).mean(-1)
+            action_correct = torch.zeros(0, dtype=torch.bool, device=hidden.device)
+        text_logits = self.lm_head(hidden[batch.text_target_mask])
+        text_losses = F.cross_entropy(text_logits.float(), batch.text_targets, reduction="none")
+        state_loss, action_loss, text_loss = _mean(state_errors), _mean(action_errors), _mean(text_losses)
+        loss = (self.config.state_loss_weight * state_loss + self.config.action_loss_weight * action_loss
+                + self.config.text_loss_weight * text_loss)
+        return GroundingOutput(loss, state_loss, action_loss, text_loss, state_errors.detach(),
+                               action_errors.detach(), action_correct, text_losses.detach())
+
+    # -- generation (implemented in kalm.grounding.generation) -----------------------------------
+    def generate_rollouts(self, goals: list[str], initial_states: np.ndarray, **kwargs: Any) -> Any:
+        """Imagine rollouts for ``goals`` from ``initial_states``; see ``generation.generate_rollouts``."""
+        from kalm.grounding.generation import generate_rollouts
+
+        return generate_rollouts(self, goals, initial_states, **kwargs)
+
+    def explain(self, observations: list[np.ndarray], actions: list[Any], **kwargs: Any) -> list[str]:
+        """Describe rollouts as goal text; see ``generation.explain``."""
+        from kalm.grounding.generation import explain
+
+        return explain(self, observations, actions, **kwargs)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Save config, codec (with normalisation stats), tokenizer and the adapter or full weights."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        save_file({k: v.contiguous() for k, v in self.codec.state_dict().items()}, str(folder / CODEC_FILE))
+        self.tokenizer.save_pretrained(str(folder / "tokenizer"))
+        target = folder / ("adapter" if self.config.finetune == "lora" else "backbone")
+        self.backbone.save_pretrained(str(target))
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> GroundedLM:
+        """Load a model saved by :meth:`save_pretrained` from a local folder (see ``kalm.grounding.hub``)."""
+        from safetensors.torch import load_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).is_file():
+            raise ConfigError(f"{folder} is not a grounded model: {CONFIG_FILE} is missing")
+        config = GroundingConfig(**json.loads((folder / CONFIG_FILE).read_text()))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
+        if config.finetune == "full":
+            backbone = AutoModelForCausalLM.from_pretrained(str(folder / "backbone"), dtype=torch.float32)
+            model = cls(config, backbone=backbone, tokenizer=tokenizer)
+        else:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file as load_adapter
+
+            model = cls(config, tokenizer=tokenizer)
+            set_peft_model_state_dict(model.backbone, load_adapter(str(folder / "adapter" / "adapter_model.safetensors")))
+        model.codec.load_state_dict(load_file(str(folder / CODEC_FILE)))
+        return model.eval()
+
+
+def _with_finetuning(backbone: nn.Module, config: GroundingConfig) -> nn.Module:
+    if config.finetune == "full":
+        return backbone
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
+    return get_peft_model(backbone, lora)
+
+
+def _mean(values: Tensor) -> Tensor:
+    return values.mean() if values.numel() else values.new_zeros(())

@@ -1,0 +1,169 @@
+"""GroundingModule: the Lightning training glue around ``GroundedLM`` (losses, metrics, optimiser).
+
+Validation logs the losses per task and, every ``metrics_every`` validations, the paper's metrics:
+explanation accuracy on held-out episodes and the match rate of imagined rollouts per level. With LoRA,
+checkpoints hold only the trainable weights (adapters, codec) and the codec's buffers, not the frozen
+backbone, which is reloaded from its reference.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from typing_extensions import override
+
+from kalm.envs import NOVEL_LEVELS, get_suite
+from kalm.grounding.batch import GroundingBatch
+from kalm.grounding.metrics import explanation_accuracy, match_rate
+from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
+from kalm.grounding.prompts import TASK_NAMES, Task
+
+
+class GroundingModule(L.LightningModule):
+    """Fine-tunes a causal LM on the four grounding tasks.
+
+    Args:
+        backbone: packaged name (``smollm2-135m``, ``tiny-llama``), Hub id or local folder.
+        revision: backbone revision.
+        num_layers: keep only the first K transformer blocks.
+        finetune: ``lora`` or ``full``.
+        lora_rank, lora_alpha, lora_targets: LoRA settings.
+        env: the environment (rollout shapes, judges for the metrics).
+        codec_hidden: width of the codec MLPs.
+        state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
+        lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
+        metrics_every: compute explanation accuracy and match rates every N validations (0: never).
+        explain_episodes: held-out episodes used for explanation accuracy.
+        match_goals: goals per level for the match rate.
+        match_levels: levels whose match rate is measured.
+        match_horizon: decoding horizon for the match rate (default: the environment's).
+    """
+
+    def __init__(self, *, backbone: str = "smollm2-135m", revision: str | None = None, num_layers: int | None = None,
+                 finetune: str = "lora", lora_rank: int = 16, lora_alpha: int = 32,
+                 lora_targets: list[str] | None = None, env: str = "clevr", codec_hidden: int = 256,
+                 state_loss_weight: float = 0.5, action_loss_weight: float = 0.5, text_loss_weight: float = 1.0,
+                 lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 20, metrics_every: int = 1,
+                 explain_episodes: int = 32, match_goals: int = 16,
+                 match_levels: list[str] | None = None, match_horizon: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.suite = get_suite(env)
+        spec = self.suite.spec
+        config = GroundingConfig(
+            backbone=backbone, revision=revision, num_layers=num_layers, finetune=finetune, lora_rank=lora_rank,
+            lora_alpha=lora_alpha, lora_targets=lora_targets or ["q_proj", "k_proj", "v_proj", "o_proj"],
+            obs_dim=spec.obs_dim, action_dim=spec.action_dim, discrete=spec.discrete, codec_hidden=codec_hidden,
+            state_loss_weight=state_loss_weight, action_loss_weight=action_loss_weight,
+            text_loss_weight=text_loss_weight,
+        )
+        self.model = GroundedLM(config)
+        self.strict_loading = False  # LoRA checkpoints leave the frozen backbone out
+        self._validations = 0
+
+    @override
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "state_stats"):
+            self.model.codec.set_normalization(**datamodule.state_stats())
+
+    @override
+    def forward(self, batch: GroundingBatch) -> GroundingOutput:
+        return self.model(batch)
+
+    @override
+    def training_step(self, batch: GroundingBatch, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    @override
+    def validation_step(self, batch: GroundingBatch, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "val")
+
+    def _common_step(self, batch: GroundingBatch, stage: str) -> torch.Tensor:
+        output = self.model(batch)
+        size = len(batch)
+        self.log(f"{stage}/loss", output.loss, prog_bar=True, batch_size=size)
+        for name, value, targets in (("state_mse", output.state_loss, output.state_errors),
+                                     ("action_loss", output.action_loss, output.action_errors),
+                                     ("text_loss", output.text_loss, output.text_losses)):
+            if targets.numel():  # a batch may hold no target of a kind: logging 0 would bias the mean
+                self.log(f"{stage}/{name}", value, batch_size=targets.numel())
+        if output.action_correct.numel():
+            self.log(f"{stage}/action_acc", output.action_correct.float().mean(), prog_bar=stage == "val",
+                     batch_size=size)
+        if stage == "val":
+            self._log_per_task(batch, output)
+        return output.loss
+
+    def _log_per_task(self, batch: GroundingBatch, output: GroundingOutput) -> None:
+        parts = {
+            "state_mse": (batch.state_target_mask, output.state_errors),
+            "action_loss": (batch.action_target_mask, output.action_errors),
+            "text_loss": (batch.text_target_mask, output.text_losses),
+        }
+        for metric, (mask, values) in parts.items():
+            tasks = batch.task[mask.nonzero()[:, 0]]
+            for task in Task:
+                selected = values[tasks == task]
+                if selected.numel():
+                    self.log(f"val/{TASK_NAMES[task]}/{metric}", selected.mean(), batch_size=selected.numel())
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._validations += 1
+        every = self.hparams.metrics_every
+        if self.trainer.sanity_checking or not every or self._validations % every:
+            return
+        for name, value in self.paper_metrics().items():
+            self.log(f"val/{name}", value)
+
+    def paper_metrics(self) -> dict[str, float]:
+        """Explanation accuracy on held-out episodes and the match rate per level (greedy decoding)."""
+        metrics: dict[str, float] = {}
+        datamodule = getattr(self.trainer, "datamodule", None)
+        was_training = self.model.training
+        self.model.eval()
+        if datamodule is not None and self.hparams.explain_episodes:
+            episodes = []
+            for row in datamodule.episodes(validation=True):
+                episodes.append(row)
+                if len(episodes) == self.hparams.explain_episodes:
+                    break
+            metrics["explanation_accuracy"] = explanation_accuracy(self.model, self.suite, episodes)
+        for level in self.hparams.match_levels or ["train", *NOVEL_LEVELS]:
+            metrics[f"match_rate/{level}"] = match_rate(self.model, self.suite, level, count=self.hparams.match_goals,
+                                                        horizon=self.hparams.match_horizon)
+        self.model.train(was_training)
+        return metrics
+
+    @override
+    def configure_optimizers(self) -> Any:
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = self._total_steps()
+        warmup = min(self.hparams.warmup_steps, total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _total_steps(self) -> int:
+        if self._trainer is None:
+            return 1
+        estimated = self.trainer.estimated_stepping_batches  # infinite for streamed data without max_steps
+        return max(1, int(estimated) if math.isfinite(estimated) else int(self.trainer.max_steps))
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.hparams.finetune != "lora":
+            return
+        frozen = {f"{name}" for name, parameter in self.named_parameters() if not parameter.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k not in frozen}
