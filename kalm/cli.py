@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from jsonargparse import CLI
@@ -65,6 +66,95 @@ def envs() -> None:
         print(f"{name:10s} {suite.gym_id:24s} {counts}")
 
 
+@dataclass
+class TrainerOptions:
+    """Where generation runs: Lightning ``Trainer`` placement options (scale out with devices/nodes)."""
+
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+
+
+def imagine(
+    model: str,
+    env: str = "clevr",
+    levels: str = "rephrase,easy,hard",
+    per_goal: int = 4,
+    org: str = "kalm",
+    seed: int = 0,
+    batch_size: int = 64,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    horizon: int | None = None,
+    keep_implausible: bool = False,
+    work_dir: Path = Path("outputs/imagine"),
+    publish: bool = True,
+    trainer: TrainerOptions = TrainerOptions(),
+    progress: bool = True,
+) -> None:
+    """Imagine rollouts for novel goals with a grounded LM, label and filter them, publish them.
+
+    Args:
+        model: grounded model: Hub repo ``REPO[@REV]`` or a local folder.
+        env: registered environment name.
+        levels: comma-separated goal levels to imagine for.
+        per_goal: rollouts per goal.
+        org: namespace of the published dataset repo ``<org>/kalm-<env>-imaginary-<model name>``.
+        seed: seed of initial states and sampling.
+        batch_size: rollouts decoded together.
+        greedy: argmax actions; false samples with ``temperature``.
+        temperature: sampling temperature.
+        horizon: maximum rollout length (default: the environment's).
+        keep_implausible: keep rollouts that fail the plausibility checks.
+        work_dir: folder of resumable runs (one subfolder per model commit and settings).
+        publish: publish the result as a new dataset version.
+        trainer: Trainer placement (``--trainer.devices N`` shards batches across ranks).
+        progress: show a progress bar.
+    """
+    from kalm.data import summarize
+    from kalm.envs import get_suite
+    from kalm.grounding.hub import load_grounded
+    from kalm.imagine.stage import ImagineSettings, imaginary_repo_id, run_dir
+    from kalm.imagine.stage import imagine as run_imagination
+
+    suite = get_suite(env)
+    loaded = load_grounded(model)
+    _check_model_fits(loaded.model, suite)
+    settings = ImagineSettings(levels=[level.strip() for level in levels.split(",")], per_goal=per_goal, seed=seed,
+                               batch_size=batch_size, greedy=greedy, temperature=temperature, horizon=horizon,
+                               keep_implausible=keep_implausible)
+    result = run_imagination(loaded.model.eval(), suite, settings,
+                             work_dir=run_dir(work_dir, f"{loaded.source}@{loaded.commit}", settings),
+                             trainer=vars(trainer), progress=progress)
+    if result is None:  # not rank 0
+        return
+    _print_summary(f"{suite.name} imaginary rollouts ({result.work_dir})", summarize(result.dataset),
+                   result.seconds)
+    print(result.stats.table())
+    if publish:
+        from kalm.hub.publish import publish_dataset
+
+        provenance = {
+            "generator_model": {"repo_id": loaded.source, "revision": loaded.commit},
+            "source_datasets": loaded.provenance.get("source_datasets", []),
+            "seed": seed, "config": {"decoding": vars(settings) | {"levels": settings.levels}},
+            "filter_stats": result.stats.to_dict(),
+        }
+        published = publish_dataset(result.dataset, imaginary_repo_id(org, env, loaded.source), env=suite.name,
+                                    spec=suite.spec, provenance=provenance)
+        print(f"published {published.repo_id} {published.version} ({published.commit[:12]}) on {published.endpoint}")
+
+
+def _check_model_fits(model: object, suite: object) -> None:
+    from kalm.errors import ConfigError
+
+    config, spec = model.config, suite.spec  # type: ignore[attr-defined]
+    if (config.obs_dim, config.action_dim, config.discrete) != (spec.obs_dim, spec.action_dim, spec.discrete):
+        raise ConfigError(f"the grounded model reads obs_dim={config.obs_dim}, action_dim={config.action_dim}, "
+                          f"discrete={config.discrete}; environment {suite.name!r} has {spec}")  # type: ignore
+
+
 def run(
     env: str = "clevr",
     episodes: int = 2000,
@@ -95,6 +185,9 @@ def _print_summary(title: str, summary: dict, seconds: float) -> None:
 
 
 def _configure_logging() -> None:
+    import datasets
+
+    datasets.disable_progress_bars()  # kalm shows its own bars; datasets' per-file bars are noise here
     logger = logging.getLogger("kalm")
     if not logger.handlers:
         handler = logging.StreamHandler()
@@ -104,7 +197,7 @@ def _configure_logging() -> None:
         logger.propagate = False
 
 
-COMMANDS = {"collect": collect, "envs": envs, "run": run}
+COMMANDS = {"collect": collect, "envs": envs, "imagine": imagine, "run": run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +34,38 @@ def push_grounded(model: GroundedLM, repo_id: str, *, env: str, version: str | N
                              version=version, description=description or _description(model, env))
 
 
-def load_grounded(repo_or_path: str, revision: str | None = None) -> tuple[GroundedLM, str]:
+@dataclass(frozen=True)
+class LoadedGrounded:
+    """A grounded LM with where it came from: repo (or folder), commit sha (``local``) and its provenance."""
+
+    model: GroundedLM
+    source: str
+    commit: str
+    provenance: dict[str, Any]
+
+
+def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGrounded:
     """Load a grounded LM from a local folder or a Hub model repo at ``revision`` (default: latest version).
 
-    Returns the model and the commit sha it was loaded from (``local`` for folders).
+    ``repo_or_path`` may carry the revision as ``REPO@REV``.
     """
     if Path(repo_or_path).is_dir():
-        return GroundedLM.from_pretrained(repo_or_path), "local"
+        return LoadedGrounded(GroundedLM.from_pretrained(repo_or_path), repo_or_path, "local",
+                              _read_provenance(Path(repo_or_path)))
+    if "@" in repo_or_path and revision is None:
+        repo_or_path, revision = repo_or_path.rsplit("@", 1)
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.publish import pull_model
 
     ensure_endpoint()
     pulled = pull_model(repo_or_path, revision)
-    return GroundedLM.from_pretrained(pulled.path), pulled.commit
+    return LoadedGrounded(GroundedLM.from_pretrained(pulled.path), repo_or_path, pulled.commit,
+                          _read_provenance(pulled.path))
+
+
+def _read_provenance(folder: Path) -> dict[str, Any]:
+    path = folder / "kalm_provenance.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 class PublishGroundedModel(L.Callback):

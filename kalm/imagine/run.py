@@ -1,0 +1,98 @@
+"""Running an imagination plan: decode batches, label and check them, write one file per batch, merge.
+
+Every finished batch is written to ``<work_dir>/batches/batch-NNNNN.parquet`` (with its verdicts in a
+``.json`` beside it) through an atomic rename, so a killed run resumes with the batches that have no
+file yet and never duplicates a rollout. Batches are decoded by ``ImagineModule.predict_step``, so
+``Trainer.predict`` spreads them over devices and nodes (see ``plan`` for why the result is the same).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+import lightning as L
+import numpy as np
+import torch
+from typing_extensions import override
+
+from kalm.data import rollouts_to_dataset
+from kalm.envs.base import EnvSuite
+from kalm.grounding.metrics import judge_stop
+from kalm.imagine.label import PLAUSIBLE, FilterStats, label_rollout, verdict
+from kalm.imagine.plan import Item, initial_states
+
+
+def batch_path(work_dir: Path, index: int) -> Path:
+    return work_dir / "batches" / f"batch-{index:05d}.parquet"
+
+
+def pending_batches(work_dir: Path, count: int) -> list[int]:
+    """Indices of the plan's batches that have no output yet."""
+    return [index for index in range(count) if not batch_path(work_dir, index).exists()]
+
+
+def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int, greedy: bool,
+                 temperature: float, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Imagine, label and judge one batch; returns schema rows and their verdicts."""
+    generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
+    decoded = model.generate_rollouts(
+        [item.sentence for item in items], initial_states(suite, items), horizon=horizon, greedy=greedy,
+        temperature=temperature, generator=generator, stop=judge_stop(suite, [item.goal_id for item in items]))
+    rows, verdicts = [], []
+    for b, item in enumerate(items):
+        observations, actions = decoded.rollout(b)
+        labelled = label_rollout(suite, item.goal_id, observations, actions)
+        verdicts.append(verdict(suite, labelled["observations"]))
+        rows.append({"episode_id": item.index, "env": suite.name, "source": "imaginary", "level": item.level,
+                     "goal_id": item.goal_id, "instruction": item.sentence, "seed": item.reset_seed, **labelled})
+    return rows, verdicts
+
+
+def write_batch(work_dir: Path, index: int, rows: list[dict[str, Any]], verdicts: list[str], suite: EnvSuite) -> None:
+    """Write a batch's rows and verdicts; the parquet file appears last and atomically."""
+    path = batch_path(work_dir, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(json.dumps(verdicts))
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    rollouts_to_dataset(rows, suite.spec).to_parquet(str(partial))
+    partial.rename(path)
+
+
+def merge(work_dir: Path, count: int, *, keep_implausible: bool) -> tuple[datasets.Dataset, FilterStats]:
+    """All batches in plan order, implausible rollouts dropped (or kept), with the verdict counts."""
+    stats = FilterStats()
+    parts = []
+    for index in range(count):
+        path = batch_path(work_dir, index)
+        part = datasets.Dataset.from_parquet(str(path))
+        verdicts = json.loads(path.with_suffix(".json").read_text())
+        for level, judged in zip(part["level"], verdicts, strict=True):
+            stats.add(level, judged)
+        keep = [i for i, judged in enumerate(verdicts) if keep_implausible or judged == PLAUSIBLE]
+        parts.append(part.select(keep))
+    return datasets.concatenate_datasets(parts), stats
+
+
+class ImagineModule(L.LightningModule):
+    """Decodes plan batches in ``predict_step`` (one batch index per step) and writes their files."""
+
+    def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int,
+                 greedy: bool, temperature: float, seed: int, progress: Any = None) -> None:
+        super().__init__()
+        self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir
+        self.settings = {"horizon": horizon, "greedy": greedy, "temperature": temperature, "seed": seed}
+        self.progress = progress
+
+    @override
+    def predict_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        for index in batch.tolist():
+            if batch_path(self.work_dir, index).exists():  # a padded duplicate of another rank's batch
+                continue
+            rows, verdicts = decode_batch(self.model, self.suite, self.plan[index], index, **self.settings)
+            write_batch(self.work_dir, index, rows, verdicts, self.suite)
+            if self.progress is not None:
+                self.progress.update(len(rows))

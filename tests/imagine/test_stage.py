@@ -1,0 +1,91 @@
+"""The imagination stage on a tiny grounded model: deterministic plan, resume, sharding."""
+
+import numpy as np
+import pytest
+import torch
+
+from kalm.imagine.plan import batches, plan_items, shard
+from kalm.imagine.run import ImagineModule, batch_path, decode_batch, merge, pending_batches, write_batch
+from kalm.imagine.stage import ImagineSettings, imaginary_repo_id, imagine, run_dir
+
+SETTINGS = ImagineSettings(levels=["easy", "hard"], per_goal=1, batch_size=16, horizon=6, keep_implausible=True,
+                           greedy=False, temperature=1.5)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from kalm.grounding.model import GroundedLM, GroundingConfig
+
+    torch.manual_seed(0)
+    grounded = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
+                                          finetune="full"))
+    # scale the state head down so decoded states stay near the data (a plausible mix of verdicts)
+    with torch.no_grad():
+        grounded.codec.state_head.weight.mul_(0.05)
+    return grounded.eval()
+
+
+def test_plan_covers_every_goal_with_its_own_seed(clevr):
+    items = plan_items(clevr, ["easy", "hard"], per_goal=2, seed=0)
+    assert len(items) == 2 * (len(clevr.goals("easy")) + len(clevr.goals("hard")))
+    assert len({item.reset_seed for item in items}) == len(items)
+    assert [item.index for item in items] == list(range(len(items)))
+    assert items == plan_items(clevr, ["easy", "hard"], per_goal=2, seed=0)
+    first_goal = [item for item in items if item.goal_id == items[0].goal_id]
+    assert first_goal[0].sentence != first_goal[1].sentence  # cycles through phrasings
+    assert shard(7, 1, 3) == [1, 4]
+
+
+def run_shard(model, suite, work_dir, rank, world):
+    plan = batches(plan_items(suite, SETTINGS.levels, per_goal=1, seed=SETTINGS.seed), SETTINGS.batch_size)
+    for index in shard(len(plan), rank, world):
+        rows, verdicts = decode_batch(model, suite, plan[index], index, horizon=6, greedy=False, temperature=1.5,
+                                      seed=0)
+        write_batch(work_dir, index, rows, verdicts, suite)
+    return len(plan)
+
+
+def test_sharded_equals_unsharded(model, clevr, tmp_path):
+    count = run_shard(model, clevr, tmp_path / "one", 0, 1)
+    for rank in (1, 0):
+        run_shard(model, clevr, tmp_path / "two", rank, 2)
+    single, single_stats = merge(tmp_path / "one", count, keep_implausible=True)
+    sharded, sharded_stats = merge(tmp_path / "two", count, keep_implausible=True)
+    assert single_stats.to_dict() == sharded_stats.to_dict()
+    for a, b in zip(single.with_format("numpy"), sharded.with_format("numpy"), strict=True):
+        np.testing.assert_array_equal(a["observations"], b["observations"])
+        np.testing.assert_array_equal(a["actions"], b["actions"])
+        assert a["episode_id"] == b["episode_id"]
+
+
+def test_resume_finishes_without_duplicates(model, clevr, tmp_path):
+    work_dir = run_dir(tmp_path, "tiny@local", SETTINGS)
+    plan = batches(plan_items(clevr, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size)
+    # a "killed" run: two batches done, a third left half-written
+    ImagineModule(model, clevr, plan, work_dir, horizon=6, greedy=False, temperature=1.5, seed=0).predict_step(
+        torch.tensor([0, 2]), 0)
+    batch_path(work_dir, 3).with_suffix(".1234.partial").write_bytes(b"half")
+    done_before = {index: batch_path(work_dir, index).stat().st_mtime_ns for index in (0, 2)}
+    assert pending_batches(work_dir, len(plan)) == [1, *range(3, len(plan))]
+    result = imagine(model, clevr, SETTINGS, work_dir=work_dir, progress=False)
+    assert {index: batch_path(work_dir, index).stat().st_mtime_ns for index in (0, 2)} == done_before
+    ids = result.dataset["episode_id"]
+    assert sorted(ids) == list(range(sum(len(batch) for batch in plan))) and len(set(ids)) == len(ids)
+    assert set(result.dataset["source"]) == {"imaginary"} and set(result.dataset["level"]) == {"easy", "hard"}
+    assert sum(sum(c.values()) for c in result.stats.to_dict().values()) == len(ids)
+
+
+def test_implausible_rollouts_are_dropped_by_default(model, clevr, tmp_path):
+    work_dir = tmp_path / "run"
+    run_shard(model, clevr, work_dir, 0, 1)
+    count = len(batches(plan_items(clevr, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size))
+    kept, stats = merge(work_dir, count, keep_implausible=False)
+    plausible = sum(level.get("plausible", 0) for level in stats.to_dict().values())
+    assert len(kept) == plausible
+    assert all(clevr.implausibility(row["observations"]) is None for row in kept.with_format("numpy"))
+
+
+def test_repo_naming():
+    assert imaginary_repo_id("kalm", "clevr", "kalm/kalm-clevr-grounded-smollm2-135m") == (
+        "kalm/kalm-clevr-imaginary-smollm2-135m")
+    assert run_dir("x", "a@1", SETTINGS) == run_dir("x", "a@1", SETTINGS) != run_dir("x", "a@2", SETTINGS)
