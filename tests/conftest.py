@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
+
+from kalm.hub.endpoint import Endpoint, LocalServer, configure, start_local_server, use_cache_home
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """The session's local hub server: a real kalm hub in a child process on a free loopback port."""
+    server = start_local_server(tmp_path_factory.mktemp("hub-store"))
+    yield server
+    server.stop()
+    assert server.process.poll() is not None
+
+
+@pytest.fixture(scope="session")
+def hub(hub_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Endpoint:
+    """The real HF clients configured for the session's server, with their caches in a temporary HF_HOME."""
+    use_cache_home(tmp_path_factory.mktemp("hf-home"))
+    return configure(hub_server.url, hub_server.token, local=True)
 
 
 @pytest.fixture

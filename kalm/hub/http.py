@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kalm.hub.store import StoreError
+from kalm.hub.validate import StoreError
 
 CHUNK = 1 << 20
 
@@ -85,7 +85,8 @@ class Request:
     def json(self, limit: int = 16 << 20) -> dict[str, Any]:
         """The body as a JSON object (also accepts a form-encoded body, as ``paths-info`` sends)."""
         raw = self.body(min(limit, self.max_body))
-        if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        is_form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+        if is_form and not raw.lstrip().startswith(b"{"):
             form = parse_qs(raw.decode())
             return {key: values if len(values) > 1 or key == "paths" else values[0] for key, values in form.items()}
         try:
@@ -182,7 +183,7 @@ def error_response(error: StoreError) -> Response:
         headers["X-Error-Code"] = error.code
     if error.status == 416:
         headers["Content-Range"] = "bytes */*"
-    return Response(status=error.status, body={"error": error.message}, headers=headers)
+    return Response(status=error.status, body={"error": error.message, **error.extra}, headers=headers)
 
 
 def file_size(path: Path) -> int:

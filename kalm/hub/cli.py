@@ -1,0 +1,150 @@
+"""``kalm hub serve | ls | push | pull | tags | mirror``.
+
+Every command except ``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
+(``--endpoint``, else ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server started for the command
+over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line and return 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from kalm.errors import KalmError
+from kalm.hub.server import add_serve_arguments, run_from_args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kalm hub", description="Publish, pull and serve kalm datasets and models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_serve_arguments(commands.add_parser("serve", help="run the local Hub-compatible server"))
+
+    def with_endpoint(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002
+        sub = commands.add_parser(name, help=help)
+        sub.add_argument("--endpoint", help="Hub URL (default: $KALM_HUB_ENDPOINT, $HF_ENDPOINT or a local server)")
+        sub.add_argument("--token", help="token for that endpoint (default: $HF_TOKEN / $KALM_HUB_TOKEN)")
+        sub.add_argument("--type", dest="repo_type", choices=("dataset", "model"), default="dataset")
+        return sub
+
+    ls = with_endpoint("ls", "list repos with their latest version")
+    ls.add_argument("--author", help="only repos of this namespace")
+    push = with_endpoint("push", "publish a rollout-dataset folder or a model folder as a new version")
+    push.add_argument("folder", type=Path)
+    push.add_argument("repo_id")
+    push.add_argument("--version", help="vMAJOR.MINOR (default: the next free minor version)")
+    push.add_argument("--bump", choices=("minor", "major"), default="minor")
+    push.add_argument("--branch", default="main")
+    pull = with_endpoint("pull", "download a dataset or model at a revision (default: latest version)")
+    pull.add_argument("repo_id")
+    pull.add_argument("--revision", help="tag, branch or commit sha")
+    pull.add_argument("--out", type=Path, help="also write it into this folder")
+    tags = with_endpoint("tags", "list the tags of a repo")
+    tags.add_argument("repo_id")
+    mirror = with_endpoint("mirror", "copy a repo with its tags to another endpoint (e.g. the real Hub)")
+    mirror.add_argument("repo_id")
+    mirror.add_argument("--to", required=True, help="destination endpoint URL, e.g. https://huggingface.co")
+    mirror.add_argument("--to-token", help="token for the destination (default: $KALM_HUB_MIRROR_TOKEN)")
+    mirror.add_argument("--to-repo", help="destination repo id (default: the same)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``kalm hub ...``; returns the exit status (2 for a user error, printed as one line)."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return run_from_args(args)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except KalmError as error:
+        print(f"kalm: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _api(args: argparse.Namespace):
+    from kalm.hub.client import hub_api
+    from kalm.hub.endpoint import ensure_endpoint
+
+    return hub_api(ensure_endpoint(args.endpoint, token=args.token))
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from kalm.hub.client import hub_errors, list_versions
+
+    api = _api(args)
+    with hub_errors(args.author or "*", None, api.endpoint, "listing repos"):
+        listing = api.list_datasets if args.repo_type == "dataset" else api.list_models
+        repos = [repo.id for repo in listing(author=args.author)]
+    for repo_id in repos:
+        versions = list_versions(api, repo_id, args.repo_type)
+        latest = f"{versions[-1][0]} {versions[-1][1][:10]}" if versions else "(no version)"
+        print(f"{repo_id}\t{latest}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from kalm.hub.publish import publish_dataset, publish_model
+
+    _api(args)
+    publish = publish_dataset if args.repo_type == "dataset" else publish_model
+    done = publish(args.folder, args.repo_id, version=args.version, bump=args.bump, branch=args.branch)
+    print(f"{done.repo_id} {done.version} {done.commit} {done.endpoint}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from kalm.data import RolloutSpec, write_rollouts
+    from kalm.hub.publish import pull_dataset, pull_model
+
+    _api(args)
+    if args.repo_type == "model":
+        model = pull_model(args.repo_id, args.revision)
+        if args.out:
+            import shutil
+
+            shutil.copytree(model.path, args.out, dirs_exist_ok=True)
+        print(f"{model.repo_id} {model.revision} {model.commit} {args.out or model.path}")
+        return 0
+    pulled = pull_dataset(args.repo_id, args.revision)
+    if args.out:
+        write_rollouts(pulled.dataset, args.out, env=pulled.info["env"],
+                       spec=RolloutSpec.from_dict(pulled.info["rollout_spec"]), provenance=pulled.info["provenance"])
+    where = f" -> {args.out}" if args.out else ""
+    print(f"{pulled.repo_id} {pulled.revision} {pulled.commit} {len(pulled.dataset)} rollouts{where}")
+    return 0
+
+
+def _tags(args: argparse.Namespace) -> int:
+    from kalm.hub.client import hub_errors
+
+    api = _api(args)
+    with hub_errors(args.repo_id, None, api.endpoint, "listing tags"):
+        refs = api.list_repo_refs(args.repo_id, repo_type=args.repo_type)
+    for tag in refs.tags:
+        print(f"{tag.name}\t{tag.target_commit}")
+    return 0
+
+
+def _mirror(args: argparse.Namespace) -> int:
+    import os
+
+    from huggingface_hub import HfApi
+
+    from kalm.hub.mirror import mirror_repo
+
+    source = _api(args)
+    destination = HfApi(endpoint=args.to.rstrip("/"), token=args.to_token or os.environ.get("KALM_HUB_MIRROR_TOKEN"))
+    copied = mirror_repo(source, destination, args.repo_id, repo_type=args.repo_type,
+                         destination_repo_id=args.to_repo)
+    for tag in copied:
+        print(f"{tag.tag}\t{tag.source_commit} -> {tag.commit}")
+    print(f"mirrored {len(copied)} tag(s) of {args.repo_id} to {destination.endpoint}")
+    return 0
+
+
+COMMANDS = {"ls": _ls, "push": _push, "pull": _pull, "tags": _tags, "mirror": _mirror}
+
+if __name__ == "__main__":
+    raise SystemExit(main())
