@@ -3,7 +3,8 @@
 - ``make-coffee``: coffee-push's scene already holds the mug, the coffee machine and its button. Success is
   coffee-push's success (the mug under the spout) together with coffee-button's (the button pressed in).
 - ``locked-door-open``: door-unlock's scene (the safe door with its lock, ``doorlockA``) with the door-pull
-  scene's hinge (``doorlockB``: ``doorjoint``, z axis, range -2..0) added to the door, through ``mujoco.MjSpec``.
+  scene's hinge (``doorlockB``: ``doorjoint``, z axis, range -2..0) added to the door through
+  ``mujoco.MjSpec``.
   A latch (a joint equality constraint) holds the door shut while the lock is engaged and the door is closed;
   turning the lock open (door-unlock's success condition) releases it. Success is door-unlock's condition
   together with door-open's (the handle within 0.08 m of the open target in x).
@@ -55,7 +56,7 @@ class MakeCoffeeEnv(SawyerCoffeePushEnvV3):
 
     def reset_model(self) -> np.ndarray:
         observation = super().reset_model()
-        machine = self.data.body("coffee_machine").xpos
+        machine = self.model.body("coffee_machine").pos  # placed by coffee-push after its last mj_forward
         self._button_target = machine + np.array([0.0, -0.22 + COFFEE_BUTTON_TRAVEL, 0.3])
         return observation
 

@@ -19,7 +19,7 @@ from kalm.envs.metaworld.tasks import Task, resting_source
 
 def sample_distractors(task: Task, count: int, rng: np.random.Generator,
                        scene_of: Callable[[Task], TaskScene]) -> dict[str, np.ndarray]:
-    """``count`` entities absent from ``task``'s scene, each with a 7-d resting pose; ``scene_of`` builds scenes.
+    """``count`` entities absent from ``task``'s scene, each with a 7-d resting pose.
 
     Args:
         task: the task of the episode; its own entities are never chosen.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -25,8 +26,9 @@ class MetaWorldEnv(gym.Env):
     An episode follows one task, picked by ``reset(options={"goal": task, "level": level})`` or drawn from
     ``level`` (default ``train``); object and goal positions are drawn from Meta-World's reset spaces with the
     reset's seed. The episode terminates on Meta-World's success and is truncated after ``horizon`` steps. The
-    reward is the state-only reward of the observations (``rewards.py``), the same function that labels
-    imaginary rollouts. ``info`` carries ``goal_id``, ``level``, ``instruction`` and ``success``.
+    reward is ``rewards.py``'s potential difference with Meta-World's own success deciding the +10 (the
+    state-only judge decides it for imaginary rollouts; the two agree except at the reach tasks' boundary).
+    ``info`` carries ``goal_id``, ``level``, ``instruction`` and ``success``.
 
     Args:
         render_mode: ``None`` or ``"rgb_array"``.
@@ -36,23 +38,31 @@ class MetaWorldEnv(gym.Env):
             paper's test setting); ``options={"distractors": n}`` overrides it for one reset.
         render_size: side of rendered square images, in pixels.
         camera: Meta-World camera to render from.
+        max_scenes: how many tasks' Meta-World environments to keep built (about 35 MB each, mostly meshes);
+            the least recently used one is dropped beyond it. ``None`` keeps every task's.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, *, render_mode: str | None = None, horizon: int = HORIZON, level: str = "train",
-                 distractors: int = 0, render_size: int = 256, camera: str = "corner") -> None:
+                 distractors: int = 0, render_size: int = 256, camera: str = "corner",
+                 max_scenes: int | None = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise KalmError(f"render_mode {render_mode!r} is not supported; expected None or 'rgb_array'")
         if camera not in CAMERAS:
-            raise UnknownNameError(f"unknown Meta-World camera {camera!r}; expected one of {', '.join(CAMERAS)}")
-        if horizon < 1 or distractors < 0:
-            raise KalmError(f"horizon={horizon} and distractors={distractors} must be >= 1 and >= 0")
+            cameras = ", ".join(CAMERAS)
+            raise UnknownNameError(f"unknown Meta-World camera {camera!r}; expected one of {cameras}")
+        if horizon < 1 or distractors < 0 or (max_scenes is not None and max_scenes < 2):
+            raise KalmError(
+                f"horizon={horizon}, distractors={distractors}, max_scenes={max_scenes} are invalid; "
+                "expected horizon >= 1, distractors >= 0, max_scenes >= 2 or None"
+            )
         self.render_mode, self.horizon, self.level = render_mode, horizon, check_level(level)
         self.distractors, self.render_size, self.camera = distractors, render_size, camera
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (entities.OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-        self._scenes: dict[str, TaskScene] = {}
+        self.max_scenes = max_scenes
+        self._scenes: OrderedDict[str, TaskScene] = OrderedDict()
         self._scene: TaskScene | None = None
         self.distractor_poses: dict[str, np.ndarray] = {}
 
@@ -67,8 +77,10 @@ class MetaWorldEnv(gym.Env):
         self._instruction = self._goal.sentence(self.np_random)
         observation = self._scene.reset(int(self.np_random.integers(2**31)))
         count = int(options.get("distractors", self.distractors))
-        self.distractor_poses = sample_distractors(self._task, count, self.np_random, self.scene) if count else {}
-        self._initial = self._last = apply_distractors(observation, self.distractor_poses)
+        poses = sample_distractors(self._task, count, self.np_random, self.scene) if count else {}
+        self.distractor_poses = poses
+        self._initial = apply_distractors(observation, self.distractor_poses)
+        self._phi = rewards.potential(self._task.name, observation[None], self._initial, np.zeros(1, bool))[0]
         self._steps = 0
         return observation.copy(), self._info(False)
 
@@ -77,11 +89,14 @@ class MetaWorldEnv(gym.Env):
             raise KalmError("Meta-World: call reset() before step()")
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (4,) or not np.all(np.isfinite(action)):
-            raise KalmError(f"Meta-World action {action.tolist()!r} is invalid; expected 4 finite numbers in [-1, 1]")
+            raise KalmError(
+                f"Meta-World action {action.tolist()!r} is invalid; expected 4 finite numbers in [-1, 1]"
+            )
         observation, success, _ = self._scene.step(np.clip(action, -1.0, 1.0))
         apply_distractors(observation, self.distractor_poses)
-        reward = float(rewards.rewards(self._task.name, np.stack([self._last, observation]), self._initial)[0])
-        self._last = observation
+        phi, _ = rewards.potential(self._task.name, observation[None], self._initial, np.array([success]))
+        reward = float(rewards.transition_rewards(self._phi, phi, np.array([success]))[0])
+        self._phi = phi
         self._steps += 1
         truncated = self._steps >= self.horizon and not success
         return observation.copy(), reward, success, truncated, self._info(success)
@@ -100,8 +115,15 @@ class MetaWorldEnv(gym.Env):
 
     def scene(self, task: Task) -> TaskScene:
         """The (cached) Meta-World scene of ``task``, built on first use."""
-        if task.name not in self._scenes:
-            self._scenes[task.name] = TaskScene(task)
+        if task.name in self._scenes:
+            self._scenes.move_to_end(task.name)
+            return self._scenes[task.name]
+        while self.max_scenes is not None and len(self._scenes) >= self.max_scenes:
+            name = next(name for name in self._scenes if self._scenes[name] is not self._scene)
+            dropped = self._scenes.pop(name)
+            dropped.close()
+            dropped.env.close()
+        self._scenes[task.name] = TaskScene(task)
         return self._scenes[task.name]
 
     @property

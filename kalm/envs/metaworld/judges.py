@@ -1,10 +1,11 @@
 """Success judges of the Meta-World tasks, computed from 91-d observations alone.
 
-Each judge restates the task's ``evaluate_state`` success test of Meta-World 3.1.1 on what the 91-d state holds
-(reference §4.3: imaginary rollouts are judged this way). Exact restatements, up to float32 rounding: push, pick-place,
-button-press, door-unlock, door-open, window-open, faucet-open, coffee-push, coffee-button, their easy
-counterparts, hammer, soccer and the two composed tasks. Approximate: reach and reach-wall, whose test uses the
-finger centre, which the state lacks; the judge uses the hand position plus ``entities.TCP_OFFSET``.
+Each judge restates the task's ``evaluate_state`` success test of Meta-World 3.1.1 on what the 91-d state
+holds (reference §4.3: imaginary rollouts are judged this way). Exact restatements, up to float32 rounding:
+push, pick-place, button-press, door-unlock, door-open, window-open, faucet-open, coffee-push, coffee-button,
+their easy counterparts, hammer, soccer and the two composed tasks. Approximate: reach and reach-wall, whose
+test uses the finger centre, which the state lacks; the judge uses the hand position plus
+``entities.TCP_OFFSET``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ COFFEE_BUTTON_FROM_MACHINE_Y = -0.19
 UNLOCK_X_FROM_HANDLE = -0.0907
 """In the door link's frame, x of door-unlock's target relative to the door handle (measured on the scene)."""
 HANDLE_CLOSED_YAW = np.pi / 2
-"""Yaw of the door handle's quaternion while the door is shut (the handle mesh's frame is turned 90 degrees)."""
+"""Yaw of the door handle's quaternion while the door is shut (the handle mesh's frame is turned 90 deg)."""
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

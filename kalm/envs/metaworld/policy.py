@@ -22,8 +22,6 @@ from kalm.envs.metaworld import judges
 from kalm.envs.metaworld.tasks import Expert, get_task
 from kalm.errors import KalmError
 
-warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high", module="metaworld")
-
 _LIFT = np.array([0.0, -0.5, 1.0, 1.0])
 """Up and back, fingers open: clears the lock before door-open's expert takes over."""
 
@@ -38,7 +36,9 @@ class ExpertPolicy:
 
     def __init__(self, *, noise: float = 0.1, rng: np.random.Generator | None = None) -> None:
         if not noise >= 0.0:
-            raise KalmError(f"behaviour policy noise {noise!r} is invalid; expected a standard deviation >= 0")
+            raise KalmError(
+                f"behaviour policy noise {noise!r} is invalid; expected a standard deviation >= 0"
+            )
         self.noise = float(noise)
         self.rng = rng if rng is not None else np.random.default_rng()
 
@@ -64,7 +64,10 @@ def expert_action(observation: np.ndarray, task: str) -> np.ndarray:
             expert = experts[1]
     else:
         expert = experts[0]
-    return np.asarray(_scripted(expert.policy).get_action(expert_observation(observation, expert)), dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the experts warn whenever their gain saturates an action
+        action = _scripted(expert.policy).get_action(expert_observation(observation, expert))
+    return np.asarray(action, dtype=np.float64)
 
 
 def expert_observation(observation: np.ndarray, expert: Expert) -> np.ndarray:

@@ -1,11 +1,11 @@
 """The state-only reward of the Meta-World tasks: a dense potential's difference, plus 10 on success.
 
-Reference §4.4: the authors label every transition with ``R(s_t) - R(s_{t-1})`` of the task's dense Meta-World
-reward and 10 on a successful step. Meta-World 3.1.1's dense rewards also read the action (grip effort), the
-finger pads and contact forces, none of which a 91-d state holds. So each task's potential ``phi`` keeps the
-structure of its v2 reward (``compute_reward``: the same tolerance terms, bounds, margins and weights, margins
-taken from the rollout's first state) and drops the terms the state lacks; it lies in [0, 10] and is 10 where
-the task's judge says success, as Meta-World's reward is. The reward of a transition is then
+Reference §4.4: the authors label every transition with ``R(s_t) - R(s_{t-1})`` of the task's dense
+Meta-World reward and 10 on a successful step. Meta-World 3.1.1's dense rewards also read the action (grip
+effort), the finger pads and contact forces, none of which a 91-d state holds. So each task's potential
+``phi`` keeps the structure of its v2 reward (``compute_reward``: the same tolerance terms, bounds, margins
+and weights, margins taken from the rollout's first state) and drops the terms the state lacks; it lies in
+[0, 10] and is 10 where the task is achieved, as Meta-World's reward is. The reward of a transition is then
 ``phi(s_t) - phi(s_{t-1}) + 10 * success(s_t)``.
 """
 
@@ -38,7 +38,8 @@ def _near(obs: np.ndarray, init: np.ndarray, point: np.ndarray, point0: np.ndarr
 
 
 def _in_place(point: np.ndarray, point0: np.ndarray, goal: np.ndarray, goal0: np.ndarray, radius: float,
-              scale: np.ndarray | float = 1.0, sigmoid: str = "long_tail", margin_offset: float = 0.0) -> np.ndarray:
+              scale: np.ndarray | float = 1.0, sigmoid: str = "long_tail",
+              margin_offset: float = 0.0) -> np.ndarray:
     """Tolerance of ``point``'s (scaled) distance to ``goal``, with the margin of the first state."""
     margin = abs(float(judges.distance(point0 * scale, goal0 * scale)) - margin_offset)
     return tolerance(judges.distance(point * scale, goal * scale), bounds=(0.0, radius), margin=margin,
@@ -63,7 +64,7 @@ def _push(entity: str, radius: float, reach_radius: float = 0.02, scale: np.ndar
 
 def _detour(point: np.ndarray, point0: np.ndarray, midpoint: np.ndarray, midpoint0: np.ndarray,
             scale: np.ndarray) -> np.ndarray:
-    """The wall tasks' first in-place term (around the wall via a midpoint), 1 once past the wall (y > 0.75)."""
+    """The wall tasks' first in-place term (around the wall via a midpoint), 1 once past it (y > 0.75)."""
     near_midpoint = _in_place(point, point0, midpoint, midpoint0, 0.05, scale)
     return np.where(point[..., 1] > 0.75, 1.0, near_midpoint)
 
@@ -96,15 +97,18 @@ def _pick_place_wall(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
             + 3.0 * detour)
 
 
-def _press(entity: str, axis: int, target_of: Callable[[np.ndarray], np.ndarray], fixed_margin: float | None = None,
-           near_radius: float = 0.05, scale: np.ndarray | float = 1.0) -> Potential:
+def _press(entity: str, axis: int, target_of: Callable[[np.ndarray], np.ndarray],
+           fixed_margin: float | None = None, near_radius: float = 0.05,
+           scale: np.ndarray | float = 1.0) -> Potential:
     """Buttons and locks: ``2 * near + 8 * pressed`` along ``axis`` towards ``target_of(obs)``."""
     def potential(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
         point, point0 = E.position(obs, entity), E.position(init, entity)
         near_margin = float(judges.distance(E.tcp(init) * scale, point0 * scale))
         near = tolerance(judges.distance(E.tcp(obs) * scale, point * scale), bounds=(0.0, near_radius),
                          margin=near_margin, sigmoid="long_tail")
-        margin = fixed_margin if fixed_margin is not None else abs(float(target_of(init[None])[0] - point0[axis]))
+        margin = fixed_margin
+        if margin is None:
+            margin = abs(float(target_of(init[None])[0] - point0[axis]))
         pressed = tolerance(np.abs(target_of(obs) - point[..., axis]), bounds=(0.0, 0.005), margin=margin,
                             sigmoid="long_tail")
         return 2.0 * near + 8.0 * pressed
@@ -127,8 +131,8 @@ def _ready_to_unlock(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     """door-unlock's ``ready_to_push``: the gripper's shoulder behind the lock."""
     shoulder = (E.gripper(obs) + _SHOULDER - E.position(obs, "lock")) * _SHOULDER_SCALE
     shoulder0 = (E.tcp(init) + _SHOULDER - E.position(init, "lock")) * _SHOULDER_SCALE
-    return tolerance(np.linalg.norm(shoulder, axis=-1), bounds=(0.0, 0.02), margin=float(np.linalg.norm(shoulder0)),
-                     sigmoid="long_tail")
+    return tolerance(np.linalg.norm(shoulder, axis=-1), bounds=(0.0, 0.02),
+                     margin=float(np.linalg.norm(shoulder0)), sigmoid="long_tail")
 
 
 def _door_unlock(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
@@ -138,7 +142,7 @@ def _door_unlock(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
 
 
 def _door_open(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
-    """door-open's ``_reward_pos``: hand ready at the handle (above the floor funnel), then the door's angle."""
+    """door-open's ``_reward_pos``: the hand ready at the handle (above a funnel), then the door's angle."""
     hand, door = E.gripper(obs), E.position(obs, "handle") + np.array([-0.05, 0.0, 0.0])
     radius = np.linalg.norm(hand[..., :2] - door[..., :2], axis=-1)
     floor = np.where(radius <= 0.12, 0.0, 0.04 * np.log(np.maximum(radius - 0.12, 1e-12)) + 0.4)
@@ -147,8 +151,9 @@ def _door_open(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     in_place = tolerance(judges.distance(hand, door + np.array([0.05, 0.03, -0.01])), bounds=(0.0, 0.06),
                          margin=0.5, sigmoid="long_tail")
     theta = judges.door_angle(obs)
-    opened = 0.2 * (theta < -np.pi / 90.0) + 0.8 * tolerance(np.pi / 2.0 + np.pi / 6 + theta, bounds=(0.0, 0.5),
-                                                              margin=np.pi / 3.0, sigmoid="long_tail")
+    fully_open = tolerance(np.pi / 2.0 + np.pi / 6 + theta, bounds=(0.0, 0.5), margin=np.pi / 3.0,
+                           sigmoid="long_tail")
+    opened = 0.2 * (theta < -np.pi / 90.0) + 0.8 * fully_open
     return 2.0 * hamacher(above_floor, in_place) + 8.0 * opened
 
 
@@ -164,7 +169,8 @@ def _door_close(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     hand_margin = float(judges.distance(E.gripper(init), handle0)) + 0.1
     hand_in_place = tolerance(judges.distance(E.tcp(obs), target), bounds=(0.0, 0.0125), margin=hand_margin,
                               sigmoid="gaussian")
-    return 3.0 * hand_in_place + 6.0 * _in_place(handle, handle0, target, E.target(init), 0.05, sigmoid="gaussian")
+    in_place = _in_place(handle, handle0, target, E.target(init), 0.05, sigmoid="gaussian")
+    return 3.0 * hand_in_place + 6.0 * in_place
 
 
 def _window(sigmoid: str) -> Potential:
@@ -190,9 +196,11 @@ def _faucet(offset: np.ndarray) -> Potential:
 def _hammer(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     hammer, hammer0 = E.position(obs, "hammer"), E.position(init, "hammer")
     head = hammer + np.array([0.16, 0.06, 0.0])
-    upright = np.maximum(1.0 - np.linalg.norm(E.quaternion(obs, "hammer") - [1.0, 0.0, 0.0, 0.0], axis=-1) / 0.4, 0.0)
-    in_place = 0.1 * (head[..., 2] > 0.02) + 0.9 * tolerance(judges.distance(E.target(obs), head), bounds=(0.0, 0.02),
-                                                               margin=0.2, sigmoid="long_tail")
+    tilt = np.linalg.norm(E.quaternion(obs, "hammer") - [1.0, 0.0, 0.0, 0.0], axis=-1)
+    upright = np.maximum(1.0 - tilt / 0.4, 0.0)
+    on_nail = tolerance(judges.distance(E.target(obs), head), bounds=(0.0, 0.02), margin=0.2,
+                        sigmoid="long_tail")
+    in_place = 0.1 * (head[..., 2] > 0.02) + 0.9 * on_nail
     driven = np.clip((E.position(obs, "nail")[..., 1] - judges.NAIL_REST_Y) / judges.NAIL_DEPTH, 0.0, 1.0)
     return (2.0 * _near(obs, init, hammer, hammer0, 0.02) + 6.0 * in_place) * upright + 2.0 * driven
 
@@ -237,22 +245,34 @@ POTENTIALS: dict[str, Potential] = {
 """The dense potential of every task (before the success override)."""
 
 
-def potential(task: str, observations: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """``phi`` of ``(N, 91)`` observations: the task's potential, 10 where the judge says success."""
+def potential(task: str, observations: np.ndarray, initial: np.ndarray,
+              reached: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``phi`` of ``(N, 91)`` observations and their success: ``phi`` is 10 where the task is achieved.
+
+    ``reached`` says where it is achieved; by default the state-only judge decides (the environment passes
+    Meta-World's own success for real rollouts).
+    """
     observations = np.asarray(observations, dtype=np.float64)
     initial = np.asarray(initial, dtype=np.float64)
-    phi = POTENTIALS[task](observations, initial)
-    return np.where(judges.success(task, observations), SUCCESS_REWARD, np.clip(phi, 0.0, SUCCESS_REWARD))
+    reached = judges.success(task, observations) if reached is None else np.asarray(reached, dtype=bool)
+    phi = np.clip(POTENTIALS[task](observations, initial), 0.0, SUCCESS_REWARD)
+    return np.where(reached, SUCCESS_REWARD, phi), reached
 
 
 def rewards(task: str, observations: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
     """The ``T`` rewards of ``T + 1`` consecutive observations: potential difference, +10 on success.
 
-    ``initial`` is the rollout's first observation (``observations[0]`` by default; pass it when scoring a later
-    slice), from which the potentials take their margins.
+    ``initial`` is the rollout's first observation (``observations[0]`` by default; pass it when scoring a
+    later slice), from which the potentials take their margins.
     """
     observations = np.asarray(observations, dtype=np.float64)
-    initial = observations[0] if initial is None else np.asarray(initial, dtype=np.float64)
-    phi = potential(task, observations, initial)
-    bonus = SUCCESS_REWARD * judges.success(task, observations[1:])
-    return (np.diff(phi) + bonus).astype(np.float32)
+    initial = observations[0] if initial is None else initial
+    phi, reached = potential(task, observations, initial)
+    return transition_rewards(phi[:-1], phi[1:], reached[1:])
+
+
+def transition_rewards(phi_before: np.ndarray, phi_after: np.ndarray,
+                       success_after: np.ndarray) -> np.ndarray:
+    """``phi_after - phi_before + 10 * success_after``, as float32."""
+    bonus = SUCCESS_REWARD * np.asarray(success_after)
+    return (np.asarray(phi_after) - phi_before + bonus).astype(np.float32)

@@ -1,8 +1,8 @@
 """One Meta-World v3 environment per task, with seeded random resets and the 91-d entity-slot mapping.
 
-A ``TaskScene`` owns the Meta-World environment of one task (built on first use, then reused), resets it with
-a seed (random object and goal positions drawn from Meta-World's own reset spaces), steps it, and maps its 39-d
-observation into the 91-d layout of ``entities.py`` with index arrays computed once per task.
+A ``TaskScene`` owns the Meta-World environment of one task (built on first use, then reused), resets it
+with a seed (random object and goal positions drawn from Meta-World's own reset spaces), steps it, and maps
+its 39-d observation into the 91-d layout of ``entities.py`` with index arrays computed once per task.
 """
 
 from __future__ import annotations
@@ -39,13 +39,16 @@ class TaskScene:
             target.extend(range(slot.start, slot.stop))
         self._source = np.asarray(source)
         self._target = np.asarray(target)
-        self._extras = [(entities.slot_index(reading.entity), _reader(self.env, reading)) for reading in task.extras]
+        self._extras = [(entities.slot_index(reading.entity), _reader(self.env, reading))
+                        for reading in task.extras]
 
     def reset(self, seed: int) -> np.ndarray:
         """Reset to a random initial state drawn with ``seed``; returns the 91-d observation."""
         self.env.np_random = np.random.default_rng(seed)
-        raw, _ = self.env.reset()
-        return self.observe(raw)
+        self.env.reset()
+        # Some resets (coffee-push) move a body after their last mj_forward: refresh before observing
+        mujoco.mj_forward(self.env.model, self.env.data)
+        return self.observe(self.env._get_obs())
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, dict[str, Any]]:
         """Apply a 4-d action; returns the 91-d observation, Meta-World's success and its info."""
@@ -64,7 +67,7 @@ class TaskScene:
         return observation.astype(np.float32)
 
     def render(self, size: int, camera: str) -> np.ndarray:
-        """An RGB image of the scene from ``camera`` (``corner`` is mounted upside down: turned 180 degrees)."""
+        """An RGB image of the scene from ``camera`` (``corner`` is mounted upside down: turned 180 deg)."""
         if self._renderer is None or self._renderer.width != size:
             self.close()
             self._renderer = mujoco.Renderer(self.env.model, size, size)
@@ -90,6 +93,7 @@ def _build(name: str) -> Any:
     env._freeze_rand_vec = False
     env.seeded_rand_vec = True  # draw reset positions from env.np_random
     env._set_task_called = True
+    env.max_path_length = 2**62  # kalm truncates episodes itself; Meta-World would raise after 500 steps
     return env
 
 

@@ -1,12 +1,12 @@
 """The Meta-World tasks of KALM per level (reference §5.2, §5.3) and how each fills the 91-d observation.
 
-Training (and, with new instructions, rephrase): reach, push, pick-place, button-press, door-unlock, door-open,
-window-open, faucet-open, coffee-push, coffee-button. Unseen easy: reach-wall, push-wall, pick-place-wall,
-button-press-wall, door-lock, door-close, window-close, faucet-close. Unseen hard: hammer, soccer and the two
-composed tasks make-coffee and locked-door-open (``composed.py``).
+Training (and, with new instructions, rephrase): reach, push, pick-place, button-press, door-unlock,
+door-open, window-open, faucet-open, coffee-push, coffee-button. Unseen easy: reach-wall, push-wall,
+pick-place-wall, button-press-wall, door-lock, door-close, window-close, faucet-close. Unseen hard: hammer,
+soccer and the two composed tasks make-coffee and locked-door-open (``composed.py``).
 
 Every entity of a task's scene that has a slot is filled: the one or two objects of Meta-World's own 39-d
-observation (``observed``) plus fixed parts of the scene that Meta-World leaves out of it (``extras``: the walls,
+observation (``observed``) plus parts of the scene that Meta-World leaves out of it (``extras``: the walls,
 the coffee machine, the mug under the machine, the door handle next to a lock).
 """
 
@@ -24,9 +24,9 @@ from kalm.errors import UnknownNameError
 class Reading:
     """Where to read an extra entity in the simulator.
 
-    ``position`` and ``orientation`` are ``(kind, name)`` with kind ``body`` (xpos / xquat), ``site`` (position
-    only), ``geom`` (xpos / quaternion of xmat, x-y-z-w as Meta-World reports geoms) or ``mesh`` (the geom
-    drawing that mesh) for orientation; orientation ``("fixed", "")`` is the identity (w-x-y-z).
+    ``position`` and ``orientation`` are ``(kind, name)`` with kind ``body`` (xpos / xquat), ``site``
+    (position only), ``geom`` (xpos / quaternion of xmat, x-y-z-w as Meta-World reports geoms) or ``mesh``
+    (the geom drawing that mesh); orientation ``("fixed", "")`` is the identity (w-x-y-z).
     """
 
     entity: str

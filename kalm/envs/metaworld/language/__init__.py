@@ -12,7 +12,9 @@ from kalm.envs.metaworld.language.train import TRAIN
 from kalm.envs.metaworld.language.unseen import EASY, HARD
 from kalm.errors import UnknownNameError
 
-SENTENCES: dict[str, dict[str, tuple[str, ...]]] = {"train": TRAIN, "rephrase": REPHRASE, "easy": EASY, "hard": HARD}
+SENTENCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "train": TRAIN, "rephrase": REPHRASE, "easy": EASY, "hard": HARD,
+}
 """level -> task -> sentences."""
 
 
