@@ -57,13 +57,24 @@ class TransitionArrays:
     def select(self, mask: np.ndarray) -> TransitionArrays:
         """The transitions where ``mask`` is true (``states`` and ``sentences`` are shared, not copied)."""
         return TransitionArrays(
-            self.states, self.obs_index[mask], self.actions[mask], self.rewards[mask], self.done[mask],
-            self.terminated[mask], self.sentence[mask], self.source[mask], self.sentences,
+            self.states,
+            self.obs_index[mask],
+            self.actions[mask],
+            self.rewards[mask],
+            self.done[mask],
+            self.terminated[mask],
+            self.sentence[mask],
+            self.source[mask],
+            self.sentences,
         )
 
 
 def episodes_to_transitions(
-    dataset: datasets.Dataset, spec: RolloutSpec, *, levels: tuple[str, ...] | None = None, where: str = "dataset"
+    dataset: datasets.Dataset,
+    spec: RolloutSpec,
+    *,
+    levels: tuple[str, ...] | None = None,
+    where: str = "dataset",
 ) -> TransitionArrays:
     """Turn a rollout dataset into :class:`TransitionArrays` without a Python loop over steps.
 
@@ -87,7 +98,9 @@ def episodes_to_transitions(
     if len(lengths) == 0:
         raise DatasetSchemaError(f"{where}: no episodes" + (f" of levels {list(levels)}" if levels else ""))
     states = _flatten(table.column("observations"), 2).reshape(-1, spec.obs_dim)
-    _check_count(where, "observations", len(states), int((lengths + 1).sum()), f"(sum(length + 1), {spec.obs_dim})")
+    _check_count(
+        where, "observations", len(states), int((lengths + 1).sum()), f"(sum(length + 1), {spec.obs_dim})"
+    )
     actions = _flatten(table.column("actions"), 1 if spec.discrete else 2)
     if not spec.discrete:
         actions = actions.reshape(-1, spec.action_dim)
@@ -141,7 +154,8 @@ def _flatten(column: pa.ChunkedArray, depth: int) -> np.ndarray:
 def _check_count(where: str, column: str, found: int, expected: int, shape: str) -> None:
     if found != expected:
         raise DatasetSchemaError(
-            f"{where}: column {column!r} holds {found} rows in total; expected {expected} {shape} from 'length'"
+            f"{where}: column {column!r} holds {found} rows in total; "
+            f"expected {expected} {shape} from 'length'"
         )
 
 
@@ -154,14 +168,19 @@ def concatenate(parts: list[TransitionArrays]) -> TransitionArrays:
     offsets = np.concatenate([[0], np.cumsum([len(part.states) for part in parts])[:-1]])
     return TransitionArrays(
         states=np.concatenate([part.states for part in parts]),
-        obs_index=np.concatenate([part.obs_index + offset for part, offset in zip(parts, offsets, strict=True)]),
+        obs_index=np.concatenate(
+            [part.obs_index + offset for part, offset in zip(parts, offsets, strict=True)]
+        ),
         actions=np.concatenate([part.actions for part in parts]),
         rewards=np.concatenate([part.rewards for part in parts]),
         done=np.concatenate([part.done for part in parts]),
         terminated=np.concatenate([part.terminated for part in parts]),
-        sentence=np.concatenate([
-            np.asarray([position[s] for s in part.sentences], dtype=np.int64)[part.sentence] for part in parts
-        ]),
+        sentence=np.concatenate(
+            [
+                np.asarray([position[s] for s in part.sentences], dtype=np.int64)[part.sentence]
+                for part in parts
+            ]
+        ),
         source=np.concatenate([part.source for part in parts]),
         sentences=sentences,
     )

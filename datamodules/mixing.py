@@ -42,7 +42,8 @@ class TransitionPool:
         self.rewards = torch.from_numpy(arrays.rewards).unsqueeze(-1)
         self.done = torch.from_numpy(arrays.done).unsqueeze(-1)
         self.terminated = torch.from_numpy(arrays.terminated).unsqueeze(-1)
-        self.goals = torch.from_numpy(embeddings)[torch.from_numpy(arrays.sentence)]
+        self.embeddings = torch.from_numpy(embeddings)  # one row per distinct sentence, not per transition
+        self.sentence = torch.from_numpy(arrays.sentence)
         self.imaginary = torch.from_numpy(arrays.source.astype(bool))
 
     def __len__(self) -> int:
@@ -51,7 +52,7 @@ class TransitionPool:
     def gather(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """The transitions at ``index`` as flat tensors (``observation`` already holds the goal)."""
         rows = self.obs_index[index]
-        goals = self.goals[index]
+        goals = self.embeddings[self.sentence[index]]
         return {
             "observation": torch.cat([self.states[rows], goals], dim=-1),
             "next_observation": torch.cat([self.states[rows + 1], goals], dim=-1),
@@ -64,7 +65,7 @@ class TransitionPool:
 
 
 def split_counts(batch_size: int, real_fraction: float, *, has_imaginary: bool) -> tuple[int, int]:
-    """``(real, imaginary)`` rows per batch: ``round(B * real_fraction)`` real, unless there is no imaginary data."""
+    """``(real, imaginary)`` rows per batch: ``round(B * real_fraction)`` real (all real if no imaginary)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size!r} is invalid; expected a positive integer")
     if not 0.0 <= real_fraction <= 1.0:
@@ -75,18 +76,27 @@ def split_counts(batch_size: int, real_fraction: float, *, has_imaginary: bool) 
     return real, batch_size - real
 
 
-def to_tensordict(parts: list[dict[str, torch.Tensor]]) -> TensorDict:
-    """Concatenate gathered parts into one TorchRL batch (see the module docstring)."""
-    flat = parts[0] if len(parts) == 1 else {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-    size = flat["action"].shape[:1]
+def to_tensordict(parts: list[dict[str, torch.Tensor]], batch_dims: int = 1) -> TensorDict:
+    """Concatenate gathered parts along the last batch dimension into one TorchRL batch (module docstring)."""
+    dim = batch_dims - 1
+    flat = (
+        parts[0]
+        if len(parts) == 1
+        else {key: torch.cat([p[key] for p in parts], dim=dim) for key in parts[0]}
+    )
+    size = flat["imaginary"].shape
     return TensorDict(
         {
             "observation": flat["observation"],
             "action": flat["action"],
             "imaginary": flat["imaginary"],
             "next": TensorDict(
-                {"observation": flat["next_observation"], "reward": flat["reward"], "done": flat["done"],
-                 "terminated": flat["terminated"]},
+                {
+                    "observation": flat["next_observation"],
+                    "reward": flat["reward"],
+                    "done": flat["done"],
+                    "terminated": flat["terminated"],
+                },
                 batch_size=size,
             ),
         },
@@ -95,9 +105,12 @@ def to_tensordict(parts: list[dict[str, torch.Tensor]]) -> TensorDict:
 
 
 class MixedBatches(IterableDataset):
-    """An endless-per-epoch stream of mixed batches: ``steps`` batches per ``iter()``.
+    """A stream of mixed batches: ``steps`` items per ``iter()``.
 
-    The generator state is part of :meth:`state_dict`, so a resumed run continues the same sequence.
+    With ``batches_per_step = K > 1`` each item stacks ``K`` independent batches (``[K, B]``), which
+    the module consumes as ``K`` updates: sampling is done in one gather and the trainer's per-step
+    overhead is paid once per ``K`` updates. The generator state is part of :meth:`state_dict`, so a
+    resumed run continues the same sequence.
     """
 
     def __init__(
@@ -109,12 +122,16 @@ class MixedBatches(IterableDataset):
         real_fraction: float,
         steps: int,
         seed: int,
+        batches_per_step: int = 1,
     ) -> None:
         if real is None or len(real) == 0:
             raise ConfigError("the real dataset has no transitions; a policy needs real data")
         self.pools = [real, imaginary]
-        self.counts = split_counts(batch_size, real_fraction, has_imaginary=imaginary is not None and len(imaginary) > 0)
+        self.counts = split_counts(
+            batch_size, real_fraction, has_imaginary=imaginary is not None and len(imaginary) > 0
+        )
         self.steps = steps
+        self.shape = (batches_per_step,) if batches_per_step > 1 else ()
         self.generator = torch.Generator().manual_seed(seed)
 
     def sample(self) -> TensorDict:
@@ -123,8 +140,9 @@ class MixedBatches(IterableDataset):
         for pool, count in zip(self.pools, self.counts, strict=True):
             if count:
                 assert pool is not None
-                parts.append(pool.gather(torch.randint(len(pool), (count,), generator=self.generator)))
-        return to_tensordict(parts)
+                index = torch.randint(len(pool), (*self.shape, count), generator=self.generator)
+                parts.append(pool.gather(index))
+        return to_tensordict(parts, batch_dims=len(self.shape) + 1)
 
     def __iter__(self) -> Iterator[TensorDict]:
         for _ in range(self.steps):

@@ -106,9 +106,10 @@ class RolloutGoalDataModule(L.LightningDataModule):
                 yield row
 
     def _stream(self) -> Any:
-        from datamodules.sources import stream_rollouts
+        from datamodules.sources import DatasetSource, load_source
 
-        stream, self.resolved_revision = stream_rollouts(self.dataset, self.revision)
+        loaded = load_source(DatasetSource(self.dataset, self.revision), streaming=True)
+        stream, self.resolved_revision = loaded.dataset, loaded.commit or "local"
         if self.max_episodes is not None:
             stream = stream.take(self.max_episodes)
         return stream.with_format("numpy")

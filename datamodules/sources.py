@@ -1,32 +1,93 @@
-"""Where rollout datasets come from: a Hub dataset repo at a revision, or a local dataset folder."""
+"""Where rollout datasets come from: a local dataset folder, or a Hub dataset repo at a revision.
+
+A value that names an existing folder is read as a dataset folder (``kalm collect --out``); a value
+that starts with ``.``, ``/`` or ``~`` must be one; anything else is a ``namespace/name`` repo id,
+optionally ``namespace/name@revision``, pulled through ``kalm.hub`` and pinned to a commit sha.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from kalm.data import read_info
+from kalm.data import read_info, read_rollouts
 from kalm.data.folder import DATA_GLOB
+from kalm.errors import ConfigError
 
-LOCAL = "local"
 
+@dataclass(frozen=True)
+class DatasetSource:
+    """A rollout dataset: a local folder, or a Hub dataset repo id at ``revision`` (tag, branch or sha).
 
-def stream_rollouts(dataset: str, revision: str | None = None) -> tuple[Any, str]:
-    """Stream a rollout dataset; return it with the commit sha it is pinned to (``local`` for folders).
-
-    A path to an existing folder is read as a local dataset folder (``kalm collect --out``); anything else
-    is a Hub dataset repo id, pulled through ``kalm.hub`` (format version and schema checked there).
+    Args:
+        repo_or_path: a folder written by ``kalm collect`` (``write_rollouts``), or ``namespace/name``.
+        revision: Hub revision (default: the repo's latest version tag); must be unset for a folder.
     """
-    folder = Path(dataset)
-    if folder.is_dir():
-        read_info(folder)  # checks the format version
-        files = sorted(str(path) for path in folder.glob(DATA_GLOB))
-        return datasets.load_dataset("parquet", data_files=files, split="train", streaming=True), LOCAL
+
+    repo_or_path: str
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedSource:
+    """A dataset read from a :class:`DatasetSource`, with its ``meta/info.json`` and pinned commit."""
+
+    dataset: Any
+    """A ``datasets.Dataset``, or an ``IterableDataset`` when streamed."""
+    info: dict[str, Any]
+    source: DatasetSource
+    commit: str | None
+
+    def provenance(self) -> dict[str, Any]:
+        return {"repo_or_path": self.source.repo_or_path, "revision": self.source.revision, "commit": self.commit}
+
+
+def as_source(value: DatasetSource | str | dict[str, Any]) -> DatasetSource:
+    """Normalise a config value (a folder, ``repo[@revision]``, a mapping or a :class:`DatasetSource`)."""
+    if isinstance(value, DatasetSource):
+        return value
+    if isinstance(value, str):
+        if "@" in value and not Path(value).expanduser().exists():
+            repo, revision = value.rsplit("@", 1)
+            return DatasetSource(repo, revision)
+        return DatasetSource(value)
+    if isinstance(value, dict) and "repo_or_path" in value:
+        return DatasetSource(str(value["repo_or_path"]), value.get("revision"))
+    raise ConfigError(
+        f"dataset source {value!r} is invalid; expected a folder, a repo id or {{repo_or_path, revision}}"
+    )
+
+
+def load_source(source: DatasetSource, *, streaming: bool = False, hub_endpoint: str | None = None) -> LoadedSource:
+    """Read a local folder, or pull a Hub dataset repo at its revision (format and schema checked).
+
+    Raises:
+        ConfigError: ``repo_or_path`` is neither an existing folder nor a ``namespace/name`` repo id.
+        DatasetSchemaError: the dataset's format version or schema is wrong.
+    """
+    path = Path(source.repo_or_path).expanduser()
+    if path.is_dir():
+        if source.revision is not None:
+            raise ConfigError(f"dataset {source.repo_or_path!r} is a local folder; it takes no revision")
+        info = read_info(path)
+        if streaming:
+            files = sorted(str(file) for file in path.glob(DATA_GLOB))
+            dataset: Any = datasets.load_dataset("parquet", data_files=files, split="train", streaming=True)
+        else:
+            dataset = read_rollouts(path)
+        return LoadedSource(dataset, info, source, None)
+    if source.repo_or_path.startswith((".", "/", "~")):
+        raise ConfigError(f"dataset folder {source.repo_or_path!r} does not exist (collect it first)")
+    if source.repo_or_path.count("/") != 1:
+        raise ConfigError(f"dataset {source.repo_or_path!r} is neither an existing folder nor a Hub repo id "
+                          "of the form namespace/name")
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.publish import pull_dataset
 
-    ensure_endpoint()
-    pulled = pull_dataset(dataset, revision, streaming=True)
-    return pulled.dataset, pulled.commit
+    pulled = pull_dataset(source.repo_or_path, source.revision, endpoint=ensure_endpoint(hub_endpoint),
+                          streaming=streaming)
+    return LoadedSource(pulled.dataset, pulled.info, DatasetSource(source.repo_or_path, pulled.revision),
+                        pulled.commit)

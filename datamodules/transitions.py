@@ -21,83 +21,21 @@ Example:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import datasets
 import lightning as L
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from datamodules.episodes import TransitionArrays, concatenate, episodes_to_transitions
-from datamodules.mixing import MixedBatches, TransitionPool, identity, split_counts
-from kalm.data import RolloutSpec, read_info, read_rollouts
+from datamodules.mixing import MixedBatches, TransitionPool, identity, seed_from, split_counts
+from datamodules.sources import DatasetSource, LoadedSource, as_source, load_source
+from kalm.data import RolloutSpec
 from kalm.envs.goals import check_level
 from kalm.errors import ConfigError, DatasetSchemaError
 from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER, GoalEncoder
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """A rollout dataset: a local folder, or a Hub dataset repo id at ``revision`` (tag, branch or sha).
-
-    Args:
-        repo_or_path: folder written by ``kalm collect`` / ``write_rollouts``, or ``namespace/name`` on the Hub.
-        revision: Hub revision (default: the repo's latest version tag); must be unset for a folder.
-    """
-
-    repo_or_path: str
-    revision: str | None = None
-
-
-@dataclass(frozen=True)
-class LoadedSource:
-    """A dataset read from a :class:`DatasetSource`, with its ``meta/info.json`` and pinned commit."""
-
-    dataset: datasets.Dataset
-    info: dict[str, Any]
-    source: DatasetSource
-    commit: str | None
-
-    def provenance(self) -> dict[str, Any]:
-        return {"repo_or_path": self.source.repo_or_path, "revision": self.source.revision, "commit": self.commit}
-
-
-def as_source(value: DatasetSource | str | dict[str, Any]) -> DatasetSource:
-    """Normalise a config value (a path/repo string, a mapping or a :class:`DatasetSource`)."""
-    if isinstance(value, DatasetSource):
-        return value
-    if isinstance(value, str):
-        return DatasetSource(value)
-    if isinstance(value, dict) and "repo_or_path" in value:
-        return DatasetSource(str(value["repo_or_path"]), value.get("revision"))
-    raise ConfigError(f"dataset source {value!r} is invalid; expected a folder, a repo id or {{repo_or_path, revision}}")
-
-
-def load_source(source: DatasetSource, *, hub_endpoint: str | None = None) -> LoadedSource:
-    """Read a local folder, or pull a Hub dataset repo at its revision.
-
-    Raises:
-        ConfigError: ``repo_or_path`` is neither an existing folder nor a ``namespace/name`` repo id.
-        DatasetSchemaError: the dataset's format version or schema is wrong.
-    """
-    path = Path(source.repo_or_path).expanduser()
-    if path.is_dir():
-        if source.revision is not None:
-            raise ConfigError(f"dataset {source.repo_or_path!r} is a local folder; it takes no revision")
-        return LoadedSource(read_rollouts(path), read_info(path), source, None)
-    if source.repo_or_path.count("/") != 1 or source.repo_or_path.startswith((".", "/", "~")):
-        raise ConfigError(f"dataset {source.repo_or_path!r} is neither an existing folder nor a Hub repo id "
-                          "of the form namespace/name")
-    from kalm.hub.endpoint import ensure_endpoint
-    from kalm.hub.publish import pull_dataset
-
-    pulled = pull_dataset(source.repo_or_path, source.revision, endpoint=ensure_endpoint(hub_endpoint))
-    return LoadedSource(pulled.dataset, pulled.info, DatasetSource(source.repo_or_path, pulled.revision),
-                        pulled.commit)
 
 
 class TransitionDataModule(L.LightningDataModule):
@@ -109,7 +47,9 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary_levels: keep only imaginary rollouts of these levels (all when ``None``).
         real_fraction: fraction of each batch drawn from real transitions (0.5 = the paper's 1:1).
         batch_size: transitions per batch.
-        steps_per_epoch: batches per training epoch.
+        steps_per_epoch: dataloader items per training epoch.
+        batches_per_step: batches stacked in one dataloader item (``[K, B]``); the module makes one
+            update per batch, so the trainer's per-item overhead is shared by ``K`` updates.
         goal_encoder: sentence-transformers model id of the frozen goal encoder.
         embedding_cache: on-disk goal-embedding cache folder (default ``~/.cache/kalm/goal_embeddings``).
         hub_endpoint: Hub URL for repo inputs (default: kalm's endpoint resolution, a local server).
@@ -125,6 +65,7 @@ class TransitionDataModule(L.LightningDataModule):
         real_fraction: float = 0.5,
         batch_size: int = 256,
         steps_per_epoch: int = 1000,
+        batches_per_step: int = 1,
         goal_encoder: str = DEFAULT_GOAL_ENCODER,
         embedding_cache: str | None = None,
         hub_endpoint: str | None = None,
@@ -134,10 +75,14 @@ class TransitionDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.real = as_source(real)
         self.imaginary = [as_source(item) for item in imaginary or []]
-        self.imaginary_levels = tuple(check_level(level) for level in imaginary_levels) if imaginary_levels else None
+        self.imaginary_levels = (
+            tuple(check_level(level) for level in imaginary_levels) if imaginary_levels else None
+        )
         split_counts(batch_size, real_fraction, has_imaginary=True)  # validates both
-        if steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch={steps_per_epoch!r} is invalid; expected a positive integer")
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("batches_per_step", batches_per_step)):
+            if value < 1:
+                raise ConfigError(f"{name}={value!r} is invalid; expected a positive integer")
+        self.batches_per_step = batches_per_step
         self.real_fraction = real_fraction
         self.batch_size = batch_size
         self.steps_per_epoch = steps_per_epoch
@@ -158,9 +103,15 @@ class TransitionDataModule(L.LightningDataModule):
         loaded = [load_source(self.real, hub_endpoint=self.hub_endpoint)]
         loaded += [load_source(source, hub_endpoint=self.hub_endpoint) for source in self.imaginary]
         self.spec, self.env = _common_spec(loaded)
-        parts = [episodes_to_transitions(item.dataset, self.spec, where=item.source.repo_or_path,
-                                         levels=None if index == 0 else self.imaginary_levels)
-                 for index, item in enumerate(loaded)]
+        parts = [
+            episodes_to_transitions(
+                item.dataset,
+                self.spec,
+                where=item.source.repo_or_path,
+                levels=None if index == 0 else self.imaginary_levels,
+            )
+            for index, item in enumerate(loaded)
+        ]
         self.inputs = [item.provenance() for item in loaded]
         self.build_pools(concatenate(parts))
 
@@ -172,11 +123,17 @@ class TransitionDataModule(L.LightningDataModule):
         self.pools = {
             "real": TransitionPool(arrays.select(~imaginary), embeddings, discrete=self.spec.discrete),
             "imaginary": TransitionPool(arrays.select(imaginary), embeddings, discrete=self.spec.discrete)
-            if imaginary.any() else None,
+            if imaginary.any()
+            else None,
         }
-        log.info("transitions: %d real, %d imaginary, %d distinct goal sentences", int((~imaginary).sum()),
-                 int(imaginary.sum()), len(arrays.sentences))
-        if not len(self.pools["real"]):
+        log.info(
+            "transitions: %d real, %d imaginary, %d distinct goal sentences",
+            int((~imaginary).sum()),
+            int(imaginary.sum()),
+            len(arrays.sentences),
+        )
+        real = self.pools["real"]
+        if real is None or not len(real):
             raise DatasetSchemaError(f"{self.real.repo_or_path}: no rollouts with source 'real'")
 
     @property
@@ -186,8 +143,19 @@ class TransitionDataModule(L.LightningDataModule):
 
     @override
     def train_dataloader(self) -> DataLoader:
-        self._stream = MixedBatches(self.pools["real"], self.pools["imaginary"], batch_size=self.batch_size,
-                                    real_fraction=self.real_fraction, steps=self.steps_per_epoch, seed=self.seed)
+        real = self.pools.get("real")
+        if real is None:
+            raise ConfigError("call setup() before train_dataloader()")
+        rank = self.trainer.global_rank if self.trainer is not None else 0  # DDP ranks draw different batches
+        self._stream = MixedBatches(
+            real,
+            self.pools["imaginary"],
+            batch_size=self.batch_size,
+            real_fraction=self.real_fraction,
+            steps=self.steps_per_epoch,
+            seed=seed_from(self.seed, rank),
+            batches_per_step=self.batches_per_step,
+        )
         if self._sampler_state is not None:
             self._stream.load_state_dict(self._sampler_state)
         return DataLoader(self._stream, batch_size=None, collate_fn=identity, num_workers=0)
@@ -208,7 +176,8 @@ def _common_spec(loaded: list[LoadedSource]) -> tuple[RolloutSpec, str]:
         other = RolloutSpec.from_dict(item.info["rollout_spec"])
         if other != spec or item.info.get("env") != env:
             raise DatasetSchemaError(
-                f"{item.source.repo_or_path}: env {item.info.get('env')!r} with {other} does not match the real "
+                f"{item.source.repo_or_path}: env {item.info.get('env')!r} with {other} does not match the "
+                f"real "
                 f"dataset's env {env!r} with {spec}"
             )
     return spec, env

@@ -1,7 +1,8 @@
 """The ``kalm`` command line: one entry point, a subcommand per pipeline stage.
 
-``kalm collect | envs | run`` are functions parsed by jsonargparse (each accepts ``--config FILE``);
-``kalm ground fit|validate ...`` is a LightningCLI tree; ``kalm hub ...`` is the hub's own command tree. A user error (``KalmError``) prints one line and exits 2.
+``kalm collect | envs | imagine`` are functions parsed by jsonargparse (each accepts ``--config FILE``);
+``kalm run`` is the whole pipeline (``kalm.pipeline``);
+``kalm ground ...`` and ``kalm learn ...`` are LightningCLI trees; ``kalm hub ...`` is the hub's own command tree. A user error (``KalmError``) prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ log = logging.getLogger("kalm")
 def collect(
     env: str = "clevr",
     episodes: int = 1000,
-    out: Path = Path("outputs/clevr-real"),
+    out: Path | None = None,
     seed: int = 0,
     noise: float = 0.1,
     random_fraction: float = 0.1,
@@ -33,9 +34,11 @@ def collect(
     Args:
         env: registered environment name (see ``kalm envs``).
         episodes: number of rollout-goal pairs to collect.
-        out: folder to write the dataset to (parquet shards + meta/info.json); replaced if it exists.
+        out: folder to write the dataset to (parquet shards + meta/info.json; default outputs/<env>-real);
+            replaced if it exists.
         seed: base seed; episode i is reproducible from (seed, i).
-        noise: probability that the behaviour policy takes a random action at a step.
+        noise: behaviour-policy noise, environment-specific: CLEVR-Robot, the probability of a random action
+            at a step; Meta-World, the standard deviation of Gaussian action noise.
         random_fraction: fraction of episodes that act uniformly at random (exploration data).
         progress: show a progress bar.
     """
@@ -49,6 +52,7 @@ def collect(
     )
     provenance = {"generator": "behaviour_policy", "seed": seed, "noise": noise,
                   "random_fraction": random_fraction}
+    out = out or Path("outputs") / f"{suite.name}-real"
     folder = write_rollouts(result.dataset, out, env=suite.name, spec=suite.spec, provenance=provenance)
     _print_summary(f"{suite.name} real rollouts -> {folder}", result.summary, result.seconds)
 
@@ -155,25 +159,6 @@ def _check_model_fits(model: object, suite: object) -> None:
                           f"discrete={config.discrete}; environment {suite.name!r} has {spec}")  # type: ignore
 
 
-def run(
-    env: str = "clevr",
-    episodes: int = 2000,
-    out: Path = Path("runs/default"),
-    seed: int = 0,
-) -> None:
-    """The main job: the KALM pipeline on embedded defaults.
-
-    Currently it runs the pipeline's first stage, collecting real rollouts, and prints their summary.
-
-    Args:
-        env: registered environment name.
-        episodes: real rollout-goal pairs to collect.
-        out: run folder.
-        seed: base seed.
-    """
-    collect(env=env, episodes=episodes, out=Path(out) / "real", seed=seed)
-
-
 def _print_summary(title: str, summary: dict, seconds: float) -> None:
     print(title)
     print(f"  episodes      {summary['episodes']}")
@@ -197,7 +182,7 @@ def _configure_logging() -> None:
         logger.propagate = False
 
 
-COMMANDS = {"collect": collect, "envs": envs, "imagine": imagine, "run": run}
+COMMANDS = {"collect": collect, "envs": envs, "imagine": imagine}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +194,19 @@ def main(argv: list[str] | None = None) -> int:
             from kalm.hub.cli import main as hub_main
 
             return hub_main(argv[1:])
+        if argv and argv[0] == "run":
+            from kalm.pipeline.cli import main as run_main
+
+            return run_main(argv[1:])
+        if argv and argv[0] == "evaluate":
+            from kalm.rl.cli import evaluate_main
+
+            return evaluate_main(argv[1:])
+        if argv and argv[0] == "learn":
+            from kalm.rl.cli import learn_main
+
+            sys.argv = [f"{sys.argv[0]} learn", *argv[1:]]  # LightningCLI reads its program name here
+            return learn_main(argv[1:])
         if argv and argv[0] == "ground":
             from kalm.grounding.cli import main as ground_main
 

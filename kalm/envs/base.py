@@ -57,7 +57,13 @@ class EnvSuite(ABC):
 
     @abstractmethod
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
-        """A policy that reaches training goals, taking a random action with probability ``noise``."""
+        """A policy that reaches training goals, perturbed by ``noise`` (its meaning is the suite's: CLEVR-Robot
+        takes a random action with that probability, Meta-World adds Gaussian noise of that scale)."""
+
+    def render_observation(self, observation: np.ndarray, *, size: int = 160) -> np.ndarray | None:
+        """An RGB image of the scene in ``observation`` (e.g. an imagined state), or ``None`` if the
+        environment cannot place its scene from an observation alone."""
+        return None
 
     def goal(self, level: str, goal_id: str) -> Goal:
         """The goal ``goal_id`` of ``level``; an unknown id raises an error with examples of valid ones."""

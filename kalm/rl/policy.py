@@ -1,0 +1,141 @@
+"""Trained policies on disk and on the Hub: a small folder with weights, spec and goal-encoder id.
+
+```
+<folder>/
+  policy.safetensors   the policy network's weights
+  policy.json          PolicySpec, goal encoder id, algorithm, env, training settings
+```
+
+:func:`push_policy` publishes such a folder as a versioned Hub model repo (commit + ``vMAJOR.MINOR``
+tag, through :func:`kalm.hub.publish.publish_model`); :func:`load_policy` reads a folder or a repo id
+at a revision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from kalm.errors import ConfigError
+from kalm.rl.networks import Policy, PolicySpec
+
+WEIGHTS = "policy.safetensors"
+CONFIG = "policy.json"
+POLICY_FORMAT = "1.0"
+
+
+@dataclass
+class LoadedPolicy:
+    """A policy with what it needs to act: the goal encoder it was trained with and its metadata."""
+
+    policy: Policy
+    goal_encoder: str
+    algorithm: str
+    env: str | None
+    metadata: dict[str, Any]
+    source: str
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or f"{self.algorithm}:{Path(self.source).name}")
+
+
+def save_policy(
+    policy: Policy,
+    folder: str | Path,
+    *,
+    goal_encoder: str,
+    algorithm: str,
+    env: str | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``policy`` to ``folder`` (created; existing files of the same names are replaced).
+
+    Returns:
+        The folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in policy.net.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS))
+    config = {
+        "format": POLICY_FORMAT,
+        "spec": policy.spec.to_dict(),
+        "goal_encoder": goal_encoder,
+        "algorithm": algorithm,
+        "env": env,
+        **(extra or {}),
+    }
+    (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+    return folder
+
+
+def load_policy(
+    source: str | Path, revision: str | None = None, *, hub_endpoint: str | None = None
+) -> LoadedPolicy:
+    """Load a policy folder, or a Hub model repo (``namespace/name``) at ``revision``.
+
+    Raises:
+        ConfigError: ``source`` is neither a policy folder nor a repo id, or its files are missing.
+    """
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        if str(source).count("/") != 1:
+            raise ConfigError(
+                f"policy {source!r} is neither a policy folder nor a Hub repo id namespace/name"
+            )
+        from kalm.hub.endpoint import ensure_endpoint
+        from kalm.hub.publish import pull_model
+
+        folder = pull_model(str(source), revision, endpoint=ensure_endpoint(hub_endpoint)).path
+    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
+        raise ConfigError(f"{source} is not a kalm policy: expected {CONFIG} and {WEIGHTS}")
+    config = json.loads((folder / CONFIG).read_text())
+    policy = Policy(PolicySpec.from_dict(config["spec"]))
+    policy.net.load_state_dict(load_file(str(folder / WEIGHTS)))
+    policy.eval()
+    return LoadedPolicy(
+        policy, str(config["goal_encoder"]), str(config["algorithm"]), config.get("env"), config, str(source)
+    )
+
+
+def push_policy(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    version: str | None = None,
+    provenance: dict[str, Any] | None = None,
+    hub_endpoint: str | None = None,
+) -> Any:
+    """Publish a policy folder as a versioned Hub model repo; returns the hub's ``Published`` record."""
+    from kalm.hub.endpoint import ensure_endpoint
+    from kalm.hub.publish import publish_model
+
+    config = json.loads((Path(folder) / CONFIG).read_text())
+    provenance = {
+        **(provenance or {}),
+        "goal_encoder": config["goal_encoder"],
+        "algorithm": config["algorithm"],
+    }
+    return publish_model(
+        folder,
+        repo_id,
+        env=str(config.get("env") or "unknown"),
+        base_model=config["goal_encoder"],
+        provenance=provenance,
+        version=version,
+        library_name="torchrl",
+        description=f"KALM offline-RL policy ({config['algorithm']}) for {config.get('env')}.",
+        endpoint=ensure_endpoint(hub_endpoint),
+    )
+
+
+def act(policy: Policy, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+    """Actions for a batch of states ``[B, obs_dim]`` and goal embeddings ``[B, goal_dim]``."""
+    with torch.no_grad():
+        return policy(torch.cat([states, goals], dim=-1))
