@@ -42,6 +42,20 @@ class ClevrSuite(EnvSuite):
     def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         return judges.rewards(parse_spec(goal_id), observations)
 
+    def render_observation(self, observation: np.ndarray, *, size: int = 160) -> np.ndarray:
+        """Render the balls at the positions in ``observation`` (imagined states included)."""
+        env = self._renderers.get(size)
+        if env is None:
+            env = self._renderers[size] = ClevrRobotEnv(render_mode="rgb_array", render_size=size)
+        env.physics.set_positions(np.asarray(observation, dtype=np.float64).reshape(NUM_BALLS, 2))
+        return env.render()
+
+    @property
+    def _renderers(self) -> dict[int, ClevrRobotEnv]:
+        if not hasattr(self, "_render_envs"):
+            self._render_envs: dict[int, ClevrRobotEnv] = {}
+        return self._render_envs
+
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
         scripted = ScriptedPolicy(noise=noise, rng=rng)
         return lambda observation, goal_id: scripted(observation, parse_spec(goal_id))

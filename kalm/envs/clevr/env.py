@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 import gymnasium as gym
@@ -81,6 +82,7 @@ class ClevrRobotEnv(gym.Env):
             import mujoco
 
             self._renderer = mujoco.Renderer(self.physics.model, self.render_size, self.render_size)
+            atexit.register(self.close)  # after mujoco's own EGL exit hook, so it runs before it
         self._renderer.update_scene(self.physics.data, camera="top")
         return self._renderer.render()
 

@@ -1,0 +1,102 @@
+"""The configuration of a whole KALM run (``kalm run --config configs/run/<preset>.yaml``).
+
+Every stage has its own section; a stage that names an existing artefact (``collect.dataset``,
+``ground.model``) pulls it instead of producing it. The resolved configuration is written into the run
+folder, and each stage's part of it keys the stage's cache (see ``state``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CollectConfig:
+    """Real data: collect with the behaviour policy, or pull ``dataset`` (``REPO[@REV]``) instead."""
+
+    episodes: int = 2000
+    noise: float = 0.1
+    random_fraction: float = 0.1
+    dataset: str | None = None
+
+
+@dataclass
+class GroundConfig:
+    """Grounding: fine-tune ``backbone``, or pull a grounded ``model`` (``REPO[@REV]``) instead."""
+
+    model: str | None = None
+    backbone: str = "smollm2-135m"
+    num_layers: int | None = 8
+    finetune: str = "lora"
+    lora_rank: int = 32
+    lora_alpha: int = 64
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                             "gate_proj", "up_proj", "down_proj"])
+    lr: float = 1e-3
+    max_steps: int = 600
+    batch_size: int = 16
+    tasks_per_episode: int = 2
+    task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
+    max_episodes: int | None = None
+    val_check_interval: int = 300
+    explain_episodes: int = 64
+    match_goals: int = 32
+
+
+@dataclass
+class ImagineConfig:
+    """Imagination for the novel levels."""
+
+    levels: list[str] = field(default_factory=lambda: ["rephrase", "easy", "hard"])
+    per_goal: int = 4
+    batch_size: int = 64
+    greedy: bool = True
+    temperature: float = 1.0
+    horizon: int | None = None
+
+
+@dataclass
+class LearnConfig:
+    """Offline RL: the same algorithm, steps and seed for the baseline and the KALM policy."""
+
+    algorithm: str = "bc"
+    steps: int = 3000
+    batch_size: int = 256
+    imaginary_ratio: float = 0.5
+    gamma: float = 0.99
+    hyper: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluateConfig:
+    """Evaluation in the real environment."""
+
+    levels: list[str] = field(default_factory=lambda: ["train", "rephrase", "easy", "hard"])
+    episodes: int = 100
+    gifs: int = 3
+
+
+@dataclass
+class RunConfig:
+    """A whole KALM run.
+
+    Args:
+        name: run name; the run folder is ``<out>/<name>``.
+        env: registered environment.
+        org: namespace of the published repos.
+        seed: base seed of every stage.
+        out: parent folder of run folders.
+        hub_endpoint: Hub URL (default: ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server).
+    """
+
+    name: str = "default"
+    env: str = "clevr"
+    org: str = "kalm"
+    seed: int = 0
+    out: str = "runs"
+    hub_endpoint: str | None = None
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    ground: GroundConfig = field(default_factory=GroundConfig)
+    imagine: ImagineConfig = field(default_factory=ImagineConfig)
+    learn: LearnConfig = field(default_factory=LearnConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)

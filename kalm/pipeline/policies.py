@@ -1,0 +1,83 @@
+"""The offline-RL stages of a run: train the baseline and the KALM policy the same way, evaluate both."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from kalm.envs.base import EnvSuite
+from kalm.pipeline.config import RunConfig
+from kalm.pipeline.stages import cached
+from kalm.pipeline.state import RunState, stage_key
+
+POLICIES = ("baseline", "kalm")
+"""``baseline`` learns from real data only; ``kalm`` from real plus imaginary data (mixed per batch)."""
+
+
+def train_policies(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any],
+                   imaginary: dict[str, Any], folder: Path) -> dict[str, dict[str, Any]]:
+    """Train both policies with the same algorithm, steps and seed; returns their folders."""
+    trained = {}
+    for name in POLICIES:
+        sources = [real["commit"]] + ([imaginary["commit"]] if name == "kalm" else [])
+        key = stage_key("learn", name, suite.name, config.seed, dataclasses.asdict(config.learn), sources)
+        trained[name] = cached(state, f"learn_{name}", key,
+                               lambda name=name, key=key: _fit(config, real, imaginary if name == "kalm" else None,
+                                                               folder / "policies" / f"{name}-{key}"))
+    return trained
+
+
+def _fit(config: RunConfig, real: dict[str, Any], imaginary: dict[str, Any] | None, folder: Path) -> dict[str, Any]:
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from datamodules.transitions import TransitionDataModule
+    from kalm.rl.module import OfflineRLModule
+
+    settings = config.learn
+    L.seed_everything(config.seed, verbose=False)
+    data = TransitionDataModule(
+        real=f"{real['repo_id']}@{real['commit']}",
+        imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [],
+        real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0, batch_size=settings.batch_size,
+        steps_per_epoch=settings.steps, seed=config.seed)
+    module = OfflineRLModule(algorithm=settings.algorithm, gamma=settings.gamma, hyper=dict(settings.hyper),
+                             export_dir=str(folder / "policy"))
+    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
+                                  every_n_train_steps=max(1, settings.steps // 4))
+    trainer = L.Trainer(accelerator="cpu", max_steps=settings.steps, logger=CSVLogger(folder, name="logs"),
+                        callbacks=[checkpoints], log_every_n_steps=50, default_root_dir=folder,
+                        num_sanity_val_steps=0, limit_val_batches=0)
+    last = folder / "checkpoints" / "last.ckpt"
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    return {"policy": str(folder / "policy"), "steps": trainer.global_step,
+            "data": [item for item in data.inputs]}
+
+
+def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, policies: dict[str, dict[str, Any]],
+                      folder: Path) -> dict[str, Any]:
+    """Evaluate both policies on the same cases of every level; returns the report's dict and files."""
+    settings = config.evaluate
+    key = stage_key("evaluate", suite.name, config.seed, dataclasses.asdict(settings),
+                    {name: policy["policy"] for name, policy in policies.items()})
+
+    def produce() -> dict[str, Any]:
+        from kalm.rl.evaluation import evaluate_policy
+        from kalm.rl.goal_encoder import GoalEncoder
+        from kalm.rl.policy import load_policy
+        from kalm.rl.report import EvalReport
+
+        report = EvalReport(env=suite.name, settings={"episodes": settings.episodes, "seed": config.seed,
+                                                      "algorithm": config.learn.algorithm})
+        for name, trained in policies.items():
+            loaded = load_policy(trained["policy"])
+            report.results[name] = evaluate_policy(loaded.policy, suite, GoalEncoder(loaded.goal_encoder),
+                                                   levels=list(settings.levels), episodes=settings.episodes,
+                                                   seed=config.seed, progress=True)
+        files = report.save(folder / "evaluation")
+        return {"report": report.to_dict(), "markdown": report.to_markdown(),
+                "files": {kind: str(path) for kind, path in files.items()}}
+
+    return cached(state, "evaluate", key, produce)

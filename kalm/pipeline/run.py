@@ -1,0 +1,96 @@
+"""``kalm run``: the whole KALM pipeline in one resumable command.
+
+1. the configured Hub endpoint, or the local server started in the background;
+2. real rollouts collected and published (or a named dataset revision pulled);
+3. the LLM grounded and published (or a named grounded model pulled);
+4. imaginary rollouts for the novel levels, published as a new dataset version;
+5. the baseline (real only) and KALM (real + imaginary) policies, same algorithm, steps and seed;
+6. both evaluated on every level, and the report written.
+
+The run folder ``<out>/<name>`` holds the resolved config, provenance, logs, stage records
+(``stages.json``: a finished stage with the same inputs is skipped on re-runs) and the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import platform
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+from kalm.pipeline.config import RunConfig
+
+log = logging.getLogger(__name__)
+_PACKAGES = ("kalm", "torch", "lightning", "transformers", "peft", "torchrl", "tensordict", "datasets",
+             "huggingface-hub", "mujoco", "metaworld", "gymnasium")
+
+
+def run_pipeline(config: RunConfig) -> Path:
+    """Run (or continue) every stage; returns the run folder."""
+    folder = Path(config.out) / config.name
+    folder.mkdir(parents=True, exist_ok=True)
+    with _logging_to(folder / "run.log"):
+        return _run(config, folder)
+
+
+def _run(config: RunConfig, folder: Path) -> Path:
+    from kalm.envs import get_suite
+    from kalm.hub.endpoint import ensure_endpoint
+    from kalm.pipeline.policies import evaluate_policies, train_policies
+    from kalm.pipeline.report import gifs, success_table, write_report
+    from kalm.pipeline.stages import grounding, imagination, real_data
+    from kalm.pipeline.state import RunState
+
+    suite = get_suite(config.env)
+    endpoint = ensure_endpoint(config.hub_endpoint)
+    _write_resolved(folder, config, endpoint.url)
+    state = RunState(folder)
+    real = real_data(config, suite, state)
+    model = grounding(config, suite, state, real, folder)
+    imaginary = imagination(config, suite, state, model, folder)
+    policies = train_policies(config, suite, state, real, imaginary, folder)
+    evaluation = evaluate_policies(config, suite, state, policies, folder)
+    figures = gifs(suite, imaginary, folder, config.evaluate.gifs)
+    report = write_report(folder, name=config.name, suite=suite, state=state, real=real, model=model,
+                          imaginary=imaginary, evaluation=evaluation, figures=figures)
+    print(f"\nKALM run {config.name!r} on {suite.name}: success rate per level\n")
+    print(success_table(evaluation))
+    print(f"\nreport: {report}")
+    return folder
+
+
+def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:
+    from omegaconf import OmegaConf
+
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    from kalm.hub.client import kalm_provenance
+
+    provenance = {"hub_endpoint": endpoint, "python": platform.python_version(), "packages": versions,
+                  **kalm_provenance(), "config": dataclasses.asdict(config)}
+    (folder / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """Copy kalm's and Lightning's log records into the run's log file while the run lasts."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("kalm", "lightning.pytorch")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()

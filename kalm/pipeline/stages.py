@@ -1,0 +1,158 @@
+"""The data and LLM stages of a run: real data, grounding, imagination. Each publishes to the hub.
+
+Every stage returns a small JSON-able record of what it produced (repo id, version, commit sha and
+figures for the report) and is skipped when ``RunState`` already holds a record for the same key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kalm.envs.base import EnvSuite
+from kalm.pipeline.config import RunConfig
+from kalm.pipeline.state import RunState, stage_key
+
+log = logging.getLogger(__name__)
+
+
+def cached(state: RunState, stage: str, key: str, produce: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Return the recorded output of ``stage`` for ``key``, or run ``produce`` and record it."""
+    previous = state.done(stage, key)
+    if previous is not None:
+        log.info("%s: done before (%s), skipped", stage, key)
+        return previous
+    log.info("%s: running", stage)
+    start = time.perf_counter()
+    output = produce()
+    state.record(stage, key, output, time.perf_counter() - start)
+    return output
+
+
+def split_ref(reference: str) -> tuple[str, str | None]:
+    """``REPO[@REV]`` -> (repo, revision)."""
+    repo, _, revision = reference.partition("@")
+    return repo, revision or None
+
+
+def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, Any]:
+    """Collect and publish real rollouts, or pull the named dataset revision."""
+    from kalm.data import summarize
+    from kalm.hub.publish import publish_dataset, pull_dataset
+
+    settings = config.collect
+    if settings.dataset:
+        repo, revision = split_ref(settings.dataset)
+
+        def pull() -> dict[str, Any]:
+            pulled = pull_dataset(repo, revision)
+            return {"repo_id": repo, "version": pulled.revision, "commit": pulled.commit,
+                    "summary": pulled.info.get("totals", {})}
+
+        return cached(state, "real_data", stage_key("pull", settings.dataset), pull)
+
+    def collect() -> dict[str, Any]:
+        from kalm.collect import collect_rollouts
+
+        result = collect_rollouts(suite, episodes=settings.episodes, seed=config.seed, noise=settings.noise,
+                                  random_fraction=settings.random_fraction)
+        published = publish_dataset(
+            result.dataset, f"{config.org}/kalm-{suite.name}-real", env=suite.name, spec=suite.spec,
+            provenance={"collector": "scripted behaviour policy", "seed": config.seed,
+                        "config": dataclasses.asdict(settings)})
+        return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
+                "summary": summarize(result.dataset)}
+
+    return cached(state, "real_data", stage_key("collect", suite.name, config.seed, dataclasses.asdict(settings)),
+                  collect)
+
+
+def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Ground the LLM on the real data and publish it, or pull the named grounded model."""
+    settings = config.ground
+    if settings.model:
+        def pull() -> dict[str, Any]:
+            from kalm.grounding.hub import load_grounded
+
+            loaded = load_grounded(settings.model)
+            return {"repo_id": loaded.source, "version": split_ref(settings.model)[1], "commit": loaded.commit,
+                    "metrics": loaded.provenance.get("metrics", {})}
+
+        return cached(state, "grounding", stage_key("pull", settings.model), pull)
+    key = stage_key("ground", suite.name, config.seed, dataclasses.asdict(settings), real["commit"])
+    return cached(state, "grounding", key, lambda: _fit_grounding(config, suite, real, folder / "ground" / key))
+
+
+def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], folder: Path) -> dict[str, Any]:
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from datamodules.rollout_goal import RolloutGoalDataModule
+    from kalm.grounding.hub import push_grounded
+    from kalm.grounding.module import GroundingModule
+
+    settings = config.ground
+    L.seed_everything(config.seed, verbose=False)
+    module = GroundingModule(
+        backbone=settings.backbone, num_layers=settings.num_layers, finetune=settings.finetune,
+        lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_targets=list(settings.lora_targets),
+        env=suite.name, lr=settings.lr, explain_episodes=settings.explain_episodes, match_goals=settings.match_goals)
+    data = RolloutGoalDataModule(
+        dataset=real["repo_id"], revision=real["commit"], env=suite.name, backbone=settings.backbone,
+        batch_size=settings.batch_size, tasks_per_episode=settings.tasks_per_episode,
+        task_weights=list(settings.task_weights), max_episodes=settings.max_episodes, seed=config.seed)
+    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
+                                  every_n_train_steps=max(1, settings.val_check_interval))
+    # streamed data has no length: validate every N steps across epochs, not at epoch ends
+    trainer = L.Trainer(accelerator="cpu", max_steps=settings.max_steps, val_check_interval=settings.val_check_interval,
+                        check_val_every_n_epoch=None, limit_val_batches=10, log_every_n_steps=20, callbacks=[checkpoints],
+                        logger=CSVLogger(folder, name="logs"), default_root_dir=folder, num_sanity_val_steps=0)
+    last = folder / "checkpoints" / "last.ckpt"
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    metrics = {key: round(float(value), 4) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
+    published = push_grounded(module.model, f"{config.org}/kalm-{suite.name}-grounded-{_model_name(settings)}",
+                              env=suite.name, provenance={
+                                  "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
+                                  "metrics": metrics, "steps": trainer.global_step})
+    return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
+            "metrics": metrics, "steps": trainer.global_step}
+
+
+def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Imagine rollouts for the novel levels with the grounded model and publish them."""
+    settings = config.imagine
+    key = stage_key("imagine", suite.name, config.seed, dataclasses.asdict(settings), model["commit"])
+
+    def produce() -> dict[str, Any]:
+        from kalm.data import summarize
+        from kalm.grounding.hub import load_grounded
+        from kalm.hub.publish import publish_dataset
+        from kalm.imagine.stage import ImagineSettings, imaginary_repo_id, imagine, run_dir
+
+        loaded = load_grounded(model["repo_id"], model["commit"])
+        run = ImagineSettings(levels=list(settings.levels), per_goal=settings.per_goal, seed=config.seed,
+                              batch_size=settings.batch_size, greedy=settings.greedy,
+                              temperature=settings.temperature, horizon=settings.horizon)
+        result = imagine(loaded.model.eval(), suite, run, work_dir=run_dir(folder / "imagine", model["commit"], run))
+        assert result is not None  # a single process is rank 0
+        published = publish_dataset(
+            result.dataset, imaginary_repo_id(config.org, suite.name, model["repo_id"]), env=suite.name,
+            spec=suite.spec, provenance={
+                "generator_model": {"repo_id": model["repo_id"], "revision": model["commit"]},
+                "source_datasets": loaded.provenance.get("source_datasets", []), "seed": config.seed,
+                "config": {"decoding": dataclasses.asdict(run)}, "filter_stats": result.stats.to_dict()})
+        return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
+                "summary": summarize(result.dataset), "filter_stats": result.stats.to_dict(),
+                "filter_table": result.stats.table(), "work_dir": str(result.work_dir)}
+
+    return cached(state, "imagination", key, produce)
+
+
+def _model_name(settings: Any) -> str:
+    name = Path(settings.backbone.rstrip("/")).name.lower()
+    return f"{name}-{settings.num_layers}l" if settings.num_layers else name

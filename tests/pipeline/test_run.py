@@ -1,0 +1,50 @@
+"""End to end: ``kalm run`` on the quick preset against the session's hub server, then a resumed re-run."""
+
+import json
+from pathlib import Path
+
+from kalm.cli import main
+from kalm.pipeline.cli import parse
+from kalm.pipeline.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+PRESETS = sorted((ROOT / "configs/run").glob("*.yaml"))
+
+
+def test_every_preset_parses_and_default_matches_the_embedded_defaults():
+    assert {path.stem for path in PRESETS} >= {"default", "quick"}
+    for path in PRESETS:
+        assert isinstance(parse(["--config", str(path)]), RunConfig)
+    assert parse(["--config", str(ROOT / "configs/run/default.yaml")]) == parse([])
+
+
+def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, capsys):
+    argv = ["run", "--config", str(ROOT / "configs/run/quick.yaml"), "--out", str(tmp_path),
+            "--hub_endpoint", hub.url, "--org", "e2e", "--evaluate.episodes", "12"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| KALM − baseline |" in printed
+    folder = tmp_path / "quick"
+    report = (folder / "report.md").read_text()
+    for section in ("## Success rate per level", "## Grounding", "## Imaginary data", "## Timings",
+                    "## Imagined rollouts next to the real environment"):
+        assert section in report
+    for row in ("| baseline |", "| kalm |", "explanation_accuracy", "match_rate/easy", "| rephrase | 80 |"):
+        assert row in report
+    data = json.loads((folder / "report.json").read_text())
+    assert set(data["evaluation"]["results"]) == {"baseline", "kalm"}
+    for policy in data["evaluation"]["results"].values():
+        assert set(policy) == {"train", "rephrase", "easy", "hard"}
+        assert all(result["episodes"] == 12 for result in policy.values())
+    assert data["imaginary"]["repo_id"] == "e2e/kalm-clevr-imaginary-tiny-llama"
+    assert data["grounding"]["version"] == "v1.0" and data["real"]["version"] == "v1.0"
+    assert (folder / "evaluation/success.png").read_bytes()[:4] == b"\x89PNG"
+    assert data["figures"] and (folder / data["figures"][0]).read_bytes()[:3] == b"GIF"
+    assert {"config.yaml", "provenance.json", "stages.json", "run.log"} <= {p.name for p in folder.iterdir()}
+    stages = json.loads((folder / "stages.json").read_text())
+    assert len(stages) == 6
+
+    assert main(argv) == 0  # a re-run with the same config finds every stage done
+    log = (folder / "run.log").read_text()
+    assert log.count("done before") == 6
+    assert json.loads((folder / "stages.json").read_text()) == stages
