@@ -33,12 +33,12 @@ class GroundConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
                                                              "gate_proj", "up_proj", "down_proj"])
     lr: float = 1e-3
-    max_steps: int = 600
+    max_steps: int = 400
     batch_size: int = 16
     tasks_per_episode: int = 2
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     max_episodes: int | None = None
-    val_check_interval: int = 300
+    val_check_interval: int = 200
     explain_episodes: int = 64
     match_goals: int = 32
 
@@ -77,6 +77,21 @@ class EvaluateConfig:
 
 
 @dataclass
+class TrainerConfig:
+    """Where the Lightning stages run (grounding, imagination, offline RL); scale out with these.
+
+    ``devices``/``num_nodes`` > 1 shard grounding and RL with ``strategy`` (``ddp``, ``fsdp``, ...) and
+    imagination batches through ``Trainer.predict``; multi-node runs are launched by ``torchrun`` or SLURM.
+    """
+
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+
+
+@dataclass
 class RunConfig:
     """A whole KALM run.
 
@@ -87,6 +102,7 @@ class RunConfig:
         seed: base seed of every stage.
         out: parent folder of run folders.
         hub_endpoint: Hub URL (default: ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server).
+        trainer: device placement of the Lightning stages.
     """
 
     name: str = "default"
@@ -95,6 +111,7 @@ class RunConfig:
     seed: int = 0
     out: str = "runs"
     hub_endpoint: str | None = None
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     ground: GroundConfig = field(default_factory=GroundConfig)
     imagine: ImagineConfig = field(default_factory=ImagineConfig)

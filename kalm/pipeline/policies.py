@@ -47,7 +47,7 @@ def _fit(config: RunConfig, real: dict[str, Any], imaginary: dict[str, Any] | No
                              export_dir=str(folder / "policy"))
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
                                   every_n_train_steps=max(1, settings.steps // 4))
-    trainer = L.Trainer(accelerator="cpu", max_steps=settings.steps, logger=CSVLogger(folder, name="logs"),
+    trainer = L.Trainer(**dataclasses.asdict(config.trainer), max_steps=settings.steps, logger=CSVLogger(folder, name="logs"),
                         callbacks=[checkpoints], log_every_n_steps=50, default_root_dir=folder,
                         num_sanity_val_steps=0, limit_val_batches=0)
     last = folder / "checkpoints" / "last.ckpt"

@@ -109,7 +109,7 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
                                   every_n_train_steps=max(1, settings.val_check_interval))
     # streamed data has no length: validate every N steps across epochs, not at epoch ends
-    trainer = L.Trainer(accelerator="cpu", max_steps=settings.max_steps, val_check_interval=settings.val_check_interval,
+    trainer = L.Trainer(**dataclasses.asdict(config.trainer), max_steps=settings.max_steps, val_check_interval=settings.val_check_interval,
                         check_val_every_n_epoch=None, limit_val_batches=10, log_every_n_steps=20, callbacks=[checkpoints],
                         logger=CSVLogger(folder, name="logs"), default_root_dir=folder, num_sanity_val_steps=0)
     last = folder / "checkpoints" / "last.ckpt"
@@ -138,8 +138,11 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
         run = ImagineSettings(levels=list(settings.levels), per_goal=settings.per_goal, seed=config.seed,
                               batch_size=settings.batch_size, greedy=settings.greedy,
                               temperature=settings.temperature, horizon=settings.horizon)
-        result = imagine(loaded.model.eval(), suite, run, work_dir=run_dir(folder / "imagine", model["commit"], run))
-        assert result is not None  # a single process is rank 0
+        placement = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "precision"}
+        result = imagine(loaded.model.eval(), suite, run, work_dir=run_dir(folder / "imagine", model["commit"], run),
+                         trainer=placement)
+        if result is None:  # ranks other than 0 stop here; rank 0 publishes
+            raise SystemExit(0)
         published = publish_dataset(
             result.dataset, imaginary_repo_id(config.org, suite.name, model["repo_id"]), env=suite.name,
             spec=suite.spec, provenance={
