@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from datamodules.transitions import TransitionDataModule
-from kalm.collect import collect_rollouts
+from kalm.collect import collect_rollouts, run_episode
 from kalm.data import rollouts_to_dataset, write_rollouts
 from kalm.envs import get_suite
 from kalm.rl.evaluation import evaluate_policy
@@ -40,35 +40,8 @@ def oracle_imaginary(episodes: int, seed: int) -> list[dict]:
             rng = np.random.default_rng([seed, len(rows)])
             goal = goals[int(rng.integers(len(goals)))].id
             policy = suite.behaviour_policy(noise=0.1, rng=rng)
-            observation, info = env.reset(
-                seed=int(rng.integers(2**31)), options={"goal": goal, "level": level}
-            )
-            observations, actions, rewards, done = [observation], [], [], False
-            while not done:
-                action = policy(observation, goal)
-                observation, reward, terminated, truncated, info = env.step(action)
-                observations.append(observation)
-                actions.append(action)
-                rewards.append(reward)
-                done = terminated or truncated
-            rows.append(
-                {
-                    "episode_id": len(rows),
-                    "env": "clevr",
-                    "source": "imaginary",
-                    "level": level,
-                    "goal_id": goal,
-                    "instruction": info["instruction"],
-                    "seed": seed,
-                    "length": len(rewards),
-                    "observations": np.stack(observations),
-                    "actions": actions,
-                    "rewards": np.asarray(rewards, np.float32),
-                    "terminated": terminated,
-                    "truncated": truncated,
-                    "success": info["success"],
-                }
-            )
+            rows.append(run_episode(env, policy, goal_id=goal, reset_seed=int(rng.integers(2**31)),
+                                    episode_id=len(rows), env_name="clevr", level=level, source="imaginary"))
     return rows
 
 

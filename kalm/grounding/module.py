@@ -35,6 +35,7 @@ class GroundingModule(L.LightningModule):
         codec_hidden: width of the codec MLPs.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
+        codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
         metrics_every: compute explanation accuracy and match rates every N validations (0: never).
         explain_episodes: held-out episodes used for explanation accuracy.
         match_goals: goals per level for the match rate.
@@ -46,7 +47,8 @@ class GroundingModule(L.LightningModule):
                  finetune: str = "lora", lora_rank: int = 16, lora_alpha: int = 32,
                  lora_targets: list[str] | None = None, env: str = "clevr", codec_hidden: int = 256,
                  state_loss_weight: float = 0.5, action_loss_weight: float = 0.5, text_loss_weight: float = 1.0,
-                 lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 20, metrics_every: int = 1,
+                 lr: float = 1e-3, codec_lr: float | None = None, weight_decay: float = 0.0,
+                 warmup_steps: int = 20, metrics_every: int = 1,
                  explain_episodes: int = 32, match_goals: int = 16,
                  match_levels: list[str] | None = None, match_horizon: int | None = None) -> None:
         super().__init__()
@@ -141,8 +143,12 @@ class GroundingModule(L.LightningModule):
 
     @override
     def configure_optimizers(self) -> Any:
-        parameters = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        codec = [p for p in self.model.codec.parameters() if p.requires_grad]
+        codec_ids = {id(p) for p in codec}
+        backbone = [p for p in self.parameters() if p.requires_grad and id(p) not in codec_ids]
+        groups = [{"params": backbone, "lr": self.hparams.lr},
+                  {"params": codec, "lr": self.hparams.codec_lr or self.hparams.lr}]
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         total = self._total_steps()
         warmup = min(self.hparams.warmup_steps, total)
 

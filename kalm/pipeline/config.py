@@ -33,6 +33,7 @@ class GroundConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
                                                              "gate_proj", "up_proj", "down_proj"])
     lr: float = 1e-3
+    codec_lr: float | None = None
     max_steps: int = 400
     batch_size: int = 16
     tasks_per_episode: int = 2

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from datamodules.transitions import TransitionDataModule
+from kalm.collect import run_episode
 from kalm.data import rollouts_to_dataset, write_rollouts
 from kalm.errors import ConfigError
 from kalm.rl.evaluation import evaluate_policy
@@ -39,31 +40,7 @@ def one_goal_data(tmp_path_factory):
     for index in range(150):
         rng = np.random.default_rng([11, index])
         policy = suite.behaviour_policy(noise=0.1, rng=rng)
-        observation, info = env.reset(seed=index, options={"goal": GOAL, "level": "train"})
-        observations, actions, rewards, done = [observation], [], [], False
-        while not done:
-            action = policy(observation, GOAL)
-            observation, reward, terminated, truncated, info = env.step(action)
-            observations.append(observation), actions.append(action), rewards.append(reward)
-            done = terminated or truncated
-        rows.append(
-            {
-                "episode_id": index,
-                "env": "clevr",
-                "source": "real",
-                "level": "train",
-                "goal_id": GOAL,
-                "instruction": info["instruction"],
-                "seed": index,
-                "length": len(actions),
-                "observations": np.stack(observations),
-                "actions": actions,
-                "rewards": np.asarray(rewards, np.float32),
-                "terminated": terminated,
-                "truncated": truncated,
-                "success": info["success"],
-            }
-        )
+        rows.append(run_episode(env, policy, goal_id=GOAL, reset_seed=index, episode_id=index, env_name="clevr"))
     dataset = rollouts_to_dataset(rows, suite.spec)
     return write_rollouts(dataset, tmp_path_factory.mktemp("one-goal") / "real", env="clevr", spec=suite.spec)
 
