@@ -74,6 +74,7 @@ def episodes_to_transitions(
     spec: RolloutSpec,
     *,
     levels: tuple[str, ...] | None = None,
+    successful_only: bool = False,
     where: str = "dataset",
 ) -> TransitionArrays:
     """Turn a rollout dataset into :class:`TransitionArrays` without a Python loop over steps.
@@ -82,6 +83,7 @@ def episodes_to_transitions(
         dataset: rows of the rollout schema (``kalm.data.schema``).
         spec: the environment's rollout spec; the dataset's features are checked against it.
         levels: keep only episodes of these levels (all when ``None``).
+        successful_only: keep only episodes whose ``success`` flag is set (filtered behaviour cloning).
         where: name of the dataset in error messages (a path or repo id).
 
     Raises:
@@ -94,9 +96,12 @@ def episodes_to_transitions(
     table = dataset.with_format("arrow")[:]
     if levels is not None:
         table = table.filter(pc.is_in(table.column("level"), value_set=pa.array(list(levels))))
+    if successful_only:
+        table = table.filter(table.column("success"))
     lengths = table.column("length").to_numpy().astype(np.int64)
     if len(lengths) == 0:
-        raise DatasetSchemaError(f"{where}: no episodes" + (f" of levels {list(levels)}" if levels else ""))
+        raise DatasetSchemaError(f"{where}: no episodes" + (f" of levels {list(levels)}" if levels else "")
+                                 + (" that succeed" if successful_only else ""))
     states = _flatten(table.column("observations"), 2).reshape(-1, spec.obs_dim)
     _check_count(
         where, "observations", len(states), int((lengths + 1).sum()), f"(sum(length + 1), {spec.obs_dim})"

@@ -45,6 +45,8 @@ class TransitionDataModule(L.LightningDataModule):
         real: the real rollout dataset.
         imaginary: zero or more imaginary rollout datasets.
         imaginary_levels: keep only imaginary rollouts of these levels (all when ``None``).
+        imaginary_successful_only: keep only imaginary rollouts that reach their goal by the judge's labels
+            (filtered behaviour cloning; the paper keeps them all).
         real_fraction: fraction of each batch drawn from real transitions (0.5 = the paper's 1:1).
         batch_size: transitions per batch.
         steps_per_epoch: dataloader items per training epoch.
@@ -62,6 +64,7 @@ class TransitionDataModule(L.LightningDataModule):
         real: DatasetSource | str,
         imaginary: list[DatasetSource | str] | None = None,
         imaginary_levels: list[str] | None = None,
+        imaginary_successful_only: bool = False,
         real_fraction: float = 0.5,
         batch_size: int = 256,
         steps_per_epoch: int = 1000,
@@ -109,6 +112,7 @@ class TransitionDataModule(L.LightningDataModule):
                 self.spec,
                 where=item.source.repo_or_path,
                 levels=None if index == 0 else self.imaginary_levels,
+                successful_only=index > 0 and self.hparams.imaginary_successful_only,
             )
             for index, item in enumerate(loaded)
         ]

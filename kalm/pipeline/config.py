@@ -64,6 +64,7 @@ class LearnConfig:
     steps: int = 3000
     batch_size: int = 256
     imaginary_ratio: float = 0.5
+    imaginary_successful_only: bool = False
     gamma: float = 0.99
     hyper: dict[str, float] = field(default_factory=dict)
 

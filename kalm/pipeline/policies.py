@@ -41,6 +41,7 @@ def _fit(config: RunConfig, real: dict[str, Any], imaginary: dict[str, Any] | No
     data = TransitionDataModule(
         real=f"{real['repo_id']}@{real['commit']}",
         imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [],
+        imaginary_successful_only=settings.imaginary_successful_only,
         real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0, batch_size=settings.batch_size,
         steps_per_epoch=settings.steps, seed=config.seed)
     module = OfflineRLModule(algorithm=settings.algorithm, gamma=settings.gamma, hyper=dict(settings.hyper),

@@ -71,6 +71,15 @@ def test_transitions_align_observations_actions_and_next_observations():
     np.testing.assert_array_equal(arrays.rewards, [1, 1, 1, 2, 2])
 
 
+def test_successful_only_keeps_the_episodes_that_reach_their_goal():
+    dataset = rollouts_to_dataset([episode(1, 3, terminated=False), episode(2, 2, terminated=True)], SPEC)
+    arrays = episodes_to_transitions(dataset, SPEC, successful_only=True)
+    np.testing.assert_array_equal(arrays.states[arrays.obs_index][:, 0], [200, 201])
+    failed = rollouts_to_dataset([episode(1, 3, terminated=False)], SPEC)
+    with pytest.raises(DatasetSchemaError, match="no episodes that succeed"):
+        episodes_to_transitions(failed, SPEC, successful_only=True)
+
+
 def test_only_the_last_step_of_a_terminated_episode_is_terminal():
     dataset = rollouts_to_dataset([episode(1, 3, terminated=False), episode(2, 2, terminated=True)], SPEC)
     arrays = episodes_to_transitions(dataset, SPEC)
