@@ -5,7 +5,8 @@ with ``datasets`` streaming, and examples are batched with others of similar len
 hash of its ``episode_id`` (the reference split after expanding episodes into tasks, so one rollout
 could be trained on under one task and validated under another). Every training episode yields
 ``tasks_per_episode`` examples whose tasks are drawn from ``task_weights``; each example phrases the goal
-with one of its training sentences, drawn at random.
+with one of its training sentences, drawn at random. Episodes that never reach their goal (exploration
+data) are not rollouts of that goal: they teach only the dynamics task.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class _EpisodeBatches(IterableDataset):
         shuffle = None if self.validation else int(rng.integers(2**31))
         pool: list[Any] = []
         for row in module.episodes(validation=self.validation, shuffle_seed=shuffle):
-            for task in list(Task) if self.validation else module.draw_tasks(rng):
+            for task in module.tasks_for(row, rng, validation=self.validation):
                 pool.append(module.encode(row, task, rng))
             if len(pool) >= module.bucket * module.batch_size:
                 yield from self._batches(pool, rng)
@@ -84,6 +85,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
         tasks_per_episode: training examples drawn per episode and pass.
         max_episodes: use only the first N episodes of the dataset.
         bucket: batches' worth of examples sorted by length together (1: no bucketing).
+        goal_tasks_need_success: train the goal tasks only on episodes that achieve their goal.
         shuffle_buffer: size of the streaming shuffle buffer.
         seed: seed of shuffling, task draws and phrasings.
     """
@@ -91,8 +93,8 @@ class RolloutGoalDataModule(L.LightningDataModule):
     def __init__(self, *, dataset: str, revision: str | None = None, env: str = "clevr",
                  backbone: str = "smollm2-135m", batch_size: int = 16, val_fraction: float = 0.1,
                  task_weights: list[float] | tuple[float, ...] = DEFAULT_TASK_WEIGHTS, tasks_per_episode: int = 2,
-                 max_episodes: int | None = None, bucket: int = 8, shuffle_buffer: int = 1000,
-                 seed: int = 0) -> None:
+                 max_episodes: int | None = None, bucket: int = 8, goal_tasks_need_success: bool = True,
+                 shuffle_buffer: int = 1000, seed: int = 0) -> None:
         super().__init__()
         if len(task_weights) != len(Task) or min(task_weights) < 0 or sum(task_weights) <= 0:
             raise ConfigError(f"task_weights={list(task_weights)} is invalid; expected {len(Task)} non-negative "
@@ -103,6 +105,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
         self.backbone, self.batch_size, self.val_fraction = backbone, batch_size, val_fraction
         self.task_probabilities = np.asarray(task_weights, dtype=float) / float(np.sum(task_weights))
         self.tasks_per_episode, self.max_episodes, self.bucket = tasks_per_episode, max_episodes, max(1, bucket)
+        self.goal_tasks_need_success = goal_tasks_need_success
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
         self.prompts: PromptEncoder | None = None
         self.resolved_revision: str | None = None
@@ -149,8 +152,21 @@ class RolloutGoalDataModule(L.LightningDataModule):
         return self._stats
 
     # -- examples --------------------------------------------------------------------------------
-    def draw_tasks(self, rng: np.random.Generator) -> list[Task]:
-        return [Task(int(i)) for i in rng.choice(len(Task), size=self.tasks_per_episode, p=self.task_probabilities)]
+    def tasks_for(self, row: dict[str, Any], rng: np.random.Generator, *, validation: bool) -> list[Task]:
+        """The tasks an episode yields: drawn from ``task_weights`` (all four for validation).
+
+        Goal tasks (goal -> rollout, consequence, rollout -> goal) need a rollout that achieves its goal:
+        an episode that never reached it (exploration, a failure) is not a rollout of that goal, so with
+        ``goal_tasks_need_success`` it teaches only the dynamics task, which holds for any real transition.
+        """
+        if validation:
+            tasks = list(Task)
+        else:
+            tasks = [Task(int(i)) for i in rng.choice(len(Task), size=self.tasks_per_episode,
+                                                       p=self.task_probabilities)]
+        if self.goal_tasks_need_success and not bool(row["success"]):
+            tasks = [Task.DYNAMICS] if Task.DYNAMICS in tasks or validation else []
+        return tasks
 
     def encode(self, row: dict[str, Any], task: Task, rng: np.random.Generator) -> Any:
         assert self.prompts is not None, "call setup() first"

@@ -33,13 +33,13 @@ class GroundConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
                                                              "gate_proj", "up_proj", "down_proj"])
     lr: float = 1e-3
-    codec_lr: float | None = None
-    max_steps: int = 400
+    codec_lr: float | None = 3e-3
+    max_steps: int = 800
     batch_size: int = 16
     tasks_per_episode: int = 2
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     max_episodes: int | None = None
-    val_check_interval: int = 200
+    val_check_interval: int = 400
     explain_episodes: int = 64
     match_goals: int = 32
 

@@ -1,4 +1,5 @@
 import datasets
+import numpy as np
 import pytest
 
 from datamodules.rollout_goal import RolloutGoalDataModule, is_validation
@@ -25,12 +26,24 @@ def test_split_is_by_episode_stable_and_disjoint(clevr_real):
 
 
 def test_every_example_comes_from_its_own_split(clevr_real):
-    module = make(clevr_real, tasks_per_episode=3)
+    module = make(clevr_real, tasks_per_episode=3, goal_tasks_need_success=False)
     batches = list(module.val_dataloader())
     validation_episodes = sum(1 for _ in module.episodes(validation=True))
     assert sum(len(batch) for batch in batches) == 4 * validation_episodes  # all four tasks per episode
     train = list(module.train_dataloader())
     assert sum(len(batch) for batch in train) == 3 * (120 - validation_episodes)
+
+
+def test_episodes_that_miss_their_goal_teach_only_dynamics(clevr_real):
+    module = make(clevr_real)
+    rows = list(module.episodes(validation=True))
+    failed = [row for row in rows if not row["success"]]
+    assert failed, "the fixture's exploration episodes should include failures"
+    rng = np.random.default_rng(0)
+    assert all(module.tasks_for(row, rng, validation=True) == [Task.DYNAMICS] for row in failed)
+    assert module.tasks_for(next(row for row in rows if row["success"]), rng, validation=True) == list(Task)
+    batches = list(module.val_dataloader())
+    assert sum(len(batch) for batch in batches) == 4 * (len(rows) - len(failed)) + len(failed)
 
 
 def test_task_weights_shape_the_mixture(clevr_real):
