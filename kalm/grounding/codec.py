@@ -2,8 +2,10 @@
 
 States are normalised with statistics of the training data (stored as buffers, so they travel with the
 model) and embedded by a small MLP; discrete actions by an ``nn.Embedding``, continuous ones by an MLP.
-Numeric embeddings are layer-normalised and scaled to the RMS norm of the backbone's token embeddings,
-so they enter the transformer at the scale it expects. Heads map hidden states back: a state regression
+Numeric embeddings are layer-normalised and rescaled so that their vector norm equals the RMS norm of the
+backbone's token embeddings: they enter the residual stream at the scale the transformer expects (a
+layer-normalised vector has norm sqrt(d_model); left at that size, a numeric slot would drown what the
+layers add to it, and the action head could not see the goal). Heads map hidden states back: a state regression
 head (normalised units), an action head (logits, or a normalised regression for continuous actions).
 """
 
@@ -22,7 +24,7 @@ class RolloutCodec(nn.Module):
         discrete: whether actions are discrete.
         d_model: the backbone's hidden size.
         hidden: width of the embedding MLPs.
-        token_rms: RMS norm of the backbone's token embeddings (numeric embeddings are scaled to it).
+        token_rms: RMS vector norm of the backbone's token embeddings (numeric embeddings get this norm).
     """
 
     def __init__(self, *, obs_dim: int, action_dim: int, discrete: bool, d_model: int, hidden: int = 256,
@@ -37,7 +39,7 @@ class RolloutCodec(nn.Module):
             self.action_embed = _mlp(action_dim, hidden, d_model)
         self.state_head = nn.Linear(d_model, obs_dim)
         self.action_head = nn.Linear(d_model, action_dim)
-        self.register_buffer("embed_scale", torch.tensor(float(token_rms)))
+        self.register_buffer("embed_scale", torch.tensor(float(token_rms) / d_model**0.5))
         self.register_buffer("state_mean", torch.zeros(obs_dim))
         self.register_buffer("state_std", torch.ones(obs_dim))
         self.register_buffer("action_mean", torch.zeros(0 if discrete else action_dim))
