@@ -169,6 +169,17 @@ def _print_summary(title: str, summary: dict, seconds: float) -> None:
     print(f"  time          {seconds:.1f} s ({summary['episodes'] / max(seconds, 1e-9):.0f} episodes/s)")
 
 
+def _underscore_flags(argv: list[str]) -> list[str]:
+    """Accept ``--per-goal`` as well as ``--per_goal`` (jsonargparse names flags after the parameters)."""
+    def fix(token: str) -> str:
+        if not token.startswith("--"):
+            return token
+        name, sep, value = token.partition("=")
+        return "--" + name[2:].replace("-", "_") + sep + value
+
+    return [fix(token) for token in argv]
+
+
 def _configure_logging() -> None:
     import datasets
 
@@ -213,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.argv = [f"{sys.argv[0]} ground", *argv[1:]]  # LightningCLI reads its program name here
             ground_main(argv[1:])
             return 0
-        CLI(COMMANDS, args=argv, as_positional=False)
+        CLI(COMMANDS, args=_underscore_flags(argv), as_positional=False)
     except KalmError as error:
         print(f"kalm: error: {error}", file=sys.stderr)
         return 2

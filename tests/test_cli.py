@@ -18,6 +18,13 @@ def test_collect_writes_a_readable_dataset(tmp_path, capsys):
     assert "episodes      12" in capsys.readouterr().out
 
 
+def test_flags_may_use_dashes(tmp_path):
+    out = tmp_path / "dashed"
+    assert main(["collect", "--episodes", "3", "--out", str(out), "--random-fraction", "0.0",
+                 "--progress=false"]) == 0
+    assert len(read_rollouts(out)) == 3
+
+
 def test_collect_reads_a_config_file(tmp_path):
     config = tmp_path / "collect.yaml"
     config.write_text(f"env: clevr\nepisodes: 5\nout: {tmp_path / 'from-config'}\nprogress: false\n")
