@@ -37,7 +37,7 @@ class FilterStats:
     def table(self) -> str:
         """A markdown table: rollouts per level, kept, and each reason with its rate."""
         reasons = sorted({reason for counter in self.counts.values() for reason in counter} - {PLAUSIBLE})
-        lines = ["| level | rollouts | plausible | " + " | ".join(reasons) + " |",
+        lines = ["| " + " | ".join(["level", "rollouts", PLAUSIBLE, *reasons]) + " |",
                  "|---|---|---|" + "---|" * len(reasons)]
         for level, counter in sorted(self.counts.items()):
             total = sum(counter.values())

@@ -59,3 +59,6 @@ def test_filter_stats_table():
     stats.merge(other)
     assert stats.to_dict() == {"easy": {"exceeds_dynamics": 1, "out_of_workspace": 1, "plausible": 2}}
     assert "| easy | 4 | 2 (50.0%) | 1 (25.0%) | 1 (25.0%) |" in stats.table()
+    clean = FilterStats()
+    clean.add("hard", "plausible")
+    assert clean.table().splitlines()[:2] == ["| level | rollouts | plausible |", "|---|---|---|"]

@@ -14,7 +14,7 @@ from kalm.data.schema import RolloutSpec
 from kalm.envs.base import EnvSuite, Policy
 from kalm.envs.goals import Goal
 from kalm.envs.metaworld import judges, rewards, tasks
-from kalm.envs.metaworld.entities import OBS_DIM
+from kalm.envs.metaworld.entities import OBS_DIM, plausibility_bounds
 from kalm.envs.metaworld.env import HORIZON, MetaWorldEnv
 from kalm.envs.metaworld.policy import ExpertPolicy
 
@@ -28,6 +28,7 @@ class MetaWorldSuite(EnvSuite):
     name = "metaworld"
     gym_id = "kalm/MetaWorld-v0"
     spec = RolloutSpec(obs_dim=OBS_DIM, action_dim=4, discrete=False, horizon=HORIZON)
+    observation_low, observation_high, max_step_change = plausibility_bounds()
 
     def make(self, **kwargs: Any) -> MetaWorldEnv:
         return MetaWorldEnv(**kwargs)

@@ -108,3 +108,25 @@ def filled(observation: np.ndarray) -> tuple[str, ...]:
     """The entities whose slot holds anything other than zeros in one 91-d observation."""
     observation = np.asarray(observation)
     return tuple(entity for entity in ENTITIES if np.any(observation[slot_index(entity)] != 0))
+
+
+def plausibility_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(low, high, max_step_change)`` per dimension of the 91-d state, for ``EnvSuite.implausibility``.
+
+    Positions must lie in Meta-World's reachable box (its hand limits, widened by 0.1; empty slots are
+    zeros, which it contains), the opening in [0, 1], quaternions in [-1, 1]. In 1,000 real expert
+    episodes the hand and every object moved at most 0.025 per step and the opening 0.075; the limits are
+    four times that. The target location never moves within an episode; quaternions may flip sign, so
+    their steps are not limited.
+    """
+    low, high, step = np.empty(OBS_DIM), np.empty(OBS_DIM), np.empty(OBS_DIM)
+    position_low, position_high = np.array([-0.625, -0.1, -0.15]), np.array([0.625, 1.125, 0.8])
+    positions = [GRIPPER, TARGET] + [position_index(entity) for entity in ENTITIES]
+    for index in positions:
+        low[index], high[index], step[index] = position_low, position_high, 0.1
+    step[TARGET] = 1e-3
+    low[OPENING], high[OPENING], step[OPENING] = -0.05, 1.05, 0.3
+    for entity in ENTITIES:
+        index = quaternion_index(entity)
+        low[index], high[index], step[index] = -1.05, 1.05, 2.1
+    return low, high, step
