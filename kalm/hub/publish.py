@@ -120,6 +120,8 @@ def _dataset_inputs(
     if env is None or spec is None:
         raise DatasetSchemaError("publishing a Dataset needs env= and spec= (the RolloutSpec of its environment)")
     check_features(dataset.features, spec)
+    if len(dataset) == 0:
+        raise DatasetSchemaError("the dataset has no rollouts: there is nothing to publish")
     return dataset, env, spec, dict(provenance or {})
 
 

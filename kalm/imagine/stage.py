@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from kalm.envs import NOVEL_LEVELS
 from kalm.envs.base import EnvSuite
-from kalm.errors import ConfigError
+from kalm.errors import ConfigError, KalmError
 from kalm.imagine.label import FilterStats
 from kalm.imagine.plan import batches, plan_items
 from kalm.imagine.run import ImagineModule, merge, pending_batches
@@ -96,6 +96,9 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
         if not runner_trainer.is_global_zero:
             return None
     dataset, stats = merge(work_dir, len(plan), keep_implausible=settings.keep_implausible)
+    if len(dataset) == 0:
+        raise KalmError(f"imagination kept none of its {total} rollouts (verdicts {stats.to_dict()}): the grounded "
+                        "model's states are not yet physically plausible; ground it longer or keep_implausible")
     return ImagineResult(dataset, stats, time.perf_counter() - start, work_dir)
 
 

@@ -109,3 +109,10 @@ def test_publish_and_pull_model(hub, api, repo_name, tmp_path):
     assert not (pull_model(repo_name).path / "model.safetensors").exists()  # v1.1 holds exactly its folder
     model = LlamaForCausalLM.from_pretrained(repo_name, revision="v1.0")
     assert model.config.hidden_size == 32
+
+
+def test_an_empty_dataset_is_refused_and_the_repo_stays_absent(hub, api, repo_name):
+    dataset, spec = make_rollouts(3)
+    with pytest.raises(DatasetSchemaError, match="has no rollouts: there is nothing to publish"):
+        publish_dataset(dataset.select([]), repo_name, env="fake-v0", spec=spec)
+    assert not api.repo_exists(repo_name, repo_type="dataset")

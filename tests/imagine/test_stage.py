@@ -89,3 +89,17 @@ def test_repo_naming():
     assert imaginary_repo_id("kalm", "clevr", "kalm/kalm-clevr-grounded-smollm2-135m") == (
         "kalm/kalm-clevr-imaginary-smollm2-135m")
     assert run_dir("x", "a@1", SETTINGS) == run_dir("x", "a@1", SETTINGS) != run_dir("x", "a@2", SETTINGS)
+
+
+def test_a_run_that_keeps_nothing_fails_clearly(clevr, tmp_path):
+    from kalm.errors import KalmError
+    from kalm.grounding.model import GroundedLM, GroundingConfig
+
+    torch.manual_seed(0)
+    wild = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
+                                      finetune="full")).eval()
+    with torch.no_grad():
+        wild.codec.state_head.bias.fill_(50.0)  # every imagined state far off the table
+    settings = ImagineSettings(levels=["easy"], per_goal=1, batch_size=32, horizon=2)
+    with pytest.raises(KalmError, match=r"imagination kept none of its 20 rollouts .*out_of_workspace"):
+        imagine(wild, clevr, settings, work_dir=tmp_path / "wild", progress=False)
