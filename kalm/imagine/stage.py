@@ -98,7 +98,7 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
     dataset, stats = merge(work_dir, len(plan), keep_implausible=settings.keep_implausible)
     if len(dataset) == 0:
         raise KalmError(f"imagination kept none of its {total} rollouts (verdicts {stats.to_dict()}): the grounded "
-                        "model's states are not yet physically plausible; ground it longer or keep_implausible")
+                        "model's states are not yet physically plausible; ground it longer, or keep them (keep_implausible)")
     return ImagineResult(dataset, stats, time.perf_counter() - start, work_dir)
 
 

@@ -54,6 +54,7 @@ class ImagineConfig:
     greedy: bool = True
     temperature: float = 1.0
     horizon: int | None = None
+    keep_implausible: bool = False
 
 
 @dataclass

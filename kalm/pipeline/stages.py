@@ -138,7 +138,8 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
         loaded = load_grounded(model["repo_id"], model["commit"])
         run = ImagineSettings(levels=list(settings.levels), per_goal=settings.per_goal, seed=config.seed,
                               batch_size=settings.batch_size, greedy=settings.greedy,
-                              temperature=settings.temperature, horizon=settings.horizon)
+                              temperature=settings.temperature, horizon=settings.horizon,
+                              keep_implausible=settings.keep_implausible)
         placement = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "precision"}
         result = imagine(loaded.model.eval(), suite, run, work_dir=run_dir(folder / "imagine", model["commit"], run),
                          trainer=placement)
