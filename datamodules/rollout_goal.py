@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -189,8 +188,3 @@ class RolloutGoalDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(_EpisodeBatches(self, validation=True), batch_size=None, collate_fn=self.collate)
-
-    @property
-    def source_description(self) -> str:
-        kind = "folder" if Path(self.dataset).is_dir() else "repo"
-        return f"{kind} {self.dataset}@{self.resolved_revision or self.revision or 'main'}"

@@ -16,6 +16,7 @@ import datasets
 from kalm.data import read_info, read_rollouts
 from kalm.data.folder import DATA_GLOB
 from kalm.errors import ConfigError
+from kalm.hub.refs import split_revision
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,7 @@ def as_source(value: DatasetSource | str | dict[str, Any]) -> DatasetSource:
     if isinstance(value, DatasetSource):
         return value
     if isinstance(value, str):
-        if "@" in value and not Path(value).expanduser().exists():
-            repo, revision = value.rsplit("@", 1)
-            return DatasetSource(repo, revision)
-        return DatasetSource(value)
+        return DatasetSource(*split_revision(value))
     if isinstance(value, dict) and "repo_or_path" in value:
         return DatasetSource(str(value["repo_or_path"]), value.get("revision"))
     raise ConfigError(

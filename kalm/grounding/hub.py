@@ -13,6 +13,7 @@ import lightning as L
 from typing_extensions import override
 
 from kalm.grounding.model import GroundedLM
+from kalm.hub.refs import split_revision
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGroun
     if Path(repo_or_path).is_dir():
         return LoadedGrounded(GroundedLM.from_pretrained(repo_or_path), repo_or_path, "local",
                               _read_provenance(Path(repo_or_path)))
-    if "@" in repo_or_path and revision is None:
-        repo_or_path, revision = repo_or_path.rsplit("@", 1)
+    if revision is None:
+        repo_or_path, revision = split_revision(repo_or_path)
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.publish import pull_model
 

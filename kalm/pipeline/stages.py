@@ -15,6 +15,7 @@ from typing import Any
 
 from kalm.envs.base import EnvSuite
 from kalm.pipeline.config import RunConfig
+from kalm.hub.refs import split_revision
 from kalm.pipeline.state import RunState, stage_key
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,6 @@ def cached(state: RunState, stage: str, key: str, produce: Callable[[], dict[str
     return output
 
 
-def split_ref(reference: str) -> tuple[str, str | None]:
-    """``REPO[@REV]`` -> (repo, revision)."""
-    repo, _, revision = reference.partition("@")
-    return repo, revision or None
-
-
 def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, Any]:
     """Collect and publish real rollouts, or pull the named dataset revision."""
     from kalm.data import summarize
@@ -46,7 +41,7 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
 
     settings = config.collect
     if settings.dataset:
-        repo, revision = split_ref(settings.dataset)
+        repo, revision = split_revision(settings.dataset)
 
         def pull() -> dict[str, Any]:
             pulled = pull_dataset(repo, revision)
@@ -79,7 +74,7 @@ def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[st
             from kalm.grounding.hub import load_grounded
 
             loaded = load_grounded(settings.model)
-            return {"repo_id": loaded.source, "version": split_ref(settings.model)[1], "commit": loaded.commit,
+            return {"repo_id": loaded.source, "version": split_revision(settings.model)[1], "commit": loaded.commit,
                     "metrics": loaded.provenance.get("metrics", {})}
 
         return cached(state, "grounding", stage_key("pull", settings.model), pull)

@@ -19,6 +19,7 @@ from typing import Any
 
 from kalm.envs import LEVELS
 from kalm.errors import KalmError
+from kalm.hub.refs import split_revision
 
 log = logging.getLogger(__name__)
 PACKAGES = ("torch", "torchrl", "tensordict", "lightning", "sentence-transformers", "datasets")
@@ -148,7 +149,7 @@ def evaluate(
     from kalm.rl.policy import load_policy
     from kalm.rl.report import EvalReport
 
-    loaded = [load_policy(*_split_revision(item), hub_endpoint=hub_endpoint) for item in policies]
+    loaded = [load_policy(*split_revision(item), hub_endpoint=hub_endpoint) for item in policies]
     names = list(names or [item.name for item in loaded])
     if len(names) != len(loaded):
         raise KalmError(f"{len(names)} names for {len(loaded)} policies; give one name per policy")
@@ -179,13 +180,6 @@ def evaluate(
     print(report.to_markdown())
     print(f"report -> {paths['json']}, {paths['markdown']}, {paths['png']}")
     return report
-
-
-def _split_revision(item: str) -> tuple[str, str | None]:
-    if "@" in item and not Path(item).exists():
-        repo, _, revision = item.partition("@")
-        return repo, revision
-    return item, None
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:

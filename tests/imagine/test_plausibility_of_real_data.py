@@ -1,6 +1,5 @@
 """The plausibility checks never reject real data, and they catch what real physics cannot do."""
 
-import numpy as np
 import pytest
 
 from kalm.collect import collect_rollouts
