@@ -119,17 +119,18 @@ def imagine(
     from kalm.data import summarize
     from kalm.envs import get_suite
     from kalm.grounding.hub import load_grounded
-    from kalm.imagine.stage import ImagineSettings, imaginary_repo_id, run_dir
+    from kalm.imagine.settings import ImagineSettings
+    from kalm.imagine.stage import imaginary_repo_id, run_dir
     from kalm.imagine.stage import imagine as run_imagination
 
     suite = get_suite(env)
     loaded = load_grounded(model)
     _check_model_fits(loaded.model, suite)
-    settings = ImagineSettings(levels=[level.strip() for level in levels.split(",")], per_goal=per_goal, seed=seed,
+    settings = ImagineSettings(levels=[level.strip() for level in levels.split(",")], per_goal=per_goal,
                                batch_size=batch_size, greedy=greedy, temperature=temperature, horizon=horizon,
                                keep_implausible=keep_implausible)
     result = run_imagination(loaded.model.eval(), suite, settings,
-                             work_dir=run_dir(work_dir, f"{loaded.source}@{loaded.commit}", settings),
+                             work_dir=run_dir(work_dir, f"{loaded.source}@{loaded.commit}", settings, seed), seed=seed,
                              trainer=vars(trainer), progress=progress)
     if result is None:  # not rank 0
         return

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,43 +15,14 @@ import lightning as L
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from kalm.envs import NOVEL_LEVELS
 from kalm.envs.base import EnvSuite
-from kalm.errors import ConfigError, KalmError
+from kalm.errors import KalmError
 from kalm.imagine.label import FilterStats
 from kalm.imagine.plan import batches, plan_items
 from kalm.imagine.run import ImagineModule, merge, pending_batches
+from kalm.imagine.settings import ImagineSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ImagineSettings:
-    """What an imagination run decodes (together with the model, this fixes its output).
-
-    Args:
-        levels: goal levels to imagine for (default: the novel ones).
-        per_goal: rollouts per goal.
-        seed: seed of initial states and sampling.
-        batch_size: rollouts decoded together.
-        greedy: argmax actions (``False``: sample with ``temperature``).
-        temperature: sampling temperature.
-        horizon: maximum rollout length (default: the environment's).
-        keep_implausible: keep rollouts that fail the plausibility checks (default: drop them).
-    """
-
-    levels: list[str] = field(default_factory=lambda: list(NOVEL_LEVELS))
-    per_goal: int = 4
-    seed: int = 0
-    batch_size: int = 64
-    greedy: bool = True
-    temperature: float = 1.0
-    horizon: int | None = None
-    keep_implausible: bool = False
-
-    def __post_init__(self) -> None:
-        if self.per_goal < 1 or self.batch_size < 1:
-            raise ConfigError(f"per_goal={self.per_goal} and batch_size={self.batch_size} must be positive")
 
 
 @dataclass
@@ -64,20 +35,23 @@ class ImagineResult:
     work_dir: Path
 
 
-def run_dir(root: Path, model_commit: str, settings: ImagineSettings) -> Path:
-    """The work folder of a run: the same model commit and settings always resume the same folder."""
-    key = json.dumps({"model": model_commit, **asdict(settings)}, sort_keys=True)
+def run_dir(root: Path, model_commit: str, settings: ImagineSettings, seed: int = 0) -> Path:
+    """The work folder of a run: the same model commit, settings and seed always resume the same folder."""
+    key = json.dumps({"model": model_commit, "seed": seed, **asdict(settings)}, sort_keys=True)
     return Path(root) / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir: Path,
+def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir: Path, seed: int = 0,
             trainer: dict[str, Any] | None = None, progress: bool = True) -> ImagineResult | None:
-    """Run (or resume) the plan in ``work_dir``; returns the merged result on rank 0, ``None`` elsewhere."""
+    """Run (or resume) the plan in ``work_dir``; returns the merged result on rank 0, ``None`` elsewhere.
+
+    ``seed`` fixes the initial states and the sampling.
+    """
     start = time.perf_counter()
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    (work_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
-    plan = batches(plan_items(suite, settings.levels, per_goal=settings.per_goal, seed=settings.seed),
+    (work_dir / "settings.json").write_text(json.dumps({"seed": seed, **asdict(settings)}, indent=2) + "\n")
+    plan = batches(plan_items(suite, settings.levels, per_goal=settings.per_goal, seed=seed),
                    settings.batch_size)
     todo = pending_batches(work_dir, len(plan))
     total = sum(len(batch) for batch in plan)
@@ -86,7 +60,7 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
         bar = tqdm(total=total, initial=total - sum(len(plan[i]) for i in todo), unit="rollout",
                    desc=f"imagine {suite.name}", disable=not progress or None)
         runner = ImagineModule(model, suite, plan, work_dir, horizon=settings.horizon or suite.spec.horizon,
-                               greedy=settings.greedy, temperature=settings.temperature, seed=settings.seed,
+                               greedy=settings.greedy, temperature=settings.temperature, seed=seed,
                                progress=bar)
         options = {"accelerator": "cpu", "devices": 1, **(trainer or {})}
         runner_trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,

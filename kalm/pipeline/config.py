@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kalm.imagine.settings import ImagineSettings
+
 
 @dataclass
 class CollectConfig:
@@ -42,19 +44,6 @@ class GroundConfig:
     val_check_interval: int = 400
     explain_episodes: int = 64
     match_goals: int = 32
-
-
-@dataclass
-class ImagineConfig:
-    """Imagination for the novel levels."""
-
-    levels: list[str] = field(default_factory=lambda: ["rephrase", "easy", "hard"])
-    per_goal: int = 4
-    batch_size: int = 64
-    greedy: bool = True
-    temperature: float = 1.0
-    horizon: int | None = None
-    keep_implausible: bool = False
 
 
 @dataclass
@@ -117,6 +106,6 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     ground: GroundConfig = field(default_factory=GroundConfig)
-    imagine: ImagineConfig = field(default_factory=ImagineConfig)
+    imagine: ImagineSettings = field(default_factory=ImagineSettings)
     learn: LearnConfig = field(default_factory=LearnConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)

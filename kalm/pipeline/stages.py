@@ -128,16 +128,12 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
         from kalm.data import summarize
         from kalm.grounding.hub import load_grounded
         from kalm.hub.publish import publish_dataset
-        from kalm.imagine.stage import ImagineSettings, imaginary_repo_id, imagine, run_dir
+        from kalm.imagine.stage import imaginary_repo_id, imagine, run_dir
 
         loaded = load_grounded(model["repo_id"], model["commit"])
-        run = ImagineSettings(levels=list(settings.levels), per_goal=settings.per_goal, seed=config.seed,
-                              batch_size=settings.batch_size, greedy=settings.greedy,
-                              temperature=settings.temperature, horizon=settings.horizon,
-                              keep_implausible=settings.keep_implausible)
         placement = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "precision"}
-        result = imagine(loaded.model.eval(), suite, run, work_dir=run_dir(folder / "imagine", model["commit"], run),
-                         trainer=placement)
+        work_dir = run_dir(folder / "imagine", model["commit"], settings, config.seed)
+        result = imagine(loaded.model.eval(), suite, settings, work_dir=work_dir, seed=config.seed, trainer=placement)
         if result is None:  # ranks other than 0 stop here; rank 0 publishes
             raise SystemExit(0)
         published = publish_dataset(
@@ -145,7 +141,7 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
             spec=suite.spec, provenance={
                 "generator_model": {"repo_id": model["repo_id"], "revision": model["commit"]},
                 "source_datasets": loaded.provenance.get("source_datasets", []), "seed": config.seed,
-                "config": {"decoding": dataclasses.asdict(run)}, "filter_stats": result.stats.to_dict()})
+                "config": {"decoding": dataclasses.asdict(settings)}, "filter_stats": result.stats.to_dict()})
         return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
                 "summary": summarize(result.dataset), "filter_stats": result.stats.to_dict(),
                 "filter_table": result.stats.table(), "work_dir": str(result.work_dir)}
