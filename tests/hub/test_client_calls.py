@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download, snapshot_download
-
-from tests.hub.hub_helpers import raw_request
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+
+from tests.hub.hub_helpers import raw_request
 
 
 def test_create_and_delete_repo(api, repo_name):
@@ -156,3 +159,20 @@ def test_stale_parent_commit_is_refused(api, repo_name):
                           parent_commit=base)
     assert stale.value.response.status_code == 412
     assert "m.txt" not in api.list_repo_files(repo_name)
+
+
+def test_answers_on_a_kept_alive_connection_come_without_delayed_ack_stalls(hub, api, repo_name):
+    """A JSON answer's header and body writes leave at once (TCP_NODELAY), not ~40 ms apart (Nagle + delayed ACK)."""
+    api.create_repo(repo_name)
+    split = urlsplit(hub.url)
+    connection = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
+    seconds = []
+    try:
+        for _ in range(7):
+            start = time.perf_counter()
+            connection.request("GET", f"/api/models/{repo_name}")
+            assert connection.getresponse().read()
+            seconds.append(time.perf_counter() - start)
+    finally:
+        connection.close()
+    assert sorted(seconds)[3] < 0.025, seconds
