@@ -2,9 +2,17 @@ import json
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from kalm.data import FORMAT_VERSION, RolloutSpec, read_rollouts, rollouts_to_dataset, summarize, write_rollouts
+from kalm.data import (
+    FORMAT_VERSION,
+    RolloutSpec,
+    read_rollouts,
+    rollouts_to_dataset,
+    summarize,
+    write_rollouts,
+)
 from kalm.errors import DatasetSchemaError
 
 SPEC = RolloutSpec(obs_dim=10, action_dim=40, discrete=True, horizon=50)
@@ -37,6 +45,20 @@ def test_round_trip_keeps_values_and_float32(tmp_path):
     assert info["codebase_version"] == FORMAT_VERSION
     assert info["totals"]["episodes"] == 7 and info["totals"]["transitions"] == sum(range(1, 8))
     assert info["provenance"] == {"seed": 1}
+
+
+def test_shards_are_cut_by_size_and_read_back_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr("kalm.data.folder.SHARD_BYTES", 1100)
+    rows = [row(i, length=5) for i in range(9)]
+    dataset = rollouts_to_dataset(rows, SPEC).select([8, 7, 6, 5, 4, 3, 2, 1, 0])  # an indices mapping too
+    folder = write_rollouts(dataset, tmp_path / "ds", env="clevr", spec=SPEC)
+    shards = sorted((folder / "data").glob("*.parquet"))
+    sizes = [pq.read_metadata(shard).num_rows for shard in shards]
+    assert len(shards) > 1 and sum(sizes) == 9 and max(sizes) - min(sizes) <= 1 and min(sizes) > 0
+    assert all(shard.name.endswith(f"-of-{len(shards):05d}.parquet") for shard in shards)
+    loaded = read_rollouts(folder)
+    assert loaded.features == dataset.features and loaded["episode_id"][:] == list(range(8, -1, -1))
+    np.testing.assert_array_equal(loaded.with_format("numpy")[0]["observations"], rows[8]["observations"])
 
 
 def test_continuous_actions_are_float32_matrices(tmp_path):
