@@ -125,6 +125,15 @@ def _git_sha(folder: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def free_version(api: HfApi, repo_id: str, repo_type: str, version: str | None, bump: str) -> str:
+    """``version`` if it is free (``HubError`` if taken: tags are immutable), else the next version after the highest."""
+    tags = [tag for tag, _ in list_versions(api, repo_id, repo_type)]
+    chosen = check_version(version) if version else next_version(tags, bump)
+    if chosen in tags:
+        raise HubError(f"version {chosen} of {repo_id!r} on {api.endpoint} already exists; tags are immutable")
+    return chosen
+
+
 def commit_and_tag(
     api: HfApi,
     repo_id: str,
@@ -145,10 +154,7 @@ def commit_and_tag(
     """
     endpoint = api.endpoint
     for attempt in range(MAX_ATTEMPTS):
-        tags = [tag for tag, _ in list_versions(api, repo_id, repo_type)]
-        chosen = check_version(version) if version else next_version(tags, bump)
-        if chosen in tags:
-            raise HubError(f"version {chosen} of {repo_id!r} on {endpoint} already exists; tags are immutable")
+        chosen = free_version(api, repo_id, repo_type, version, bump)
         with hub_errors(repo_id, branch, endpoint, "reading the branch"):
             head = api.repo_info(repo_id, revision=branch, repo_type=repo_type).sha
             existing = api.list_repo_files(repo_id, revision=head, repo_type=repo_type)
@@ -178,7 +184,38 @@ def commit_and_tag(
     raise HubError(f"could not publish to {repo_id!r} on {endpoint}: {MAX_ATTEMPTS} concurrent attempts collided")
 
 
-def folder_additions(folder: Path) -> list[CommitOperationAdd]:
-    """One add operation per file below ``folder`` (paths relative to it, ``/``-separated)."""
-    files = sorted(path for path in folder.rglob("*") if path.is_file())
-    return [CommitOperationAdd(path.relative_to(folder).as_posix(), str(path)) for path in files]
+def folder_additions(folder: Path, hashes: dict[str, bytes] | None = None) -> list[CommitOperationAdd]:
+    """One add operation per file below ``folder`` (paths relative to it, ``/``-separated).
+
+    ``hashes`` (from :func:`preupload_folder`) are sha256 digests already known, so those files are not read again.
+    """
+    additions = []
+    for path in sorted(path for path in folder.rglob("*") if path.is_file()):
+        addition = CommitOperationAdd(path.relative_to(folder).as_posix(), str(path))
+        if hashes and addition.path_in_repo in hashes:
+            addition.upload_info.sha256 = hashes[addition.path_in_repo]
+        additions.append(addition)
+    return additions
+
+
+def preupload_folder(api: HfApi, repo_id: str, *, repo_type: str, branch: str, folder: Path) -> dict[str, bytes]:
+    """Upload the large (LFS) files of ``folder`` ahead of the commit that will name them, several at a time.
+
+    Returns their sha256 digests, for :func:`folder_additions`. The repo does not change: an uploaded
+    object is invisible until a commit refers to it.
+    """
+    additions = folder_additions(folder)
+    with hub_errors(repo_id, branch, api.endpoint, "uploading"):
+        api.preupload_lfs_files(repo_id, additions=additions, repo_type=repo_type, revision=branch, free_memory=False)
+    return {addition.path_in_repo: addition.upload_info.sha256 for addition in additions
+            if addition.upload_info.is_hashed}
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    """Add the seconds spent in the block to ``timings[phase]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start

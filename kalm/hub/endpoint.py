@@ -13,6 +13,8 @@ offline switches at import time. :func:`configure` sets the environment variable
 later and for child processes) **and** patches the modules already imported, so the order of imports
 does not matter. For a local server it also disables Xet (the server speaks Git LFS), turns the offline
 switches off (loopback traffic only) and provides a token (the server's, or any string when it has none).
+It also makes ``huggingface_hub`` hand downloads over in :data:`DOWNLOAD_CHUNK` pieces (see
+:func:`_tune_downloads`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 HF_HUB = "https://huggingface.co"
 LOCAL_TOKEN = "kalm-local"
 START_TIMEOUT_S = 30.0
+DOWNLOAD_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,19 @@ def configure(url: str, token: str | None = None, *, local: bool | None = None) 
         os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0",
                           TRANSFORMERS_OFFLINE="0")
     _patch_imported_clients(url, local)
+    _tune_downloads()
     return Endpoint(url=url, token=token, local=local)
+
+
+def _tune_downloads() -> None:
+    """Let ``hf_hub_download`` write what it receives in 1 MiB pieces instead of 10 MiB ones.
+
+    httpx assembles each piece in a ``BytesIO`` and slices it out again; at 10 MiB these copies and the
+    fresh memory pages they touch cost as much as the transfer (a 100 MB local download: ~0.5 s -> ~0.27 s).
+    """
+    from huggingface_hub import constants
+
+    constants.DOWNLOAD_CHUNK_SIZE = DOWNLOAD_CHUNK
 
 
 def _is_loopback(url: str) -> bool:

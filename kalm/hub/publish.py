@@ -1,8 +1,11 @@
 """Publish and pull versioned rollout datasets and models (commit + immutable ``vMAJOR.MINOR`` tag).
 
-A publish validates its input, writes everything into a temporary folder, uploads it in ONE commit
-(the repo only changes if the whole commit lands) and tags the commit with the next free version (or
-the one given). A pull resolves the revision to a commit sha first and reads everything at that sha.
+A publish validates its input, writes everything into a temporary folder, uploads the large files
+(invisible until committed), commits them in ONE commit (the repo only changes if the whole commit
+lands) and tags the commit with the next free version (or the one given). A pull resolves the revision
+to a commit sha first and reads everything at that sha: ``meta/info.json`` (whose format version is
+checked before anything else is downloaded), then the shards with ``snapshot_download``, decoded once
+into an in-memory ``datasets.Dataset``. Both report the seconds of each phase in ``timings``.
 
 Provenance keys that the cards render (all optional; any other keys are kept in ``meta/info.json``):
 ``source_datasets`` (list of ``{"repo_id", "revision"}``), ``generator_model`` (``{"repo_id", "revision"}``),
@@ -12,10 +15,11 @@ are pinned to commit shas (``"commit"``) at publish time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +27,30 @@ import datasets
 from huggingface_hub import CommitOperationAdd, hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError
 
-from kalm.data import INFO_PATH, RolloutSpec, check_features, check_format_version, read_info, read_rollouts
-from kalm.data import write_rollouts
+from kalm.data import (
+    INFO_PATH,
+    RolloutSpec,
+    check_features,
+    check_format_version,
+    load_shards,
+    read_info,
+    read_rollouts,
+    write_rollouts,
+)
 from kalm.errors import DatasetSchemaError, HubError
 from kalm.hub.cards import DATASET_TAGS, provenance_markdown, render_card, size_category, yaml_list
-from kalm.hub.client import commit_and_tag, folder_additions, hub_api, hub_errors, kalm_provenance, list_versions
-from kalm.hub.client import resolve_commit
+from kalm.hub.client import (
+    commit_and_tag,
+    folder_additions,
+    free_version,
+    hub_api,
+    hub_errors,
+    kalm_provenance,
+    list_versions,
+    preupload_folder,
+    resolve_commit,
+    timed,
+)
 from kalm.hub.endpoint import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -37,24 +59,26 @@ MODEL_PROVENANCE = "kalm_provenance.json"
 
 @dataclass(frozen=True)
 class Published:
-    """Where a publish landed: repo, version tag, commit sha and endpoint."""
+    """Where a publish landed: repo, version tag, commit sha and endpoint; seconds per phase."""
 
     repo_id: str
     repo_type: str
     version: str
     commit: str
     endpoint: str
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
 class PulledDataset:
-    """A rollout dataset read at one commit, with its ``meta/info.json``."""
+    """A rollout dataset read at one commit, with its ``meta/info.json``; seconds per phase."""
 
     dataset: datasets.Dataset
     repo_id: str
     revision: str
     commit: str
     info: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -80,31 +104,38 @@ def publish_dataset(
     private: bool = False,
     pretty_name: str | None = None,
     description: str = "",
-    license: str = "apache-2.0",  # noqa: A002 - the card field's name
+    license: str = "apache-2.0",  # the card field's name
     endpoint: Endpoint | None = None,
 ) -> Published:
     """Validate and publish a rollout dataset (a ``datasets.Dataset`` or a folder from ``write_rollouts``).
 
     ``env`` and ``spec`` are required for a ``Dataset`` and read from ``meta/info.json`` for a folder.
     Returns the version tag and commit; raises ``DatasetSchemaError`` or ``HubError`` leaving the repo as it was.
+    Phases timed: ``encode`` (parquet shards), ``upload`` (hashing and sending them), ``commit`` (commit and tag).
     """
+    timings: dict[str, float] = {}
     dataset, env, spec, provenance = _dataset_inputs(data, env, spec, provenance)
     api = hub_api(endpoint)
     provenance = {**_pin_sources(api, provenance), **kalm_provenance()}
     with tempfile.TemporaryDirectory(prefix="kalm-publish-") as tmp:
-        folder = write_rollouts(dataset, Path(tmp) / "dataset", env=env, spec=spec, provenance=provenance)
+        with timed(timings, "encode"):
+            folder = write_rollouts(dataset, Path(tmp) / "dataset", env=env, spec=spec, provenance=provenance)
         info = read_info(folder)
+        _create(api, repo_id, "dataset", branch, private)
+        free_version(api, repo_id, "dataset", version, bump)  # refuse a taken version before uploading
+        with timed(timings, "upload"):
+            hashes = preupload_folder(api, repo_id, repo_type="dataset", branch=branch, folder=folder)
 
         def build(chosen: str, existing: list[str]) -> tuple[list[CommitOperationAdd], Any]:
             card = _dataset_card(repo_id, chosen, info, pretty_name, description, license)
-            additions = [*folder_additions(folder), CommitOperationAdd("README.md", card.encode())]
+            additions = [*folder_additions(folder, hashes), CommitOperationAdd("README.md", card.encode())]
             return additions, lambda path: path.startswith(("data/", "meta/"))
 
-        _create(api, repo_id, "dataset", branch, private)
-        tag, sha = commit_and_tag(api, repo_id, repo_type="dataset", branch=branch, version=version, bump=bump,
-                                  build=build, message=f"Publish {info['totals']['episodes']} {env} rollouts")
+        with timed(timings, "commit"):
+            tag, sha = commit_and_tag(api, repo_id, repo_type="dataset", branch=branch, version=version, bump=bump,
+                                      build=build, message=f"Publish {info['totals']['episodes']} {env} rollouts")
     logger.info("published %s %s (%s) on %s", repo_id, tag, sha, api.endpoint)
-    return Published(repo_id, "dataset", tag, sha, api.endpoint)
+    return Published(repo_id, "dataset", tag, sha, api.endpoint, timings)
 
 
 def _dataset_inputs(
@@ -143,7 +174,7 @@ def _pin_sources(api: Any, provenance: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dataset_card(
-    repo_id: str, version: str, info: dict[str, Any], pretty_name: str | None, description: str, license: str  # noqa: A002
+    repo_id: str, version: str, info: dict[str, Any], pretty_name: str | None, description: str, license: str
 ) -> str:
     totals, spec = info["totals"], info["rollout_spec"]
     pretty = pretty_name or f"KALM {info['env']} rollouts"
@@ -198,11 +229,36 @@ def pull_dataset(
 ) -> PulledDataset:
     """Load a published rollout dataset at ``revision`` (default: its latest version tag), pinned to a commit.
 
+    ``streaming=True`` gives an ``IterableDataset`` through ``datasets.load_dataset``. Phases timed:
+    ``resolve`` (revision to commit), ``download`` (info and shards), ``decode`` (shards to a Dataset).
     Raises ``DatasetSchemaError`` for an unsupported format version or schema, ``HubError`` for Hub failures.
     """
+    timings: dict[str, float] = {}
     api = hub_api(endpoint)
-    revision = revision or latest_revision(api, repo_id, "dataset")
-    sha = resolve_commit(api, repo_id, revision, "dataset")
+    with timed(timings, "resolve"):
+        revision = revision or latest_revision(api, repo_id, "dataset")
+        sha = resolve_commit(api, repo_id, revision, "dataset")
+    with timed(timings, "download"):
+        info = _download_info(api, repo_id, revision, sha)
+    check_format_version(info.get("codebase_version"))
+    patterns = info.get("data_files", "data/*.parquet")
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if streaming:
+        with hub_errors(repo_id, revision, api.endpoint, "loading the dataset"):
+            dataset = datasets.load_dataset(repo_id, revision=sha, split="train", streaming=True,
+                                            data_files={"train": patterns})
+    else:
+        with timed(timings, "download"):
+            files = _download_shards(api, repo_id, revision, sha, patterns)
+        with timed(timings, "decode"):
+            fingerprint = hashlib.sha256(f"{api.endpoint} {repo_id} {sha} {patterns}".encode()).hexdigest()[:32]
+            dataset = load_shards(files, fingerprint=fingerprint)
+    check_features(dataset.features, RolloutSpec.from_dict(info["rollout_spec"]))
+    return PulledDataset(dataset, repo_id, revision, sha, info, timings)
+
+
+def _download_info(api: Any, repo_id: str, revision: str, sha: str) -> dict[str, Any]:
+    """``meta/info.json`` of the dataset at commit ``sha`` (``DatasetSchemaError`` when it has none)."""
     with hub_errors(repo_id, revision, api.endpoint, "downloading meta/info.json"):
         try:
             info_path = hf_hub_download(repo_id, INFO_PATH, repo_type="dataset", revision=sha, endpoint=api.endpoint,
@@ -212,13 +268,18 @@ def pull_dataset(
                 raise DatasetSchemaError(f"{repo_id!r} at {revision!r} is not a kalm rollout dataset: "
                                          f"{INFO_PATH} is missing") from None
             raise
-    info = json.loads(Path(info_path).read_text())
-    check_format_version(info.get("codebase_version"))
-    with hub_errors(repo_id, revision, api.endpoint, "loading the dataset"):
-        dataset = datasets.load_dataset(repo_id, revision=sha, split="train", streaming=streaming,
-                                        data_files={"train": info.get("data_files", "data/*.parquet")})
-    check_features(dataset.features, RolloutSpec.from_dict(info["rollout_spec"]))
-    return PulledDataset(dataset, repo_id, revision, sha, info)
+    return json.loads(Path(info_path).read_text())
+
+
+def _download_shards(api: Any, repo_id: str, revision: str, sha: str, patterns: list[str]) -> list[Path]:
+    """The parquet shards matching ``patterns`` at commit ``sha``, downloaded (in parallel) into the HF cache."""
+    with hub_errors(repo_id, revision, api.endpoint, "downloading the shards"):
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=sha, allow_patterns=patterns,
+                                        endpoint=api.endpoint, token=api.token))
+    files = sorted({path for pattern in patterns for path in folder.glob(pattern) if path.is_file()})
+    if not files:
+        raise DatasetSchemaError(f"{repo_id!r} at {revision!r} has no parquet shards matching {patterns}")
+    return files
 
 
 def publish_model(
@@ -234,7 +295,7 @@ def publish_model(
     private: bool = False,
     pretty_name: str | None = None,
     description: str = "",
-    license: str = "apache-2.0",  # noqa: A002
+    license: str = "apache-2.0",
     library_name: str = "transformers",
     endpoint: Endpoint | None = None,
 ) -> Published:
@@ -251,7 +312,7 @@ def publish_model(
     provenance_bytes = (json.dumps(provenance, indent=2, sort_keys=True) + "\n").encode()
 
     def build(chosen: str, existing: list[str]) -> tuple[list[CommitOperationAdd], Any]:
-        additions = [*folder_additions(folder), CommitOperationAdd(MODEL_PROVENANCE, provenance_bytes)]
+        additions = [*folder_additions(folder, hashes), CommitOperationAdd(MODEL_PROVENANCE, provenance_bytes)]
         if not (folder / "README.md").exists():
             pretty = pretty_name or f"KALM grounded {base_model} for {env}"
             card = render_card("model", {
@@ -263,11 +324,16 @@ def publish_model(
             additions.append(CommitOperationAdd("README.md", card.encode()))
         return additions, lambda path: path != ".gitattributes"
 
+    timings: dict[str, float] = {}
     _create(api, repo_id, "model", branch, private)
-    tag, sha = commit_and_tag(api, repo_id, repo_type="model", branch=branch, version=version, bump=bump,
-                              build=build, message=f"Publish model {repo_id}")
+    free_version(api, repo_id, "model", version, bump)  # refuse a taken version before uploading
+    with timed(timings, "upload"):
+        hashes = preupload_folder(api, repo_id, repo_type="model", branch=branch, folder=folder)
+    with timed(timings, "commit"):
+        tag, sha = commit_and_tag(api, repo_id, repo_type="model", branch=branch, version=version, bump=bump,
+                                  build=build, message=f"Publish model {repo_id}")
     logger.info("published model %s %s (%s) on %s", repo_id, tag, sha, api.endpoint)
-    return Published(repo_id, "model", tag, sha, api.endpoint)
+    return Published(repo_id, "model", tag, sha, api.endpoint, timings)
 
 
 def pull_model(repo_id: str, revision: str | None = None, *, endpoint: Endpoint | None = None) -> PulledModel:

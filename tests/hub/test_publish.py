@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 import yaml
-from tests.hub.hub_helpers import make_rollouts
 from huggingface_hub import CommitOperationAdd, hf_hub_download
 
 from kalm.data import write_rollouts
 from kalm.errors import DatasetSchemaError, HubError
 from kalm.hub.publish import publish_dataset, publish_model, pull_dataset, pull_model
+from tests.hub.hub_helpers import make_rollouts
 
 
 def test_publish_then_pull_by_version(hub, api, repo_name):
@@ -21,8 +23,10 @@ def test_publish_then_pull_by_version(hub, api, repo_name):
     v1 = publish_dataset(first, repo_name, env="fake-v0", spec=spec, provenance={"seed": 0, "config": {"k": 1}})
     v2 = publish_dataset(second, repo_name, env="fake-v0", spec=spec)
     assert (v1.version, v2.version) == ("v1.0", "v1.1") and v1.commit != v2.commit
+    assert set(v1.timings) == {"encode", "upload", "commit"}
     pulled = pull_dataset(repo_name, "v1.0")
     assert pulled.commit == v1.commit and len(pulled.dataset) == 6
+    assert set(pulled.timings) == {"resolve", "download", "decode"}
     np.testing.assert_array_equal(np.asarray(pulled.dataset[2]["observations"], dtype=np.float32),
                                   np.asarray(first[2]["observations"], dtype=np.float32))
     assert pulled.info["provenance"]["seed"] == 0 and pulled.info["provenance"]["config"] == {"k": 1}
@@ -31,6 +35,19 @@ def test_publish_then_pull_by_version(hub, api, repo_name):
     assert (latest.revision, latest.commit, len(latest.dataset)) == ("v1.1", v2.commit, 3)
     files = api.list_repo_files(repo_name, repo_type="dataset", revision="v1.1")
     assert sorted(files) == [".gitattributes", "README.md", "data/train-00000-of-00001.parquet", "meta/info.json"]
+
+
+def test_sharded_publish_reads_the_same_with_pull_load_dataset_and_streaming(hub, api, repo_name, monkeypatch):
+    monkeypatch.setattr("kalm.data.folder.SHARD_BYTES", 600)
+    dataset, spec = make_rollouts(7)
+    publish_dataset(dataset, repo_name, env="fake-v0", spec=spec)
+    shards = [path for path in api.list_repo_files(repo_name, repo_type="dataset") if path.startswith("data/")]
+    pulled = pull_dataset(repo_name, "v1.0").dataset
+    loaded = datasets.load_dataset(repo_name, revision="v1.0", split="train")
+    streamed = pull_dataset(repo_name, "v1.0", streaming=True).dataset
+    assert len(shards) > 1 and pulled.features == loaded.features == dataset.features
+    assert pulled.to_dict() == loaded.to_dict() == dataset.to_dict() == {
+        column: [example[column] for example in streamed] for column in dataset.column_names}
 
 
 def test_publish_a_folder_and_pin_sources(hub, repo_name, tmp_path):
@@ -48,7 +65,7 @@ def test_publish_a_folder_and_pin_sources(hub, repo_name, tmp_path):
 def test_card_front_matter(hub, repo_name):
     dataset, spec = make_rollouts(4, source="imaginary")
     publish_dataset(dataset, repo_name, env="fake-v0", spec=spec, pretty_name="Fake: rollouts")
-    card = open(hf_hub_download(repo_name, "README.md", repo_type="dataset", revision="v1.0")).read()
+    card = Path(hf_hub_download(repo_name, "README.md", repo_type="dataset", revision="v1.0")).read_text()
     front = yaml.safe_load(card.split("---")[1])
     assert front["pretty_name"] == "Fake: rollouts" and front["license"] == "apache-2.0"
     assert {"robotics", "reinforcement-learning"} <= set(front["task_categories"])
@@ -73,7 +90,7 @@ def test_failed_publish_leaves_the_repo_unchanged(hub, api, repo_name):
 def test_pull_rejects_unsupported_format_version(hub, api, repo_name):
     dataset, spec = make_rollouts(3)
     publish_dataset(dataset, repo_name, env="fake-v0", spec=spec)
-    info = json.loads(open(hf_hub_download(repo_name, "meta/info.json", repo_type="dataset")).read())
+    info = json.loads(Path(hf_hub_download(repo_name, "meta/info.json", repo_type="dataset")).read_text())
     info["codebase_version"] = "2.0"
     api.create_commit(repo_name, [CommitOperationAdd("meta/info.json", json.dumps(info).encode())],
                       commit_message="from the future", repo_type="dataset")
