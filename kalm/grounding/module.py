@@ -33,6 +33,8 @@ class GroundingModule(L.LightningModule):
         lora_rank, lora_alpha, lora_targets: LoRA settings.
         env: the environment (rollout shapes, judges for the metrics).
         codec_hidden: width of the codec MLPs.
+        residual_states: the state head predicts the change from the latest state in context (see
+            ``kalm.grounding.codec``); ``False`` predicts absolute states as the reference does.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -46,6 +48,7 @@ class GroundingModule(L.LightningModule):
     def __init__(self, *, backbone: str = "smollm2-135m", revision: str | None = None, num_layers: int | None = None,
                  finetune: str = "lora", lora_rank: int = 16, lora_alpha: int = 32,
                  lora_targets: list[str] | None = None, env: str = "clevr", codec_hidden: int = 256,
+                 residual_states: bool = True,
                  state_loss_weight: float = 0.5, action_loss_weight: float = 0.5, text_loss_weight: float = 1.0,
                  lr: float = 1e-3, codec_lr: float | None = None, weight_decay: float = 0.0,
                  warmup_steps: int = 20, metrics_every: int = 1,
@@ -59,6 +62,7 @@ class GroundingModule(L.LightningModule):
             backbone=backbone, revision=revision, num_layers=num_layers, finetune=finetune, lora_rank=lora_rank,
             lora_alpha=lora_alpha, lora_targets=lora_targets or ["q_proj", "k_proj", "v_proj", "o_proj"],
             obs_dim=spec.obs_dim, action_dim=spec.action_dim, discrete=spec.discrete, codec_hidden=codec_hidden,
+            residual_states=residual_states,
             state_loss_weight=state_loss_weight, action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,
         )

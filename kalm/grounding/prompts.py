@@ -55,7 +55,9 @@ class EncodedExample:
     """One example as token ids plus numeric slots and targets (positions index ``input_ids``).
 
     ``state_inputs``/``action_inputs`` are (position, value) pairs whose embeddings replace the token's;
-    ``state_targets``/``action_targets``/``text_targets`` are (predicting position, value) pairs.
+    ``state_targets``/``action_targets``/``text_targets`` are (predicting position, value) pairs;
+    ``state_references`` holds, for each state target, the latest state before it in the example (a
+    residual state head predicts the change from it).
     """
 
     task: Task
@@ -63,6 +65,7 @@ class EncodedExample:
     state_inputs: list[tuple[int, np.ndarray]] = field(default_factory=list)
     action_inputs: list[tuple[int, Any]] = field(default_factory=list)
     state_targets: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    state_references: list[np.ndarray] = field(default_factory=list)
     action_targets: list[tuple[int, Any]] = field(default_factory=list)
     text_targets: list[tuple[int, int]] = field(default_factory=list)
 
@@ -146,7 +149,10 @@ class PromptEncoder:
     def _state(self, example: EncodedExample, state: np.ndarray, *, learn: bool) -> None:
         position = len(example.input_ids)
         if learn:
+            if not example.state_inputs:
+                raise ValueError("a learned state needs an earlier state in its example (its reference)")
             example.state_targets.append((position - 1, state))
+            example.state_references.append(example.state_inputs[-1][1])
         example.state_inputs.append((position, state))
         example.input_ids.append(self.pad_id)
 

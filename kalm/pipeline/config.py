@@ -34,6 +34,7 @@ class GroundConfig:
     lora_alpha: int = 64
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
                                                              "gate_proj", "up_proj", "down_proj"])
+    residual_states: bool = True
     lr: float = 1e-3
     codec_lr: float | None = 3e-3
     max_steps: int = 800

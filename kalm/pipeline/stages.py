@@ -96,7 +96,8 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
     module = GroundingModule(
         backbone=settings.backbone, num_layers=settings.num_layers, finetune=settings.finetune,
         lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_targets=list(settings.lora_targets),
-        env=suite.name, lr=settings.lr, codec_lr=settings.codec_lr, explain_episodes=settings.explain_episodes,
+        residual_states=settings.residual_states, env=suite.name, lr=settings.lr, codec_lr=settings.codec_lr,
+        explain_episodes=settings.explain_episodes,
         match_goals=settings.match_goals)
     data = RolloutGoalDataModule(
         dataset=real["repo_id"], revision=real["commit"], env=suite.name, backbone=settings.backbone,

@@ -1,11 +1,13 @@
 """GroundedLM math on the tiny backbone: losses per task, learning, decoding, persistence."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from kalm.grounding.codec import RolloutCodec
-from kalm.grounding.model import GroundedLM
+from kalm.grounding.model import CONFIG_FILE, GroundedLM
 from kalm.grounding.prompts import Task
 
 
@@ -78,6 +80,7 @@ def test_lora_trains_adapters_and_codec_only(make_model):
 
 def test_cached_and_uncached_decoding_give_the_same_rollouts(make_model, episodes):
     model = make_model().eval()
+    torch.nn.init.normal_(model.codec.state_head.weight, std=0.05)  # imagined states move, and feed back
     rows = episodes[:6]
     goals = [str(row["instruction"]) for row in rows]
     initial = np.stack([row["observations"][0] for row in rows])
@@ -87,6 +90,24 @@ def test_cached_and_uncached_decoding_give_the_same_rollouts(make_model, episode
     np.testing.assert_allclose(cached.observations, uncached.observations, atol=1e-5)
     assert cached.observations.shape == (6, 13, 10)
     np.testing.assert_array_equal(cached.observations[:, 0], initial)
+    assert np.abs(np.diff(cached.observations, axis=1)).min(axis=-1).max() > 0
+
+
+def test_untrained_residual_state_head_copies_the_latest_state(make_model, episodes):
+    residual, absolute = make_model(), make_model(residual_states=False)
+    for model in (residual, absolute):
+        model.codec.set_normalization(state_mean=torch.full((10,), 0.1), state_std=torch.full((10,), 0.3))
+    batch = batch_of(residual, episodes, Task.GOAL_TO_ROLLOUT)
+    hidden = torch.randn(len(batch.state_references), residual.codec.state_head.in_features)
+    torch.testing.assert_close(residual.codec.predict_states(hidden, batch.state_references),
+                               residual.codec.normalize_states(batch.state_references))
+    # the loss of an untrained residual head is the copy-the-last-state error, far below an absolute head's
+    copy_error = ((batch.state_targets - batch.state_references) / residual.codec.state_std).pow(2).mean()
+    torch.testing.assert_close(residual(batch).state_loss, copy_error)
+    assert absolute(batch).state_loss > 2 * copy_error
+    initial = np.stack([row["observations"][0] for row in episodes[:2]])
+    imagined = residual.eval().generate_rollouts(["go"] * 2, initial, horizon=3).observations
+    np.testing.assert_allclose(imagined, np.repeat(initial[:, None], 4, axis=1), atol=1e-6)
 
 
 def test_sampling_is_seeded_and_differs_from_greedy(make_model, episodes):
@@ -138,3 +159,11 @@ def test_save_and_load_restore_identical_outputs(make_model, episodes, tmp_path,
     torch.testing.assert_close(loaded(batch).loss, model(batch).loss)
     torch.testing.assert_close(loaded.codec.state_std, model.codec.state_std)
     assert loaded.config == model.config
+
+
+def test_models_saved_before_residual_states_load_with_absolute_heads(make_model, tmp_path):
+    folder = make_model(residual_states=False, num_layers=1).save_pretrained(tmp_path / "old")
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    del config["residual_states"]
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
+    assert GroundedLM.from_pretrained(folder).config.residual_states is False

@@ -25,6 +25,8 @@ def test_goal_to_rollout_layout(encoder, rollout):
     assert [p for p, _ in example.action_targets] == [p - 1 for p, _ in example.action_inputs]
     assert [p for p, _ in example.state_targets] == [p - 1 for p, _ in example.state_inputs[1:]]
     np.testing.assert_array_equal(example.state_targets[-1][1], states[-1])
+    # each state's reference (for a residual head) is the state before it
+    np.testing.assert_array_equal(np.stack(example.state_references), states[:-1])
     assert not example.text_targets
     text = encoder.tokenizer.decode(example.input_ids[:first])
     assert text.endswith(f"Instruction: {goal.rstrip('.')}.\nTrajectory:")
@@ -46,10 +48,12 @@ def test_dynamics_and_consequence_target_one_state(encoder, rollout):
     dynamics = encoder.encode(Task.DYNAMICS, goal=goal, states=states, actions=actions, step=2)
     assert [p for p, _ in dynamics.state_inputs][1] - 1 == dynamics.state_targets[0][0]
     np.testing.assert_array_equal(dynamics.state_targets[0][1], states[3])
+    np.testing.assert_array_equal(dynamics.state_references[0], states[2])
     assert dynamics.action_inputs[0][1] == actions[2] and not dynamics.action_targets
     consequence = encoder.encode(Task.CONSEQUENCE, goal=goal, states=states, actions=actions)
     np.testing.assert_array_equal(consequence.state_inputs[0][1], states[0])
     np.testing.assert_array_equal(consequence.state_targets[0][1], states[-1])
+    np.testing.assert_array_equal(consequence.state_references[0], states[0])
     assert goal.rstrip(".") in encoder.tokenizer.decode(consequence.input_ids)
 
 
