@@ -77,7 +77,11 @@ def split_counts(batch_size: int, real_fraction: float, *, has_imaginary: bool) 
 
 
 def to_tensordict(parts: list[dict[str, torch.Tensor]], batch_dims: int = 1) -> TensorDict:
-    """Concatenate gathered parts along the last batch dimension into one TorchRL batch (module docstring)."""
+    """Concatenate gathered parts along the last batch dimension into one TorchRL batch (module docstring).
+
+    The batch carries the device its tensors are on, so moving it there (Lightning's batch transfer on a
+    CPU run) returns it as it is instead of rebuilding every TensorDict level.
+    """
     dim = batch_dims - 1
     flat = (
         parts[0]
@@ -85,6 +89,7 @@ def to_tensordict(parts: list[dict[str, torch.Tensor]], batch_dims: int = 1) -> 
         else {key: torch.cat([p[key] for p in parts], dim=dim) for key in parts[0]}
     )
     size = flat["imaginary"].shape
+    device = flat["observation"].device
     return TensorDict(
         {
             "observation": flat["observation"],
@@ -98,9 +103,11 @@ def to_tensordict(parts: list[dict[str, torch.Tensor]], batch_dims: int = 1) -> 
                     "terminated": flat["terminated"],
                 },
                 batch_size=size,
+                device=device,
             ),
         },
         batch_size=size,
+        device=device,
     )
 
 
@@ -156,11 +163,6 @@ class MixedBatches(IterableDataset):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
-
-
-def identity(batch: Any) -> Any:
-    """A ``collate_fn`` that passes pre-built TensorDict batches through unchanged."""
-    return batch
 
 
 def seed_from(*values: int) -> int:

@@ -24,11 +24,10 @@ import logging
 from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader
 from typing_extensions import override
 
 from datamodules.episodes import TransitionArrays, concatenate, episodes_to_transitions
-from datamodules.mixing import MixedBatches, TransitionPool, identity, seed_from, split_counts
+from datamodules.mixing import MixedBatches, TransitionPool, seed_from, split_counts
 from datamodules.sources import DatasetSource, LoadedSource, as_source, load_source
 from kalm.data import RolloutSpec
 from kalm.envs.goals import check_level
@@ -146,7 +145,13 @@ class TransitionDataModule(L.LightningDataModule):
         return self.encoder.dim
 
     @override
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> MixedBatches:
+        """The batch stream itself, not wrapped in a ``DataLoader``.
+
+        Its items are whole batches, so a loader without workers or collation would only add its per-item
+        cost to every training step. Lightning also keeps the stream's sampler state in its loop state (the
+        same state as :meth:`state_dict`).
+        """
         real = self.pools.get("real")
         if real is None:
             raise ConfigError("call setup() before train_dataloader()")
@@ -162,7 +167,7 @@ class TransitionDataModule(L.LightningDataModule):
         )
         if self._sampler_state is not None:
             self._stream.load_state_dict(self._sampler_state)
-        return DataLoader(self._stream, batch_size=None, collate_fn=identity, num_workers=0)
+        return self._stream
 
     @override
     def state_dict(self) -> dict[str, Any]:

@@ -142,11 +142,30 @@ class OfflineRLModule(L.LightningModule):
         losses = self.learner.loss(batch.copy())  # a shallow copy: losses write scratch keys into their input
         total = self.learner.objective(losses, self.global_step)
         if log:
-            metrics = {f"{stage}/{key}": value.detach() for key, value in losses.items() if value.ndim == 0}
-            metrics[f"{stage}/imaginary_fraction"] = batch["imaginary"].float().mean()
-            self.log_dict(metrics, batch_size=batch.batch_size[0])
-            self.log(f"{stage}/loss", total.detach(), batch_size=batch.batch_size[0], prog_bar=True)
+            self._log_terms(losses, total, batch, stage)
         return total
+
+    def _log_terms(
+        self, losses: TensorDictBase, total: torch.Tensor, batch: TensorDictBase, stage: str
+    ) -> None:
+        """Log the scalar loss terms, the objective (also on the progress bar) and the imaginary fraction.
+
+        The objective goes to the CPU here, once per logging step: Lightning turns progress-bar values into
+        Python numbers after every step, which on a GPU would wait for the device at every update.
+        """
+        size = batch.batch_size[0]
+        metrics = {f"{stage}/{key}": value.detach() for key, value in losses.items() if value.ndim == 0}
+        metrics[f"{stage}/imaginary_fraction"] = batch["imaginary"].float().mean()
+        self.log_dict(metrics, batch_size=size)
+        self.log(f"{stage}/loss", total.detach().cpu(), batch_size=size, prog_bar=True)
+
+    def _writes_logs(self) -> bool:
+        """Whether the trainer writes logs after this dataloader item (every ``log_every_n_steps`` items).
+
+        The same test Lightning uses, so the written values are always this item's; counting ``batch_idx``
+        instead restarts every epoch and misses or repeats log rows when the epoch length is not a multiple.
+        """
+        return bool(self.trainer._logger_connector.should_update_logs)
 
     @override
     def training_step(self, batch: TensorDictBase, batch_idx: int) -> torch.Tensor:
@@ -154,7 +173,7 @@ class OfflineRLModule(L.LightningModule):
         assert self.learner is not None
         optimizer = cast(LightningOptimizer, self.optimizers())
         parts = batch.unbind(0) if batch.batch_dims == 2 else (batch,)
-        log_now = (batch_idx + 1) % max(1, getattr(self.trainer, "log_every_n_steps", 50)) == 0
+        log_now = self._writes_logs()
         for index, part in enumerate(parts):
             step = self.global_step  # advanced by each optimizer.step()
             total = self._common_step(part, "train", log=log_now and index == len(parts) - 1)

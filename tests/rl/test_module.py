@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import pytest
@@ -142,3 +145,36 @@ def test_evaluation_callback_logs_success_per_level_every_n_steps(clevr_real, em
     assert [step for step, _ in callback.history] == [4, 8, 10]  # every 4 updates, and at the end
     assert all(0.0 <= rates["easy"] <= 1.0 for _, rates in callback.history)
     assert "eval/success_rate/easy" in fit.callback_metrics
+
+
+def test_losses_are_logged_on_every_row_the_trainer_writes(clevr_real, embedding_cache, tmp_path):
+    dm = TransitionDataModule(
+        real=str(clevr_real), batch_size=16, steps_per_epoch=6, embedding_cache=embedding_cache
+    )
+    module = OfflineRLModule(algorithm="bc", hidden=[16], export_dir=str(tmp_path / "policy"))
+    logger = L.pytorch.loggers.CSVLogger(tmp_path, name="")
+    fit = L.Trainer(
+        max_steps=12,
+        log_every_n_steps=4,  # not a divisor of the 6-item epochs: the count runs across epochs
+        logger=logger,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    fit.fit(module, datamodule=dm)
+    with open(Path(logger.log_dir) / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["step"]) for row in rows] == [3, 7, 11]
+    assert all(row["train/loss"] == row["train/loss_bc"] and row["train/imaginary_fraction"] for row in rows)
+    assert len({row["train/loss"] for row in rows}) == 3  # each row holds its own step's loss
+
+
+def test_cpu_batches_reach_the_module_without_a_copy(clevr_real, embedding_cache):
+    dm = TransitionDataModule(real=str(clevr_real), batch_size=8, embedding_cache=embedding_cache)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    module = OfflineRLModule(
+        algorithm="bc", hidden=[16], obs_dim=10, goal_dim=dm.goal_dim, action_dim=40, discrete=True
+    )
+    assert module.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
