@@ -40,7 +40,7 @@ class GroundConfig:
     max_steps: int = 800
     batch_size: int = 16
     tasks_per_episode: int = 2
-    task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
+    task_weights: list[float] = field(default_factory=lambda: [3.0, 1.0, 1.0, 1.0])
     max_episodes: int | None = None
     val_check_interval: int = 400
     explain_episodes: int = 64
