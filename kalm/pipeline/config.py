@@ -54,6 +54,7 @@ class LearnConfig:
     algorithm: str = "bc"
     steps: int = 3000
     batch_size: int = 256
+    batches_per_step: int = 4
     imaginary_ratio: float = 0.5
     imaginary_successful_only: bool = False
     gamma: float = 0.99

@@ -43,11 +43,12 @@ def _fit(config: RunConfig, real: dict[str, Any], imaginary: dict[str, Any] | No
         imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [],
         imaginary_successful_only=settings.imaginary_successful_only,
         real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0, batch_size=settings.batch_size,
-        steps_per_epoch=settings.steps, seed=config.seed)
+        steps_per_epoch=settings.steps, batches_per_step=settings.batches_per_step, seed=config.seed)
     module = OfflineRLModule(algorithm=settings.algorithm, gamma=settings.gamma, hyper=dict(settings.hyper),
                              export_dir=str(folder / "policy"))
+    per_item = settings.batches_per_step  # global_step counts updates, K per dataloader item
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
-                                  every_n_train_steps=max(1, settings.steps // 4))
+                                  every_n_train_steps=max(1, settings.steps // 4 // per_item) * per_item)
     trainer = L.Trainer(**dataclasses.asdict(config.trainer), max_steps=settings.steps, logger=CSVLogger(folder, name="logs"),
                         callbacks=[checkpoints], log_every_n_steps=50, default_root_dir=folder,
                         num_sanity_val_steps=0, limit_val_batches=0)
