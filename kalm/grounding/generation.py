@@ -1,9 +1,10 @@
 """Batched decoding with a grounded LM: imagined rollouts (goal -> rollout) and explanations (rollout -> goal).
 
 Rollouts are decoded as action, state, action, state, ... with one backbone call per generated element
-and the KV cache; prompts are left-padded so every row appends at the same position. ``use_cache=False``
-recomputes the whole sequence for every element instead (the authors' way; kept as the reference
-for tests and benchmarks).
+and the KV cache; prompts are left-padded so every row appends at the same position. A rollout that its
+stop callback ends leaves the batch (its rows of the cache are dropped), so the backbone only ever runs
+over the rollouts still going. ``use_cache=False`` recomputes the whole sequence for every element
+instead (the authors' way; kept as the reference for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-StopFn = Callable[[Tensor], Tensor]
-"""``stop(observations [B, t + 1, obs_dim]) -> bool [B]``: whether each rollout is finished."""
+StopFn = Callable[[Tensor, Tensor], Tensor]
+"""``stop(observations [n, t + 1, obs_dim], rows [n]) -> bool [n]``: whether each rollout still going is
+finished; ``rows`` are their indices in the batch."""
 
 
 @dataclass
@@ -62,6 +64,15 @@ class _Decoder:
             self.last = self._run(self.embeds, positions)
         return self.last
 
+    def keep(self, rows: Tensor) -> None:
+        """Drop every row but ``rows`` (a boolean mask over the current rows) from the batch."""
+        self.attention_mask, self.next_position = self.attention_mask[rows], self.next_position[rows]
+        self.last = self.last[rows]
+        if self.use_cache:
+            self.cache.batch_select_indices(rows.nonzero().squeeze(-1))
+        else:
+            self.embeds = self.embeds[rows]
+
     def _run(self, embeds: Tensor, position_ids: Tensor) -> Tensor:
         outputs = self.model.hidden_states(embeds, self.attention_mask, position_ids, use_cache=self.use_cache,
                                            past_key_values=self.cache if self.use_cache else None)
@@ -93,37 +104,52 @@ def generate_rollouts(
         greedy: argmax actions; otherwise sample (softmax with ``temperature``, or Gaussian noise of that
             scale in normalised units for continuous actions). States are always the regression output.
         generator: random generator for sampling.
-        stop: per-rollout stop callback (e.g. the level's judge), called after every state.
+        stop: per-rollout stop callback (e.g. the level's judge), called after every state with the rollouts
+            still going; a rollout it ends leaves the batch.
         use_cache: use the KV cache (one backbone call per element) or recompute everything.
     """
+    if horizon < 1:
+        raise ValueError(f"horizon={horizon}: a rollout needs at least one action")
     codec, device = model.codec, next(model.parameters()).device
     initial = torch.as_tensor(np.asarray(initial_states), dtype=torch.float32, device=device)
     batch = model.collate([model.prompts.goal_prompt(g, s) for g, s in zip(goals, initial.cpu().numpy(), strict=True)],
                           left_pad=True).to(device)
     decoder = _Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
     size = len(goals)
-    observations, actions = [initial], []
-    done = torch.zeros(size, dtype=torch.bool, device=device)
+    observations = initial.new_zeros((size, horizon + 1, initial.shape[-1]))
+    observations[:, 0] = initial
+    actions: Tensor | None = None
     lengths = torch.full((size,), horizon, dtype=torch.long, device=device)
+    stopped = torch.zeros(size, dtype=torch.bool, device=device)
+    rows = torch.arange(size, device=device)  # the rollouts still going
+    steps = horizon
     for step in range(horizon):
         action = _pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
-        actions.append(action)
+        if actions is None:
+            actions = action.new_zeros((size, horizon, *action.shape[1:]))
+        actions[rows, step] = action
         hidden = decoder.append(codec.embed_actions(action))
-        state = codec.denormalize_states(codec.predict_states(hidden, observations[-1]))
-        observations.append(state)
+        state = codec.denormalize_states(codec.predict_states(hidden, observations[rows, step]))
+        observations[rows, step + 1] = state
         if stop is not None:
-            finished = stop(torch.stack(observations, dim=1)).to(device) & ~done
-            lengths[finished] = step + 1
-            done |= finished
-            if bool(done.all()):
+            finished = stop(observations[rows, : step + 2], rows).to(device)
+            lengths[rows[finished]] = step + 1
+            stopped[rows[finished]] = True
+            if bool(finished.all()):
+                steps = step + 1
                 break
+            if bool(finished.any()):
+                going = ~finished
+                rows, state = rows[going], state[going]
+                decoder.keep(going)
         if step + 1 < horizon:
             decoder.append(codec.embed_states(state))
+    assert actions is not None  # horizon >= 1 (checked above)
     return ImaginedRollouts(
-        observations=torch.stack(observations, dim=1).cpu().numpy(),
-        actions=torch.stack(actions, dim=1).cpu().numpy(),
-        lengths=torch.minimum(lengths, torch.tensor(len(actions), device=device)).cpu().numpy(),
-        stopped=done.cpu().numpy(),
+        observations=observations[:, : steps + 1].cpu().numpy(),
+        actions=actions[:, :steps].cpu().numpy(),
+        lengths=lengths.cpu().numpy(),
+        stopped=stopped.cpu().numpy(),
     )
 
 

@@ -31,12 +31,18 @@ def explanation_accuracy(model: Any, suite: EnvSuite, episodes: Sequence[dict[st
     return hits / len(episodes)
 
 
-def judge_stop(suite: EnvSuite, goal_ids: Sequence[str]) -> Any:
-    """A ``generate_rollouts`` stop callback: rollout ``b`` stops when its latest state achieves its goal."""
+def judge_stop(suite: EnvSuite, goal_ids: Sequence[str], *, implausible: bool = False) -> Any:
+    """A ``generate_rollouts`` stop callback: rollout ``b`` stops when its latest state achieves its goal.
 
-    def stop(observations: torch.Tensor) -> torch.Tensor:
+    With ``implausible``, a rollout also stops at its first implausible state (``EnvSuite.implausibility``
+    of its last step): the filter drops it whatever follows, so decoding further would be wasted.
+    """
+
+    def stop(observations: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         states = observations.detach().cpu().numpy()
-        done = [bool(suite.success(goal_id, states[b])[-1]) for b, goal_id in enumerate(goal_ids)]
+        done = [bool(suite.success(goal_ids[row], states[b])[-1])
+                or (implausible and suite.implausibility(states[b, -2:]) is not None)
+                for b, row in enumerate(rows.tolist())]
         return torch.tensor(done)
 
     return stop
@@ -65,7 +71,7 @@ def match_rate(model: Any, suite: EnvSuite, level: str, *, count: int = 16, hori
         goal_ids = [goal_id for goal_id, _, _ in chunk]
         rollouts = model.generate_rollouts(
             [sentence for _, sentence, _ in chunk], np.stack([state for _, _, state in chunk]),
-            horizon=horizon or suite.spec.horizon, stop=judge_stop(suite, goal_ids))
+            horizon=horizon or suite.spec.horizon, stop=judge_stop(suite, goal_ids, implausible=True))
         matched += sum(
             bool(rollouts.stopped[b]) and suite.implausibility(rollouts.rollout(b)[0]) is None
             for b in range(len(chunk))

@@ -36,12 +36,16 @@ def pending_batches(work_dir: Path, count: int) -> list[int]:
 
 
 def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int, greedy: bool,
-                 temperature: float, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """Imagine, label and judge one batch; returns schema rows and their verdicts."""
+                 temperature: float, seed: int, keep_implausible: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """Imagine, label and judge one batch; returns schema rows and their verdicts.
+
+    Unless implausible rollouts are kept, a rollout stops at its first implausible state (it is dropped).
+    """
     generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
+    stop = judge_stop(suite, [item.goal_id for item in items], implausible=not keep_implausible)
     decoded = model.generate_rollouts(
         [item.sentence for item in items], initial_states(suite, items), horizon=horizon, greedy=greedy,
-        temperature=temperature, generator=generator, stop=judge_stop(suite, [item.goal_id for item in items]))
+        temperature=temperature, generator=generator, stop=stop)
     rows, verdicts = [], []
     for b, item in enumerate(items):
         observations, actions = decoded.rollout(b)
@@ -81,10 +85,11 @@ class ImagineModule(L.LightningModule):
     """Decodes plan batches in ``predict_step`` (one batch index per step) and writes their files."""
 
     def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int,
-                 greedy: bool, temperature: float, seed: int, progress: Any = None) -> None:
+                 greedy: bool, temperature: float, seed: int, keep_implausible: bool, progress: Any = None) -> None:
         super().__init__()
         self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir
-        self.settings = {"horizon": horizon, "greedy": greedy, "temperature": temperature, "seed": seed}
+        self.settings = {"horizon": horizon, "greedy": greedy, "temperature": temperature, "seed": seed,
+                         "keep_implausible": keep_implausible}
         self.progress = progress
 
     @override

@@ -61,6 +61,7 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
                    desc=f"imagine {suite.name}", disable=not progress or None)
         runner = ImagineModule(model, suite, plan, work_dir, horizon=settings.horizon or suite.spec.horizon,
                                greedy=settings.greedy, temperature=settings.temperature, seed=seed,
+                               keep_implausible=settings.keep_implausible,
                                progress=bar)
         options = {"accelerator": "cpu", "devices": 1, **(trainer or {})}
         runner_trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,

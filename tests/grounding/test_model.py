@@ -123,19 +123,31 @@ def test_sampling_is_seeded_and_differs_from_greedy(make_model, episodes):
     assert len({tuple(row) for row in sample(1)}) > 1  # rows of the same prompt diverge when sampling
 
 
-def test_stop_callback_ends_each_rollout(make_model, episodes):
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_stop_callback_ends_each_rollout(make_model, episodes, use_cache):
     model = make_model().eval()
+    torch.nn.init.normal_(model.codec.state_head.weight, std=0.05)  # imagined states move, and feed back
     stops = {0: 2, 1: 5}
 
-    def stop(observations):
+    seen = []
+
+    def stop(observations, rows):
         steps = observations.shape[1] - 1
-        return torch.tensor([stops.get(b, 99) == steps for b in range(observations.shape[0])])
+        seen.append(rows.tolist())
+        return torch.tensor([stops.get(row, 99) == steps for row in rows.tolist()])
 
     initial = np.stack([row["observations"][0] for row in episodes[:3]])
-    result = model.generate_rollouts(["go"] * 3, initial, horizon=8, stop=stop)
+    goals = ["go", "push the red ball to the left", "go"]
+    result = model.generate_rollouts(goals, initial, horizon=8, stop=stop, use_cache=use_cache)
     assert result.lengths.tolist() == [2, 5, 8] and result.stopped.tolist() == [True, True, False]
+    assert seen == [[0, 1, 2]] * 2 + [[1, 2]] * 3 + [[2]] * 3  # finished rollouts leave the batch
     observations, actions = result.rollout(0)
     assert observations.shape == (3, 10) and actions.shape == (2,)
+    # the rollouts that go on decode exactly as they would without the others stopping
+    alone = model.generate_rollouts(goals, initial, horizon=8, use_cache=use_cache)
+    np.testing.assert_array_equal(result.actions[2], alone.actions[2])
+    np.testing.assert_allclose(result.observations[2], alone.observations[2], atol=1e-5)
+    np.testing.assert_allclose(result.observations[1, :6], alone.observations[1, :6], atol=1e-5)
 
 
 def test_explain_returns_one_sentence_per_rollout(make_model, episodes):

@@ -1,5 +1,7 @@
 """The imagination stage on a tiny grounded model: deterministic plan, resume, sharding."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -41,7 +43,7 @@ def run_shard(model, suite, work_dir, rank, world):
     plan = batches(plan_items(suite, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size)
     for index in shard(len(plan), rank, world):
         rows, verdicts = decode_batch(model, suite, plan[index], index, horizon=6, greedy=False, temperature=1.5,
-                                      seed=0)
+                                      seed=0, keep_implausible=True)
         write_batch(work_dir, index, rows, verdicts, suite)
     return len(plan)
 
@@ -59,11 +61,33 @@ def test_sharded_equals_unsharded(model, clevr, tmp_path):
         assert a["episode_id"] == b["episode_id"]
 
 
+def test_implausible_rollouts_stop_early_with_the_same_verdicts(model, clevr):
+    model = copy.deepcopy(model)
+    with torch.no_grad():  # the first ball drifts right, off the table for some initial states
+        model.codec.state_head.weight.zero_()
+        model.codec.state_head.bias.zero_()
+        model.codec.state_head.bias[0] = 0.04
+    items = plan_items(clevr, ["easy"], per_goal=2, seed=0)[:16]
+    full, full_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
+                                       keep_implausible=True)
+    early, early_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
+                                         keep_implausible=False)
+    assert early_verdicts == full_verdicts and len(set(full_verdicts)) > 1  # the fixture makes a mix
+    for a, b, judged in zip(full, early, full_verdicts, strict=True):
+        if judged == "plausible":
+            np.testing.assert_allclose(a["observations"], b["observations"], atol=1e-5)
+            np.testing.assert_array_equal(a["actions"], b["actions"])
+        else:  # cut at the first implausible state
+            assert clevr.implausibility(b["observations"][:-1]) is None
+            np.testing.assert_allclose(a["observations"][: b["length"] + 1], b["observations"], atol=1e-5)
+
+
 def test_resume_finishes_without_duplicates(model, clevr, tmp_path):
     work_dir = run_dir(tmp_path, "tiny@local", SETTINGS)
     plan = batches(plan_items(clevr, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size)
     # a "killed" run: two batches done, a third left half-written
-    ImagineModule(model, clevr, plan, work_dir, horizon=6, greedy=False, temperature=1.5, seed=0).predict_step(
+    ImagineModule(model, clevr, plan, work_dir, horizon=6, greedy=False, temperature=1.5, seed=0,
+                  keep_implausible=True).predict_step(
         torch.tensor([0, 2]), 0)
     batch_path(work_dir, 3).with_suffix(".1234.partial").write_bytes(b"half")
     done_before = {index: batch_path(work_dir, index).stat().st_mtime_ns for index in (0, 2)}
