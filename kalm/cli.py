@@ -84,7 +84,7 @@ def imagine(
     model: str,
     env: str = "clevr",
     levels: str = "rephrase,easy,hard",
-    per_goal: int = 4,
+    per_goal: int | dict[str, int] = 4,
     org: str = "kalm",
     seed: int = 0,
     batch_size: int = 64,
@@ -103,7 +103,7 @@ def imagine(
         model: grounded model: Hub repo ``REPO[@REV]`` or a local folder.
         env: registered environment name.
         levels: comma-separated goal levels to imagine for.
-        per_goal: rollouts per goal.
+        per_goal: rollouts per goal: one number, or one per level (``--per_goal '{easy: 64, hard: 4}'``).
         org: namespace of the published dataset repo ``<org>/kalm-<env>-imaginary-<model name>``.
         seed: seed of initial states and sampling.
         batch_size: rollouts decoded together.

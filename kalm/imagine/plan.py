@@ -28,15 +28,17 @@ class Item:
     reset_seed: int
 
 
-def plan_items(suite: EnvSuite, levels: list[str], *, per_goal: int, seed: int) -> list[Item]:
-    """``per_goal`` rollouts for every goal of every level, each with its own sentence and reset seed.
+def plan_items(suite: EnvSuite, levels: list[str], *, per_goal: int | dict[str, int], seed: int) -> list[Item]:
+    """``per_goal`` rollouts (one count, or one per level) for every goal of every level, each with its own
+    sentence and reset seed.
 
     Sentences cycle through the goal's phrasings; reset seeds come from ``(seed, level, goal, k)``.
     """
     items: list[Item] = []
     for level_index, level in enumerate(check_level(level) for level in levels):
+        count = per_goal[level] if isinstance(per_goal, dict) else per_goal
         for goal_index, goal in enumerate(suite.goals(level)):
-            for k in range(per_goal):
+            for k in range(count):
                 rng = np.random.default_rng([seed, level_index, goal_index, k])
                 items.append(Item(len(items), level, goal.id, goal.sentences[k % len(goal.sentences)],
                                   int(rng.integers(2**31))))

@@ -1,11 +1,13 @@
 """The imagination stage on a tiny grounded model: deterministic plan, resume, sharding."""
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from kalm.errors import ConfigError
 from kalm.imagine.plan import batches, plan_items, shard
 from kalm.imagine.run import ImagineModule, batch_path, decode_batch, merge, pending_batches, write_batch
 from kalm.imagine.settings import ImagineSettings
@@ -37,6 +39,22 @@ def test_plan_covers_every_goal_with_its_own_seed(clevr):
     first_goal = [item for item in items if item.goal_id == items[0].goal_id]
     assert first_goal[0].sentence != first_goal[1].sentence  # cycles through phrasings
     assert shard(7, 1, 3) == [1, 4]
+
+
+def test_per_goal_counts_per_level(clevr):
+    items = plan_items(clevr, ["easy", "hard"], per_goal={"easy": 3, "hard": 1}, seed=0)
+    easy = [item for item in items if item.level == "easy"]
+    assert len(easy) == 3 * len(clevr.goals("easy")) and len(items) - len(easy) == len(clevr.goals("hard"))
+    # a goal's first rollouts do not depend on how many more it gets
+    uniform = plan_items(clevr, ["easy", "hard"], per_goal=1, seed=0)
+    assert [item for item in items if item.level == "hard"] == [
+        replace(item, index=item.index + 2 * len(clevr.goals("easy"))) for item in uniform if item.level == "hard"]
+    assert ImagineSettings(levels=["easy", "hard"], per_goal={"easy": 3, "hard": 1}).goal_counts() == {
+        "easy": 3, "hard": 1}
+    with pytest.raises(ConfigError, match=r"per_goal names levels \['easy'\]; expected one count for each"):
+        ImagineSettings(levels=["easy", "hard"], per_goal={"easy": 3})
+    with pytest.raises(ConfigError, match="must be positive"):
+        ImagineSettings(levels=["easy"], per_goal={"easy": 0})
 
 
 def run_shard(model, suite, work_dir, rank, world):
