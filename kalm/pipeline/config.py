@@ -49,9 +49,14 @@ class GroundConfig:
 
 @dataclass
 class LearnConfig:
-    """Offline RL: the same algorithm, steps and seed for the baseline and the KALM policy."""
+    """Offline RL: the same algorithm, steps and seeds for the baseline and the KALM policy.
+
+    ``num_seeds`` policies are trained per side (seeds ``seed``, ``seed + 1``, ...) and evaluated on the same
+    cases; the report pools their episodes, so a difference between the sides is not one seed's luck.
+    """
 
     algorithm: str = "bc"
+    num_seeds: int = 1
     steps: int = 3000
     batch_size: int = 256
     batches_per_step: int = 4

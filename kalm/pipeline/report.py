@@ -30,6 +30,26 @@ def success_table(evaluation: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _episodes(settings: dict[str, Any]) -> str:
+    seeds = settings.get("seeds", [settings.get("seed")])
+    if len(seeds) == 1:
+        return f"{settings['episodes']} episodes per level"
+    return (f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds "
+            f"({len(seeds) * settings['episodes']} pooled)")
+
+
+def _per_seed(evaluation: dict[str, Any]) -> list[str]:
+    """Lines with each seed's success rates, when there are several seeds."""
+    per_seed = evaluation.get("per_seed", {})
+    if not per_seed or len(next(iter(next(iter(per_seed.values())).values()))) < 2:
+        return []
+    lines = ["Per training seed:", ""]
+    for name, levels in per_seed.items():
+        cells = ", ".join(f"{level} " + " / ".join(f"{100 * rate:.0f}" for rate in rates) for level, rates in levels.items())
+        lines.append(f"- {name}: {cells} %")
+    return [*lines, ""]
+
+
 def gifs(suite: EnvSuite, imaginary: dict[str, Any], folder: Path, count: int) -> list[str]:
     """Side-by-side GIFs of imagined rollouts (one per novel level, successful ones first)."""
     if count <= 0 or not imaginary["summary"]["episodes"]:
@@ -63,28 +83,27 @@ def write_report(folder: Path, *, name: str, suite: EnvSuite, state: RunState, r
     lines = [
         f"# KALM run `{name}` on {suite.name}", "",
         "## Success rate per level", "",
-        f"Baseline: offline RL on real data only. KALM: the same algorithm, steps and seed on real plus "
-        f"imaginary rollouts. {evaluation['report']['settings']['episodes']} episodes per level, 95 % Wilson "
-        "intervals.", "",
-        success_table(evaluation), "", f"![success rate per level]({chart})", "",
+        ("Baseline: offline RL on real data only. KALM: the same algorithm, steps and seeds on real plus "
+         f"imaginary rollouts. {_episodes(evaluation['report']['settings'])}, 95 % Wilson intervals."), "",
+        success_table(evaluation), "", *_per_seed(evaluation), f"![success rate per level]({chart})", "",
         "## Grounding", "",
-        f"Model `{model['repo_id']}` {model.get('version') or ''} (commit `{model['commit'][:12]}`), "
-        f"{model.get('steps', '?')} training steps.", "",
+        (f"Model `{model['repo_id']}` {model.get('version') or ''} (commit `{model['commit'][:12]}`), "
+         f"{model.get('steps', '?')} training steps."), "",
         "| metric | value |", "|---|---|",
         *[f"| {key.removeprefix('val/')} | {value:.3f} |" for key, value in sorted(metrics.items())
           if "explanation" in key or "match_rate" in key or key in ("val/action_acc", "val/state_mse")], "",
         "## Imaginary data", "",
-        f"`{imaginary['repo_id']}` {imaginary['version']}: {imaginary['summary']['episodes']} rollouts kept "
-        f"({imaginary['summary']['transitions']} transitions), per level {imaginary['summary']['levels']}.", "",
+        (f"`{imaginary['repo_id']}` {imaginary['version']}: {imaginary['summary']['episodes']} rollouts kept "
+         f"({imaginary['summary']['transitions']} transitions), per level {imaginary['summary']['levels']}."), "",
         imaginary["filter_table"], "",
         "## Real data", "",
-        f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, success rate "
-        f"{real['summary'].get('success_rate', float('nan')):.3f}.", "",
+        (f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, success rate "
+         f"{real['summary'].get('success_rate', float('nan')):.3f}."), "",
         "## Timings", "", "| stage | seconds |", "|---|---|",
         *[f"| {stage} | {seconds:.1f} |" for stage, seconds in timings.items() if seconds is not None], "",
         "## Imagined rollouts next to the real environment", "",
-        "Left: states imagined by the grounded LM. Right: the real environment replaying the imagined actions "
-        "from the same initial state.", "",
+        ("Left: states imagined by the grounded LM. Right: the real environment replaying the imagined actions "
+         "from the same initial state."), "",
         *[f"![{Path(path).stem}]({path})" for path in figures], "",
     ]
     markdown = folder / "report.md"

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kalm.envs.base import EnvSuite
-from kalm.pipeline.config import RunConfig
 from kalm.hub.refs import split_revision
+from kalm.pipeline.config import RunConfig
 from kalm.pipeline.state import RunState, stage_key
 
 log = logging.getLogger(__name__)

@@ -172,12 +172,22 @@ def evaluate_policy(
         cases = evaluation_cases(suite, level, episodes=episodes, seed=seed, goals=goals)
         outcomes = run_cases(policy, suite, cases, encoder, num_envs=num_envs, progress=progress)
         successes = sum(outcomes)
-        low, high = wilson_interval(successes, len(outcomes))
-        results[level] = LevelResult(
-            level, len(outcomes), successes, successes / len(outcomes), low, high, tuple(outcomes)
-        )
+        results[level] = level_result(level, outcomes)
         log.info("%s: %d/%d successes", level, successes, len(outcomes))
     return results
+
+
+def level_result(level: str, outcomes: Sequence[bool]) -> LevelResult:
+    """The rate and Wilson interval of a level's episode outcomes."""
+    successes = sum(bool(outcome) for outcome in outcomes)
+    low, high = wilson_interval(successes, len(outcomes))
+    return LevelResult(level, len(outcomes), successes, successes / max(1, len(outcomes)), low, high,
+                       tuple(bool(outcome) for outcome in outcomes))
+
+
+def pool(runs: Sequence[dict[str, LevelResult]]) -> dict[str, LevelResult]:
+    """The results of several policies (e.g. training seeds) on the same cases, as one: outcomes concatenated."""
+    return {level: level_result(level, [o for run in runs for o in run[level].outcomes]) for level in runs[0]}
 
 
 def _prefetch_sentences(

@@ -48,3 +48,16 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     log = (folder / "run.log").read_text()
     assert log.count("done before") == 6
     assert json.loads((folder / "stages.json").read_text()) == stages
+
+    # two training seeds per side: only learning and evaluation run again, the report pools both seeds
+    assert main([*argv, "--learn.num_seeds", "2"]) == 0
+    data = json.loads((folder / "report.json").read_text())
+    assert data["evaluation"]["settings"]["seeds"] == [0, 1]
+    assert all(result["episodes"] == 24 for policy in data["evaluation"]["results"].values()
+               for result in policy.values())
+    stages_now = json.loads((folder / "stages.json").read_text())
+    assert {name for name in stages if stages_now[name] != stages[name]} == {"learn_baseline", "learn_kalm", "evaluate"}
+    assert [run["seed"] for run in stages_now["learn_kalm"]["output"]["seeds"]] == [0, 1]
+    report = (folder / "report.md").read_text()
+    assert "12 episodes per level for each of 2 training seeds (24 pooled)" in report
+    assert "- kalm: train " in report
