@@ -195,11 +195,26 @@ def _configure_logging() -> None:
 
 
 COMMANDS = {"collect": collect, "envs": envs, "imagine": imagine}
+USAGE = """usage: kalm <command> [--config FILE] [options]   (kalm <command> --help for its options)
+
+commands:
+  run       the whole KALM pipeline: collect, ground, imagine, learn, evaluate, report
+  collect   collect real rollouts of training goals with the behaviour policy
+  ground    ground an LLM in an environment (LightningCLI: fit | validate)
+  imagine   imagine rollouts for novel goals with a grounded LM, filter and publish them
+  learn     train an offline-RL policy (LightningCLI: fit)
+  evaluate  success rate of policies per goal level in the real environment
+  hub       the dataset hub: serve | ls | push | pull | tags | mirror
+  envs      list the registered environments with their goal counts per level
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kalm`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
     _configure_logging()
     try:
         if argv and argv[0] == "hub":

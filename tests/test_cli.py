@@ -38,3 +38,10 @@ def test_user_errors_print_one_line_and_exit_2():
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("kalm: error: unknown environment 'atari'; registered: clevr")
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert listed == {"run", "collect", "ground", "imagine", "learn", "evaluate", "hub", "envs"}
+    assert main([]) == 2

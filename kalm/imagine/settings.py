@@ -14,8 +14,9 @@ class ImagineSettings:
 
     Args:
         levels: goal levels to imagine for (default: the novel ones).
-        per_goal: rollouts per goal: one number for every level, or one per level (``{easy: 64, hard: 4}``;
-            the paper imagined 5,600 / 72,400 / 1,680 rollouts for rephrase / easy / hard).
+        per_goal: rollouts per goal: one number for every level, or one per level (``{easy: 64, hard: 4}``, a
+            count for each imagined level; the paper imagined 5,600 / 72,400 / 1,680 rollouts for rephrase /
+            easy / hard).
         batch_size: rollouts decoded together.
         greedy: argmax actions (``False``: sample with ``temperature``).
         temperature: sampling temperature.
@@ -32,8 +33,8 @@ class ImagineSettings:
     keep_implausible: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.per_goal, dict) and set(self.per_goal) != set(self.levels):
-            raise ConfigError(f"per_goal names levels {sorted(self.per_goal)}; expected one count for each of "
+        if isinstance(self.per_goal, dict) and not set(self.levels) <= set(self.per_goal):
+            raise ConfigError(f"per_goal names levels {sorted(self.per_goal)}; expected a count for each of "
                               f"the imagined levels {sorted(self.levels)}")
         if min(self.goal_counts().values(), default=1) < 1 or self.batch_size < 1:
             raise ConfigError(f"per_goal={self.per_goal} and batch_size={self.batch_size} must be positive")

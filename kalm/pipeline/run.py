@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import platform
+import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -29,11 +30,20 @@ _PACKAGES = ("kalm", "torch", "lightning", "transformers", "peft", "torchrl", "t
              "huggingface-hub", "mujoco", "metaworld", "gymnasium")
 
 
+_THIRD_PARTY_NOISE = (  # warnings about the libraries' own internals, nothing a user of kalm can act on
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"predict returned None",
+    r"`is_gradient_checkpointing` is deprecated",
+)
+
+
 def run_pipeline(config: RunConfig) -> Path:
     """Run (or continue) every stage; returns the run folder."""
     folder = Path(config.out) / config.name
     folder.mkdir(parents=True, exist_ok=True)
-    with _logging_to(folder / "run.log"):
+    with _logging_to(folder / "run.log"), warnings.catch_warnings():
+        for message in _THIRD_PARTY_NOISE:
+            warnings.filterwarnings("ignore", message=message)
         return _run(config, folder)
 
 
@@ -80,17 +90,35 @@ def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:
     (folder / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
 
 
+class _NoBanners(logging.Filter):
+    """Drops the banners every Lightning ``Trainer`` prints (accelerators available, tips) from the console."""
+
+    BANNERS = ("GPU available", "TPU available", "HPU available", "\N{ELECTRIC LIGHT BULB} Tip")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.BANNERS)
+
+
 @contextlib.contextmanager
 def _logging_to(path: Path) -> Iterator[None]:
-    """Copy kalm's and Lightning's log records into the run's log file while the run lasts."""
+    """Copy kalm's and Lightning's log records into the run's log file while the run lasts.
+
+    The console is spared Lightning's per-Trainer banners (a run builds a Trainer per stage); the log keeps them.
+    """
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     loggers = [logging.getLogger(name) for name in ("kalm", "lightning.pytorch")]
     for logger in loggers:
         logger.addHandler(handler)
+    consoles = [h for h in loggers[1].handlers if type(h) is logging.StreamHandler]
+    banners = _NoBanners()
+    for console in consoles:
+        console.addFilter(banners)
     try:
         yield
     finally:
+        for console in consoles:
+            console.removeFilter(banners)
         for logger in loggers:
             logger.removeHandler(handler)
         handler.close()

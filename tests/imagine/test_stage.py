@@ -51,7 +51,8 @@ def test_per_goal_counts_per_level(clevr):
         replace(item, index=item.index + 2 * len(clevr.goals("easy"))) for item in uniform if item.level == "hard"]
     assert ImagineSettings(levels=["easy", "hard"], per_goal={"easy": 3, "hard": 1}).goal_counts() == {
         "easy": 3, "hard": 1}
-    with pytest.raises(ConfigError, match=r"per_goal names levels \['easy'\]; expected one count for each"):
+    assert ImagineSettings(levels=["easy"], per_goal={"easy": 3, "hard": 1}).goal_counts() == {"easy": 3}
+    with pytest.raises(ConfigError, match=r"per_goal names levels \['easy'\]; expected a count for each"):
         ImagineSettings(levels=["easy", "hard"], per_goal={"easy": 3})
     with pytest.raises(ConfigError, match="must be positive"):
         ImagineSettings(levels=["easy"], per_goal={"easy": 0})
