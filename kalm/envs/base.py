@@ -60,9 +60,11 @@ class EnvSuite(ABC):
         """A policy that reaches training goals, perturbed by ``noise`` (its meaning is the suite's: CLEVR-Robot
         takes a random action with that probability, Meta-World adds Gaussian noise of that scale)."""
 
-    def render_observation(self, observation: np.ndarray, *, size: int = 160) -> np.ndarray | None:
+    def render_observation(self, observation: np.ndarray, *, size: int = 160,
+                           goal_id: str | None = None) -> np.ndarray | None:
         """An RGB image of the scene in ``observation`` (e.g. an imagined state), or ``None`` if the
-        environment cannot place its scene from an observation alone."""
+        environment cannot place its scene from an observation. ``goal_id`` names the state's goal, for
+        environments whose scene depends on it (Meta-World: the task's scene)."""
         return None
 
     def goal(self, level: str, goal_id: str) -> Goal:

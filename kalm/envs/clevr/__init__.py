@@ -42,8 +42,9 @@ class ClevrSuite(EnvSuite):
     def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         return judges.rewards(parse_spec(goal_id), observations)
 
-    def render_observation(self, observation: np.ndarray, *, size: int = 160) -> np.ndarray:
-        """Render the balls at the positions in ``observation`` (imagined states included)."""
+    def render_observation(self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None) -> np.ndarray:
+        """Render the balls at the positions in ``observation`` (imagined states included; every goal has the
+        same scene)."""
         env = self._renderers.get(size)
         if env is None:
             env = self._renderers[size] = ClevrRobotEnv(render_mode="rgb_array", render_size=size)

@@ -6,6 +6,7 @@ Meta-World's scripted experts as the behaviour policy.
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from kalm.data.schema import RolloutSpec
 from kalm.envs.base import EnvSuite, Policy
 from kalm.envs.goals import Goal
-from kalm.envs.metaworld import judges, rewards, tasks
+from kalm.envs.metaworld import entities, judges, rewards, tasks
 from kalm.envs.metaworld.entities import OBS_DIM, plausibility_bounds
 from kalm.envs.metaworld.env import HORIZON, MetaWorldEnv
 from kalm.envs.metaworld.policy import ExpertPolicy
@@ -46,6 +47,27 @@ class MetaWorldSuite(EnvSuite):
 
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
         return ExpertPolicy(noise=noise, rng=rng)
+
+    def render_observation(self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None) -> np.ndarray:
+        """Render the scene a 91-d state shows (imagined states included), placed by ``placement.place``.
+
+        The scene is ``goal_id``'s task's, or else the first task whose entities fill exactly the state's
+        slots (tasks with the same entities share Meta-World's scene file). The arm's joints are not in the
+        state: it reaches the hand's position the same way for every state (``placement``).
+        """
+        from kalm.envs.metaworld.placement import place
+
+        renderers = self.__dict__.setdefault("_renderers", {})
+        fresh = size not in renderers
+        if fresh:
+            renderers[size] = MetaWorldEnv(render_mode="rgb_array", render_size=size)
+        env = renderers[size]
+        scene = env.scene(tasks.get_task(goal_id) if goal_id else tasks.task_showing(entities.filled(observation)))
+        place(scene, observation)
+        image = scene.render(size, env.camera)
+        if fresh:  # registered after the first GL context, so it runs before MuJoCo terminates the EGL display
+            atexit.register(env.close)
+        return image
 
 
 __all__ = ["MetaWorldEnv", "MetaWorldSuite"]

@@ -141,6 +141,15 @@ def get_task(name: str) -> Task:
         ) from None
 
 
+def task_showing(filled: tuple[str, ...]) -> Task:
+    """The first task whose scene holds exactly the ``filled`` entities (or the most of them, for a state with a
+    distractor); tasks with the same entities share Meta-World's scene file."""
+    candidates = [task for task in _TASKS if set(task.entities) <= set(filled)]
+    if not candidates:
+        raise UnknownNameError(f"no Meta-World task's scene holds the entities {', '.join(filled) or '(none)'}")
+    return max(candidates, key=lambda task: len(task.entities))
+
+
 def resting_source(entity: str) -> Task:
     """The first task whose scene holds ``entity``: where a distractor of that kind takes its pose from."""
     for task in _TASKS:
