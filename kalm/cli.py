@@ -183,8 +183,10 @@ def _underscore_flags(argv: list[str]) -> list[str]:
 
 def _configure_logging() -> None:
     import datasets
+    from huggingface_hub.utils import disable_progress_bars
 
-    datasets.disable_progress_bars()  # kalm shows its own bars; datasets' per-file bars are noise here
+    datasets.disable_progress_bars()  # kalm shows its own bars; the per-file bars of datasets and
+    disable_progress_bars()  # huggingface_hub's downloads are noise here
     logger = logging.getLogger("kalm")
     if not logger.handlers:
         handler = logging.StreamHandler()

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 
 from kalm.imagine.settings import ImagineSettings
 
+DEFAULT_PER_GOAL = {"rephrase": 32, "easy": 64, "hard": 16}
+"""Imagined rollouts per goal of each novel level in ``kalm run``: most where imagination is cheap and right
+(easy goals take a few steps; rollouts that leave the table stop at once), as the paper's 5,600 / 72,400 /
+1,680 split."""
+
 
 @dataclass
 class CollectConfig:
@@ -56,11 +61,11 @@ class LearnConfig:
     """
 
     algorithm: str = "bc"
-    num_seeds: int = 1
+    num_seeds: int = 3
     steps: int = 3000
     batch_size: int = 256
     batches_per_step: int = 4
-    imaginary_ratio: float = 0.5
+    imaginary_ratio: float = 0.25
     imaginary_successful_only: bool = False
     gamma: float = 0.99
     hyper: dict[str, float] = field(default_factory=dict)
@@ -113,6 +118,6 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     ground: GroundConfig = field(default_factory=GroundConfig)
-    imagine: ImagineSettings = field(default_factory=ImagineSettings)
+    imagine: ImagineSettings = field(default_factory=lambda: ImagineSettings(per_goal=dict(DEFAULT_PER_GOAL)))
     learn: LearnConfig = field(default_factory=LearnConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
