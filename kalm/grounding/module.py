@@ -66,7 +66,7 @@ class GroundingModule(L.LightningModule):
             state_loss_weight=state_loss_weight, action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,
         )
-        self.model = GroundedLM(config)
+        self.model = GroundedLM(config).train()  # from_pretrained leaves the backbone in eval mode
         self.strict_loading = False  # LoRA checkpoints leave the frozen backbone out
         self._validations = 0
 

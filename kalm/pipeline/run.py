@@ -105,6 +105,8 @@ def _logging_to(path: Path) -> Iterator[None]:
 
     The console is spared Lightning's per-Trainer banners (a run builds a Trainer per stage); the log keeps them.
     """
+    import lightning.pytorch  # noqa: F401  (its console handler exists once it is imported)
+
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     loggers = [logging.getLogger(name) for name in ("kalm", "lightning.pytorch")]
