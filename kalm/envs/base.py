@@ -77,6 +77,18 @@ class EnvSuite(ABC):
                 f"{self.name} has no {level} goal {goal_id!r}; valid ids look like {examples}"
             ) from None
 
+    def start_options(self, observation: np.ndarray) -> dict[str, Any]:
+        """``reset`` options that start the environment at ``observation`` (e.g. to replay an imagined rollout's
+        actions from its initial state), if it can be placed there; the default has none: the reset seed
+        that produced a recorded initial state reproduces it."""
+        return {}
+
+    def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
+        """Decoded states ``[B, obs_dim]`` put back on what the observation guarantees by construction, given
+        each rollout's initial state ``[B, obs_dim]`` (e.g. a clipped coordinate inside its clip range). Not a
+        physics check: ``implausibility`` judges the projected states. The default keeps the states."""
+        return states
+
     def implausibility(self, observations: np.ndarray) -> str | None:
         """Why a rollout's observations ``[T + 1, obs_dim]`` cannot be real, or ``None`` if they can.
 

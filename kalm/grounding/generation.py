@@ -20,6 +20,9 @@ from torch import Tensor
 StopFn = Callable[[Tensor, Tensor], Tensor]
 """``stop(observations [n, t + 1, obs_dim], rows [n]) -> bool [n]``: whether each rollout still going is
 finished; ``rows`` are their indices in the batch."""
+ProjectFn = Callable[[Tensor, Tensor], Tensor]
+"""``project(states [n, obs_dim], initial_states [n, obs_dim]) -> [n, obs_dim]``: decoded states put back on
+what the environment's observation guarantees (``EnvSuite.project_states``)."""
 
 
 @dataclass
@@ -92,6 +95,7 @@ def generate_rollouts(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     stop: StopFn | None = None,
+    project: ProjectFn | None = None,
     use_cache: bool = True,
 ) -> ImaginedRollouts:
     """Imagine one rollout per goal sentence, starting from the matching initial state.
@@ -106,6 +110,8 @@ def generate_rollouts(
         generator: random generator for sampling.
         stop: per-rollout stop callback (e.g. the level's judge), called after every state with the rollouts
             still going; a rollout it ends leaves the batch.
+        project: maps each decoded state (with its rollout's initial state) onto what the environment's
+            observation guarantees (``EnvSuite.project_states``) before it is judged and fed back.
         use_cache: use the KV cache (one backbone call per element) or recompute everything.
     """
     if horizon < 1:
@@ -130,6 +136,8 @@ def generate_rollouts(
         actions[rows, step] = action
         hidden = decoder.append(codec.embed_actions(action))
         state = codec.denormalize_states(codec.predict_states(hidden, observations[rows, step]))
+        if project is not None:
+            state = project(state, observations[rows, 0])
         observations[rows, step + 1] = state
         if stop is not None:
             finished = stop(observations[rows, : step + 2], rows).to(device)

@@ -48,6 +48,16 @@ def judge_stop(suite: EnvSuite, goal_ids: Sequence[str], *, implausible: bool = 
     return stop
 
 
+def state_projection(suite: EnvSuite) -> Any:
+    """A ``generate_rollouts`` projection callback: ``EnvSuite.project_states`` on tensors."""
+
+    def project(states: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
+        projected = suite.project_states(states.detach().cpu().numpy(), initial.detach().cpu().numpy())
+        return torch.as_tensor(projected, dtype=states.dtype, device=states.device)
+
+    return project
+
+
 def level_cases(suite: EnvSuite, level: str, count: int, *, seed: int = 0) -> list[tuple[str, str, np.ndarray]]:
     """``count`` deterministic (goal id, sentence, initial state) cases of ``level`` from seeded env resets."""
     env = suite.make()
@@ -71,7 +81,8 @@ def match_rate(model: Any, suite: EnvSuite, level: str, *, count: int = 16, hori
         goal_ids = [goal_id for goal_id, _, _ in chunk]
         rollouts = model.generate_rollouts(
             [sentence for _, sentence, _ in chunk], np.stack([state for _, _, state in chunk]),
-            horizon=horizon or suite.spec.horizon, stop=judge_stop(suite, goal_ids, implausible=True))
+            horizon=horizon or suite.spec.horizon, stop=judge_stop(suite, goal_ids, implausible=True),
+            project=state_projection(suite))
         matched += sum(
             bool(rollouts.stopped[b]) and suite.implausibility(rollouts.rollout(b)[0]) is None
             for b in range(len(chunk))

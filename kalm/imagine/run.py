@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from kalm.data import rollouts_to_dataset
 from kalm.envs.base import EnvSuite
-from kalm.grounding.metrics import judge_stop
+from kalm.grounding.metrics import judge_stop, state_projection
 from kalm.imagine.label import PLAUSIBLE, FilterStats, label_rollout, verdict
 from kalm.imagine.plan import Item, initial_states
 
@@ -45,7 +45,7 @@ def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, 
     stop = judge_stop(suite, [item.goal_id for item in items], implausible=not keep_implausible)
     decoded = model.generate_rollouts(
         [item.sentence for item in items], initial_states(suite, items), horizon=horizon, greedy=greedy,
-        temperature=temperature, generator=generator, stop=stop)
+        temperature=temperature, generator=generator, stop=stop, project=state_projection(suite))
     rows, verdicts = [], []
     for b, item in enumerate(items):
         observations, actions = decoded.rollout(b)

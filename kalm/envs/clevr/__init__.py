@@ -42,6 +42,9 @@ class ClevrSuite(EnvSuite):
     def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         return judges.rewards(parse_spec(goal_id), observations)
 
+    def start_options(self, observation: np.ndarray) -> dict[str, Any]:
+        return {"positions": np.asarray(observation, dtype=np.float64).reshape(NUM_BALLS, 2)}
+
     def render_observation(self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None) -> np.ndarray:
         """Render the balls at the positions in ``observation`` (imagined states included; every goal has the
         same scene)."""
