@@ -16,11 +16,12 @@ from PIL import Image, ImageDraw, ImageFont
 from kalm.envs.base import EnvSuite
 
 
-def replay(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """The real environment's observations when it starts at ``observations[0]`` and takes ``actions``."""
+def replay(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray, *,
+           seed: int = 0) -> np.ndarray:
+    """The real environment's observations when it starts at ``observations[0]`` (placed there by
+    ``EnvSuite.start_options``, else reset with the ``seed`` that produced it) and takes ``actions``."""
     env = suite.make()
-    state, _ = env.reset(seed=0, options={"goal": goal_id, "level": level,
-                                          "positions": np.asarray(observations[0]).reshape(-1, 2)})
+    state, _ = env.reset(seed=seed, options={"goal": goal_id, "level": level, **suite.start_options(observations[0])})
     states = [state]
     for action in actions:
         state, _, _, _, _ = env.step(action)
@@ -30,15 +31,16 @@ def replay(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, 
 
 
 def rollout_gif(suite: EnvSuite, path: str | Path, *, goal_id: str, level: str, sentence: str,
-                observations: np.ndarray, actions: np.ndarray, size: int = 160, fps: int = 2) -> Path | None:
+                observations: np.ndarray, actions: np.ndarray, seed: int = 0, size: int = 160,
+                fps: int = 2) -> Path | None:
     """Write the side-by-side GIF; ``None`` when the environment cannot render observations."""
-    if suite.render_observation(observations[0], size=size) is None:
+    if suite.render_observation(observations[0], size=size, goal_id=goal_id) is None:
         return None
-    real = replay(suite, goal_id, level, observations, actions)
+    real = replay(suite, goal_id, level, observations, actions, seed=seed)
     frames = []
     for step, (imagined, actual) in enumerate(zip(observations, real, strict=True)):
-        panels = np.concatenate([suite.render_observation(imagined, size=size),
-                                 suite.render_observation(actual, size=size)], axis=1)
+        panels = np.concatenate([suite.render_observation(imagined, size=size, goal_id=goal_id),
+                                 suite.render_observation(actual, size=size, goal_id=goal_id)], axis=1)
         frames.append(_caption(panels, sentence, f"{level} goal, step {step}: imagined | real replay"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

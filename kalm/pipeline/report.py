@@ -67,7 +67,7 @@ def gifs(suite: EnvSuite, imaginary: dict[str, Any], folder: Path, count: int) -
         row = dataset[int(ranked[0])]
         path = rollout_gif(suite, folder / "figures" / f"imagined-vs-real-{level}.gif", goal_id=str(row["goal_id"]),
                            level=str(level), sentence=str(row["instruction"]), observations=row["observations"],
-                           actions=row["actions"])
+                           actions=row["actions"], seed=int(row["seed"]))
         if path is not None:
             written.append(str(path.relative_to(folder)))
     return written

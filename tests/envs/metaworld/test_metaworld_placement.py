@@ -46,3 +46,25 @@ def test_render_observation_depends_on_the_state_alone(metaworld, run_episode):
     again = metaworld.render_observation(state, size=64).astype(float)  # the scene found from the slots
     assert first.shape == (64, 64, 3)
     assert np.abs(again - first).mean() < 0.1 * np.abs(before - first).mean()
+
+
+@pytest.mark.render
+def test_side_by_side_gif_replays_from_the_imagined_initial_state(metaworld, tmp_path):
+    """The report's GIF for Meta-World: the real replay starts from the rollout's initial state (its reset
+    seed), so the two panels of the first frame show the same scene."""
+    import imageio.v3 as iio
+
+    from kalm.pipeline.figures import rollout_gif
+
+    env = metaworld.make()
+    seed, actions = 11, np.tile(np.array([[0.0, 1.0, 0.0, -1.0]], np.float32), (3, 1))
+    observations = [env.reset(seed=seed, options={"goal": "window-close", "level": "easy"})[0]]
+    observations += [env.step(action)[0] for action in actions]
+    env.close()
+    path = rollout_gif(metaworld, tmp_path / "imagined.gif", goal_id="window-close", level="easy",
+                       sentence="close the window", observations=np.stack(observations), actions=actions,
+                       seed=seed, size=48)
+    frames = iio.imread(path, index=None)
+    assert len(frames) == 4
+    left, right = frames[0][30:, :48].astype(float), frames[0][30:, 48:].astype(float)
+    assert np.abs(left - right).mean() < 1.0
