@@ -49,7 +49,10 @@ def judge_stop(suite: EnvSuite, goal_ids: Sequence[str], *, implausible: bool = 
 
 
 def state_projection(suite: EnvSuite) -> Any:
-    """A ``generate_rollouts`` projection callback: ``EnvSuite.project_states`` on tensors."""
+    """A ``generate_rollouts`` projection callback: ``EnvSuite.project_states`` on tensors (``None`` for an
+    environment that keeps decoded states as they are, so decoding does no per-step copy for it)."""
+    if type(suite).project_states is EnvSuite.project_states:
+        return None
 
     def project(states: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
         projected = suite.project_states(states.detach().cpu().numpy(), initial.detach().cpu().numpy())

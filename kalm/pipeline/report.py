@@ -40,9 +40,9 @@ def _episodes(settings: dict[str, Any]) -> str:
 
 def _per_seed(evaluation: dict[str, Any]) -> list[str]:
     """Lines with each seed's success rates, when there are several seeds."""
-    per_seed = evaluation.get("per_seed", {})
-    if not per_seed or len(next(iter(next(iter(per_seed.values())).values()))) < 2:
+    if len(evaluation["report"]["settings"].get("seeds", [])) < 2:
         return []
+    per_seed = evaluation["per_seed"]
     lines = ["Per training seed:", ""]
     for name, levels in per_seed.items():
         cells = ", ".join(f"{level} " + " / ".join(f"{100 * rate:.0f}" for rate in rates) for level, rates in levels.items())

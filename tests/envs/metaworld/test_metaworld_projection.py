@@ -55,3 +55,11 @@ def test_imagination_decodes_projected_states(metaworld, mw_env):
     assert (projected.observations[:, :, E.OPENING] <= 1.0).all()
     np.testing.assert_allclose(projected.observations[:, :, E.TARGET],
                                np.repeat(initial[:, None, E.TARGET], 7, axis=1), atol=1e-6)
+
+
+def test_environments_without_a_projection_decode_without_a_callback(metaworld):
+    from kalm.envs import get_suite
+    from kalm.grounding.metrics import state_projection
+
+    assert state_projection(get_suite("clevr")) is None
+    assert callable(state_projection(metaworld))
