@@ -58,16 +58,20 @@ def collect(
 
 
 def envs() -> None:
-    """List the registered environments with their goal counts per level."""
-    from kalm.envs import LEVELS, SUITES, get_suite
+    """List the registered environments (entry-point group ``kalm.envs``): source package, gym id, goal counts."""
+    from kalm.envs import LEVELS, get_suite, registered_envs
 
-    for name in sorted(SUITES):
-        suite = get_suite(name)
+    for name, entry in sorted(registered_envs().items()):
+        try:
+            suite = get_suite(name)
+        except KalmError as error:  # one broken plugin does not hide the others
+            print(f"{name:10s} {entry.source:20s} cannot be loaded: {error}")
+            continue
         counts = ", ".join(
             f"{level} {len(suite.goals(level))} goals / {sum(len(g.sentences) for g in suite.goals(level))} sentences"
             for level in LEVELS
         )
-        print(f"{name:10s} {suite.gym_id:24s} {counts}")
+        print(f"{name:10s} {entry.source:20s} {suite.gym_id:24s} {counts}")
 
 
 @dataclass
@@ -207,7 +211,7 @@ commands:
   learn     train an offline-RL policy (LightningCLI: fit)
   evaluate  success rate of policies per goal level in the real environment
   hub       the dataset hub: serve | ls | push | pull | tags | mirror
-  envs      list the registered environments with their goal counts per level
+  envs      list the registered environments (plugins) with their packages and goal counts
 """
 
 

@@ -1,12 +1,17 @@
-"""Environments of the KALM pipeline, by name. Add one by implementing ``EnvSuite`` and registering it.
+"""Environments of the KALM pipeline, by name, discovered as plugins.
 
->>> sorted(SUITES)
-['clevr', 'metaworld']
+An environment is an ``EnvSuite`` subclass registered under the entry-point group ``kalm.envs`` of any
+installed distribution, the way gymnasium and pytest find their plugins::
+
+    [project.entry-points."kalm.envs"]
+    toyline = "kalm_toyline:ToyLineSuite"
+
+kalm registers its own suites (``clevr``, ``metaworld``) the same way in its ``pyproject.toml``. A suite's
+module is imported on first use; ``kalm envs`` lists every registered suite with the package it comes from.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
@@ -17,22 +22,18 @@ import gymnasium as gym
 
 from kalm.envs.base import EnvSuite
 from kalm.envs.goals import LEVELS, NOVEL_LEVELS, Goal
+from kalm.envs.registry import ENTRY_POINT_GROUP, EnvEntry, registered_envs
 from kalm.errors import UnknownNameError
-
-SUITES: dict[str, str] = {
-    "clevr": "kalm.envs.clevr:ClevrSuite",
-    "metaworld": "kalm.envs.metaworld:MetaWorldSuite",
-}
-"""Suite name -> ``module:class``; modules are imported on first use."""
 
 
 @cache
 def get_suite(name: str) -> EnvSuite:
     """The registered suite ``name``; an unknown name raises an error listing the registered ones."""
-    if name not in SUITES:
-        raise UnknownNameError(f"unknown environment {name!r}; registered: {', '.join(sorted(SUITES))}")
-    module, _, cls = SUITES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)()
+    entries = registered_envs()
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none (is kalm installed? pip install -e .)"
+        raise UnknownNameError(f"unknown environment {name!r}; registered: {known}")
+    return entries[name].load()
 
 
 def _register_gym_ids() -> None:
@@ -44,4 +45,5 @@ def _register_gym_ids() -> None:
 
 _register_gym_ids()
 
-__all__ = ["LEVELS", "NOVEL_LEVELS", "SUITES", "EnvSuite", "Goal", "get_suite"]
+__all__ = ["ENTRY_POINT_GROUP", "LEVELS", "NOVEL_LEVELS", "EnvEntry", "EnvSuite", "Goal", "get_suite",
+           "registered_envs"]
