@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kalm.hub.payload import as_object, parse_json
 from kalm.hub.validate import StoreError
 
 CHUNK = 1 << 20
+HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 @dataclass
@@ -37,11 +39,13 @@ class Request:
         self.method = handler.command
         split = urlsplit(handler.path)
         self.path = split.path
-        self.query = {key: values[-1] for key, values in parse_qs(split.query).items()}
+        self.queries = parse_qs(split.query, max_num_fields=256)
+        self.query = {key: values[-1] for key, values in self.queries.items()}
         self.headers = handler.headers
         self.token = token
         self.max_body = max_body
-        self.body_read = False
+        self.body_read = False  # the body was started (or there is none to read)
+        self.body_complete = False  # the body was read to its end: the connection can serve another request
 
     @property
     def base_url(self) -> str:
@@ -54,7 +58,7 @@ class Request:
         if self.token is None:
             return True
         given = self.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        return hmac.compare_digest(given.encode(errors="replace"), f"Bearer {self.token}".encode())
 
     def require_write(self) -> None:
         """Refuse a write without the server's token, like the real Hub (401)."""
@@ -62,14 +66,15 @@ class Request:
             raise StoreError(401, "Invalid credentials in Authorization header")
 
     def body_chunks(self, limit: int | None = None) -> Iterator[bytes]:
-        """Yield the request body in chunks; 413 once it exceeds ``limit`` bytes."""
+        """Yield the request body in chunks; 413 once it exceeds ``limit`` bytes, 400 for broken framing."""
         limit = self.max_body if limit is None else limit
         self.body_read = True
         rfile = self.handler.rfile
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        if is_chunked(self.headers):
             yield from _chunked(rfile, limit)
+            self.body_complete = True
             return
-        remaining = int(self.headers.get("Content-Length") or 0)
+        remaining = declared_length(self.headers)
         if remaining > limit:
             raise StoreError(413, f"Request body of {remaining} bytes exceeds the limit of {limit} bytes")
         while remaining > 0:
@@ -78,6 +83,7 @@ class Request:
                 raise ConnectionError("client closed the connection mid-body")
             remaining -= len(chunk)
             yield chunk
+        self.body_complete = True
 
     def body(self, limit: int | None = None) -> bytes:
         return b"".join(self.body_chunks(limit))
@@ -87,28 +93,41 @@ class Request:
         raw = self.body(min(limit, self.max_body))
         is_form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
         if is_form and not raw.lstrip().startswith(b"{"):
-            form = parse_qs(raw.decode())
+            try:
+                form = parse_qs(raw.decode(), max_num_fields=10_000)
+            except (UnicodeDecodeError, ValueError):
+                raise StoreError(400, "Request body is not a valid form") from None
             return {key: values if len(values) > 1 or key == "paths" else values[0] for key, values in form.items()}
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            raise StoreError(400, "Request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise StoreError(400, "Request body must be a JSON object")
-        return data
+        return as_object(parse_json(raw or b"{}", "Request body"), "Request body")
+
+
+def declared_length(headers: Any) -> int:
+    """The ``Content-Length`` of a request (0 when absent); 400 unless it is one non-negative decimal number."""
+    values = headers.get_all("Content-Length") or []
+    if not values:
+        return 0
+    if len(set(values)) != 1 or not values[0].strip().isdigit() or not values[0].strip().isascii():
+        raise StoreError(400, f"Invalid Content-Length header {', '.join(values)[:100]!r}")
+    return int(values[0])
+
+
+def is_chunked(headers: Any) -> bool:
+    """Whether the body is chunked; 400 for any other transfer coding (the server knows only ``chunked``)."""
+    coding = ",".join(headers.get_all("Transfer-Encoding") or []).strip().lower()
+    if coding and coding != "chunked":
+        raise StoreError(400, f"Unsupported Transfer-Encoding {coding[:100]!r}: only 'chunked' is accepted")
+    return coding == "chunked"
 
 
 def _chunked(rfile: Any, limit: int) -> Iterator[bytes]:
     total = 0
     while True:
-        line = rfile.readline(1024)
-        if not line:
-            raise ConnectionError("client closed the connection mid-body")
-        size = int(line.split(b";")[0].strip() or b"0", 16)
+        size = _chunk_size(rfile.readline(1026))
         if size == 0:
-            while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                pass
-            return
+            for _ in range(100):  # trailer lines, then the final empty line
+                if rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                    return
+            raise StoreError(400, "Chunked body: too many trailer lines")
         total += size
         if total > limit:
             raise StoreError(413, f"Request body exceeds the limit of {limit} bytes")
@@ -118,7 +137,17 @@ def _chunked(rfile: Any, limit: int) -> Iterator[bytes]:
                 raise ConnectionError("client closed the connection mid-body")
             size -= len(chunk)
             yield chunk
-        rfile.readline(16)
+        if rfile.readline(3) not in (b"\r\n", b"\n"):
+            raise StoreError(400, "Chunked body: a chunk is not followed by CRLF")
+
+
+def _chunk_size(line: bytes) -> int:
+    if not line:
+        raise ConnectionError("client closed the connection mid-body")
+    digits = line.split(b";")[0].strip()
+    if not line.endswith(b"\n") or not digits or len(digits) > 16 or any(c not in HEX_DIGITS for c in digits):
+        raise StoreError(400, f"Chunked body: invalid chunk size line {line[:40]!r}")
+    return int(digits, 16)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -142,12 +171,31 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def send(handler: BaseHTTPRequestHandler, response: Response, *, head: bool) -> None:
-    """Write ``response`` (headers, then JSON or a zero-copy file slice)."""
+    """Write ``response`` (headers, then JSON or a zero-copy file slice).
+
+    A file is opened before the status line goes out, so a blob that vanished gets an error status
+    instead of a 200 followed by a cut connection.
+    """
+    source = None
+    if response.file is not None:
+        try:
+            source = open(response.file, "rb")
+        except OSError as error:
+            response = error_response(StoreError(409, f"Stored file {response.file.name} is unreadable "
+                                                 f"({error.strerror}); run `kalm hub fsck --repair`", "RepoDamaged"))
+    try:
+        _send(handler, response, source, head=head)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _send(handler: BaseHTTPRequestHandler, response: Response, source: Any, *, head: bool) -> None:
     payload = b""
-    if response.file is None and response.body is not None:
+    if source is None and response.body is not None:
         payload = json.dumps(response.body).encode()
         response.headers.setdefault("Content-Type", "application/json; charset=utf-8")
-    length = response.length if response.file is not None else len(payload)
+    length = response.length if source is not None else len(payload)
     handler.send_response(response.status)
     for key, value in response.headers.items():
         handler.send_header(key, value)
@@ -155,9 +203,8 @@ def send(handler: BaseHTTPRequestHandler, response: Response, *, head: bool) -> 
     handler.end_headers()
     if head:
         return
-    if response.file is not None:
-        with open(response.file, "rb") as source:
-            _send_file(handler, source, response.offset, response.length)
+    if source is not None:
+        _send_file(handler, source, response.offset, response.length)
     elif payload:
         handler.wfile.write(payload)
 

@@ -27,19 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from kalm.hub.api import Hub, dispatch
-from kalm.hub.http import Request, Response, error_response, send
+from kalm.hub.http import Request, Response, declared_length, error_response, is_chunked, send
 from kalm.hub.store import Store
 from kalm.hub.validate import StoreError
 
 logger = logging.getLogger(__name__)
 READY_PREFIX = "kalm hub listening on "
 DEFAULT_MAX_BODY = 1 << 30
+IDLE_TIMEOUT_S = 120
 
 
 class HubHandler(BaseHTTPRequestHandler):
     """Turns each HTTP request into a :class:`Request`, routes it, and writes the :class:`Response`."""
 
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S  # a client silent this long (mid-request or idle between requests) is dropped
     disable_nagle_algorithm = True  # else a response's header and body writes wait ~40 ms for delayed ACKs
     server: HubServer
 
@@ -62,8 +64,8 @@ class HubHandler(BaseHTTPRequestHandler):
         except Exception:  # the server must answer, not die
             logger.exception("%s %s failed", self.command, self.path)
             response = error_response(StoreError(500, "Internal server error"))
-        if not request.body_read and _has_body(self):
-            response.headers["Connection"] = "close"
+        if not request.body_complete and _may_have_body(self):
+            response.headers["Connection"] = "close"  # the rest of the body would be read as the next request
             self.close_connection = True
         try:
             send(self, response, head=self.command == "HEAD")
@@ -75,17 +77,18 @@ class HubHandler(BaseHTTPRequestHandler):
 
 
 def _check_declared_size(handler: BaseHTTPRequestHandler, server: HubServer) -> None:
-    """Refuse a body announced bigger than the limit before routing or reading it (413)."""
+    """Refuse a body announced bigger than the limit (413) or with a broken length (400) before routing."""
     limit = server.hub.max_lfs_bytes if handler.path.startswith("/lfs-upload/") else server.max_body
-    declared = int(handler.headers.get("Content-Length") or 0)
+    is_chunked(handler.headers)
+    declared = declared_length(handler.headers)
     if declared > limit:
         raise StoreError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
 
 
-def _has_body(handler: BaseHTTPRequestHandler) -> bool:
-    return int(handler.headers.get("Content-Length") or 0) > 0 or "chunked" in handler.headers.get(
-        "Transfer-Encoding", ""
-    )
+def _may_have_body(handler: BaseHTTPRequestHandler) -> bool:
+    """Whether unread body bytes may follow (any framing header counts, even a broken one)."""
+    length = handler.headers.get("Content-Length")
+    return bool(handler.headers.get("Transfer-Encoding")) or (length is not None and length.strip() != "0")
 
 
 class HubServer(ThreadingHTTPServer):

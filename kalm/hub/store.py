@@ -1,4 +1,4 @@
-"""The on-disk store of the local Hub server: repos, commits, branches and tags (stdlib only).
+"""The on-disk store of the local Hub server: repos, commits, branches, tags and pull requests (stdlib only).
 
 On-disk format (version 1; ``<root>/FORMAT`` holds ``kalm-hub-store 1``)::
 
@@ -6,154 +6,85 @@ On-disk format (version 1; ``<root>/FORMAT`` holds ``kalm-hub-store 1``)::
       FORMAT
       blobs/sha256/<aa>/<sha256>           file contents, content-addressed, read-only (see kalm.hub.blobs)
       tmp/                                 uploads and repos being assembled; leftovers are safe to delete
+      quarantine/                          what ``kalm hub fsck --repair`` set aside (see kalm.hub.fsck)
       repos/<models|datasets>/<namespace>/<name>/
-        repo.json                          {"id", "type", "private", "created_at"}
-        objects/<commit id>.json           immutable commit objects (see below)
+        repo.json                          {"id", "type", "private", "created_at", "gated"?}
+        objects/<commit id>.json           immutable commit objects (see kalm.hub.objects)
         refs.json                          {"branches": {name: commit id},
-                                            "tags": {name: {"target": commit id, "message", "date"}}}
+                                            "tags": {name: {"target": commit id, "message", "date"}},
+                                            "pulls"?: {number: {"target", "base", "title", "status", "date"}}}
         lock                               flock target that serialises writers of this repo
 
-A commit object is ``{"id", "parents", "title", "message", "authors", "date", "files"}`` where ``files``
-maps every path of the snapshot to ``{"sha256", "size", "lfs", "oid"}`` (``oid`` is the git object id of
-the file, or of its LFS pointer when ``lfs``). The commit id is the sha1 of the canonical JSON of the
-object without its ``id``.
+Pull requests are the Hub's ``refs/pr/<number>``: a commit with ``create_pr`` opens the next number on top
+of the base branch's head and never moves the base branch; later commits to ``refs/pr/<number>`` extend it.
 
 Atomicity: blobs and commit objects are written (and fsynced) before the commit becomes visible, and it
 becomes visible only when ``refs.json`` is replaced with ``os.replace`` while the repo's lock is held
 (a ``threading.Lock`` per repo plus ``fcntl.flock``, so several server processes may share a root). A
 crash at any point leaves the previous ``refs.json``, hence the previous revision, intact. Writers
-always apply their operations to the branch head read under the lock, so concurrent commits are
-rebased and never lost; a commit that names a ``parentCommit`` other than the head is refused (412).
+always apply their operations to the head read under the lock, so concurrent commits are rebased and
+never lost; a commit that names a ``parentCommit`` other than the head is refused (412).
+
+Damage: a repo whose ``repo.json``, ``refs.json`` or a commit object it needs is missing or unreadable
+raises :func:`kalm.hub.validate.repo_damaged` on its own calls only; listings skip it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kalm.hub.blobs import BlobStore, git_blob_oid, lfs_pointer
+from kalm.hub.blobs import BlobStore
+from kalm.hub.objects import Commit, FileEntry, Operation, commit_id, dump, locked, now_iso, write_atomic
 from kalm.hub.validate import (
     COMMIT_RE,
+    PULL_RE,
     StoreError,
     check_path,
     check_ref_name,
     check_repo_id,
     entry_not_found,
+    repo_damaged,
     repo_not_found,
     revision_not_found,
 )
 
 FORMAT = "kalm-hub-store 1"
 REPO_TYPES = ("model", "dataset")
+GATED_VALUES = (False, "auto", "manual")
 RESERVED_NAMESPACES = {"api", "datasets", "models", "spaces", "lfs", "buckets", "kernels", "docs", "new"}
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 
-
-def now_iso() -> str:
-    """The current UTC time in the Hub's format (milliseconds, ``Z``)."""
-    seconds = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+__all__ = ["Commit", "FileEntry", "Operation", "Repo", "Store", "read_refs"]
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a snapshot."""
-
-    sha256: str
-    size: int
-    lfs: bool
-    oid: str
-
-    @classmethod
-    def regular(cls, sha256: str, data: bytes) -> FileEntry:
-        return cls(sha256=sha256, size=len(data), lfs=False, oid=git_blob_oid(data))
-
-    @classmethod
-    def large(cls, sha256: str, size: int) -> FileEntry:
-        return cls(sha256=sha256, size=size, lfs=True, oid=git_blob_oid(lfs_pointer(sha256, size)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "size": self.size, "lfs": self.lfs, "oid": self.oid}
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One change of a commit: ``add`` (with ``entry``), ``delete`` a file, or ``delete_folder``."""
-
-    kind: str
-    path: str
-    entry: FileEntry | None = None
-
-
-@dataclass(frozen=True)
-class Commit:
-    """An immutable snapshot with its metadata."""
-
-    id: str
-    parents: tuple[str, ...]
-    title: str
-    message: str
-    authors: tuple[str, ...]
-    date: str
-    files: dict[str, FileEntry]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Commit:
-        files = {path: FileEntry(**entry) for path, entry in data["files"].items()}
-        return cls(
-            id=data["id"],
-            parents=tuple(data["parents"]),
-            title=data["title"],
-            message=data["message"],
-            authors=tuple(data["authors"]),
-            date=data["date"],
-            files=files,
-        )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def read_json(path: Path, repo_id: str) -> Any:
+    """A JSON file of a repo; :func:`repo_damaged` when it is missing or unreadable."""
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise repo_damaged(repo_id, f"{path.name} is missing") from None
+    except (OSError, ValueError, RecursionError) as error:
+        raise repo_damaged(repo_id, f"{path.name} is unreadable: {type(error).__name__}") from None
 
 
-def _dump(data: Any) -> bytes:
-    return json.dumps(data, indent=1, sort_keys=True).encode()
-
-
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with _THREAD_LOCKS_GUARD:
-        thread_lock = _THREAD_LOCKS.setdefault(str(lock_path), threading.Lock())
-    with thread_lock, open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def read_refs(path: Path, repo_id: str) -> dict[str, Any]:
+    """``refs.json`` checked for its shape (``main`` present, every target a commit id)."""
+    refs = read_json(path, repo_id)
+    try:
+        branches, tags, pulls = refs["branches"], refs["tags"], refs.setdefault("pulls", {})
+        assert isinstance(branches, dict) and isinstance(tags, dict) and isinstance(pulls, dict)
+        assert "main" in branches
+        targets = [*branches.values(), *(t["target"] for t in tags.values()), *(p["target"] for p in pulls.values())]
+        assert all(isinstance(target, str) and COMMIT_RE.match(target) for target in targets)
+    except (AssertionError, KeyError, TypeError):
+        raise repo_damaged(repo_id, "refs.json does not have the shape of a refs file") from None
+    return refs
 
 
 class Repo:
@@ -164,20 +95,31 @@ class Repo:
 
     @property
     def meta(self) -> dict[str, Any]:
-        return json.loads((self.path / "repo.json").read_text())
+        meta = read_json(self.path / "repo.json", self.id)
+        if not isinstance(meta, dict) or not isinstance(meta.get("created_at"), str):
+            raise repo_damaged(self.id, "repo.json does not have the shape of a repo file")
+        return meta
 
     def refs(self) -> dict[str, Any]:
-        return json.loads((self.path / "refs.json").read_text())
+        return read_refs(self.path / "refs.json", self.id)
 
-    def commit(self, commit_id: str) -> Commit:
+    def commit(self, commit_id_: str) -> Commit:
+        """A commit this repo's refs or history need; damaged when its object is missing or unreadable."""
+        data = read_json(self.path / "objects" / f"{commit_id_}.json", self.id)
         try:
-            return Commit.from_dict(json.loads((self.path / "objects" / f"{commit_id}.json").read_text()))
-        except FileNotFoundError:
-            raise revision_not_found(self.id, commit_id) from None
+            commit = Commit.from_dict(data)
+        except ValueError as error:
+            raise repo_damaged(self.id, f"commit object {commit_id_} is unreadable: {error}") from None
+        if commit.id != commit_id_:
+            raise repo_damaged(self.id, f"commit object {commit_id_} names itself {commit.id}")
+        return commit
 
     def resolve(self, revision: str) -> str:
-        """The commit id a branch, tag, ``refs/heads|tags/...`` name or commit id points to (404 otherwise)."""
+        """The commit id a branch, tag, ``refs/heads|tags/...``, ``refs/pr/N`` name or commit id points to."""
         refs = self.refs()
+        pull = PULL_RE.match(revision)
+        if pull and pull[1] in refs["pulls"]:
+            return refs["pulls"][pull[1]]["target"]
         for prefix, kind in (("refs/heads/", "branches"), ("refs/tags/", "tags"), ("", None)):
             if not revision.startswith(prefix):
                 continue
@@ -200,33 +142,60 @@ class Repo:
             commits.append(self.commit(commits[-1].parents[0]))
         return commits
 
+    def writable_ref(self, revision: str, refs: dict[str, Any] | None = None) -> tuple[str, str]:
+        """``("branches", name)`` or ``("pulls", number)``: the ref a commit to ``revision`` moves (404/400)."""
+        refs = self.refs() if refs is None else refs
+        name = revision[len("refs/heads/") :] if revision.startswith("refs/heads/") else revision
+        if name in refs["branches"]:
+            return "branches", name
+        pull = PULL_RE.match(revision)
+        if pull and pull[1] in refs["pulls"]:
+            return "pulls", pull[1]
+        self.resolve(revision)  # 404 for an unknown revision
+        raise StoreError(400, f"Revision {revision!r} of {self.id!r} is not a branch or pull request: "
+                         "commits go to branches (or to refs/pr/N)")
+
     def apply(
         self,
-        branch: str,
+        revision: str,
         operations: list[Operation],
         *,
         title: str,
         message: str = "",
         author: str = "local",
         parent: str | None = None,
-    ) -> Commit:
-        """Commit ``operations`` on top of ``branch``'s current head and move the branch (atomic)."""
-        with _locked(self.path / "lock"):
+        create_pr: bool = False,
+    ) -> tuple[Commit, int | None]:
+        """Commit ``operations`` on the head of ``revision`` and move that ref (atomic).
+
+        With ``create_pr`` the commit opens a new pull request against the branch ``revision``, which
+        does not move. Returns the commit and the pull request number (``None`` without ``create_pr``).
+        """
+        with locked(self.path / "lock"):
             refs = self.refs()
-            if branch not in refs["branches"]:
-                raise revision_not_found(self.id, branch)
-            head = refs["branches"][branch]
+            section, key = self.writable_ref(revision, refs)
+            if create_pr and section != "branches":
+                raise StoreError(400, f"A pull request is opened against a branch, not {revision!r}")
+            head = refs["branches"][key] if section == "branches" else refs["pulls"][key]["target"]
             if parent is not None and parent != head:
-                raise StoreError(412, f"A commit has happened since {parent} on {branch!r} of {self.id!r}; "
+                raise StoreError(412, f"A commit has happened since {parent} on {revision!r} of {self.id!r}; "
                                  f"the head is now {head}. Please refresh and try again.")
             files = dict(self.commit(head).files)
             for operation in operations:
                 self._apply_one(files, operation)
             _check_no_file_dir_clash(files)
             new = self._write_commit(files, parents=(head,), title=title, message=message, author=author)
-            refs["branches"][branch] = new.id
-            _write_atomic(self.path / "refs.json", _dump(refs))
-            return new
+            number = None
+            if create_pr:
+                number = 1 + max((int(n) for n in refs["pulls"]), default=0)
+                refs["pulls"][str(number)] = {"target": new.id, "base": key, "title": title, "status": "open",
+                                              "date": new.date}
+            elif section == "branches":
+                refs["branches"][key] = new.id
+            else:
+                refs["pulls"][key]["target"] = new.id
+            write_atomic(self.path / "refs.json", dump(refs))
+            return new, number
 
     def _apply_one(self, files: dict[str, FileEntry], operation: Operation) -> None:
         path = check_path(operation.path.strip("/") if operation.kind == "delete_folder" else operation.path)
@@ -257,47 +226,64 @@ class Repo:
             "files": {path: entry.to_dict() for path, entry in sorted(files.items())},
             "nonce": uuid.uuid4().hex,
         }
-        body["id"] = hashlib.sha1(_dump(body)).hexdigest()
-        _write_atomic(self.path / "objects" / f"{body['id']}.json", _dump(body))
+        body["id"] = commit_id(body)
+        write_atomic(self.path / "objects" / f"{body['id']}.json", dump(body))
         return Commit.from_dict(body)
 
     def create_tag(self, tag: str, revision: str, message: str = "") -> str:
-        """Tag ``revision``; an existing tag is never moved (409)."""
-        check_ref_name(tag)
-        with _locked(self.path / "lock"):
+        """Tag ``revision``; an existing tag is never moved (409), nor may it shadow a branch (409)."""
+        check_ref_name(tag, tag=True)
+        with locked(self.path / "lock"):
             refs = self.refs()
             if tag in refs["tags"]:
                 raise StoreError(409, f"Tag {tag!r} already exists in {self.id!r}; tags are immutable")
+            if tag in refs["branches"]:
+                raise StoreError(409, f"A branch named {tag!r} exists in {self.id!r}: the tag could not be reached")
             target = self.resolve(revision)
             refs["tags"][tag] = {"target": target, "message": message, "date": now_iso()}
-            _write_atomic(self.path / "refs.json", _dump(refs))
+            write_atomic(self.path / "refs.json", dump(refs))
             return target
 
+    def delete_tag(self, tag: str) -> None:
+        """Tags are immutable: 404 for a tag that does not exist, 403 for one that does."""
+        if tag not in self.refs()["tags"]:
+            raise revision_not_found(self.id, tag)
+        raise StoreError(403, f"Tag {tag!r} of {self.id!r} cannot be deleted: tags on this server are immutable")
+
     def create_branch(self, branch: str, revision: str | None) -> str:
-        """Create ``branch`` at ``revision`` (default: the head of ``main``); 409 if it exists."""
+        """Create ``branch`` at ``revision`` (default: the head of ``main``); 409 if it or a same-named tag exists."""
         check_ref_name(branch)
-        with _locked(self.path / "lock"):
+        with locked(self.path / "lock"):
             refs = self.refs()
             if branch in refs["branches"]:
                 raise StoreError(409, f"Branch {branch!r} already exists in {self.id!r}")
+            if branch in refs["tags"]:
+                raise StoreError(409, f"A tag named {branch!r} exists in {self.id!r}: the branch would hide it")
             target = self.resolve(revision or "main")
             refs["branches"][branch] = target
-            _write_atomic(self.path / "refs.json", _dump(refs))
+            write_atomic(self.path / "refs.json", dump(refs))
             return target
 
     def delete_branch(self, branch: str) -> None:
-        with _locked(self.path / "lock"):
+        with locked(self.path / "lock"):
             refs = self.refs()
             if branch == "main":
                 raise StoreError(403, f"The main branch of {self.id!r} cannot be deleted")
             if refs["branches"].pop(branch, None) is None:
                 raise revision_not_found(self.id, branch)
-            _write_atomic(self.path / "refs.json", _dump(refs))
+            write_atomic(self.path / "refs.json", dump(refs))
 
-    def set_private(self, private: bool) -> None:
-        with _locked(self.path / "lock"):
-            meta = self.meta | {"private": bool(private)}
-            _write_atomic(self.path / "repo.json", _dump(meta))
+    def update_settings(self, *, private: bool | None = None, gated: str | bool | None = None) -> None:
+        """Change visibility and/or the gated setting (``False``, ``"auto"`` or ``"manual"``)."""
+        if gated is not None and gated not in GATED_VALUES:
+            raise StoreError(400, f"Invalid gated value {gated!r}: expected false, 'auto' or 'manual'")
+        with locked(self.path / "lock"):
+            meta = self.meta
+            if private is not None:
+                meta["private"] = bool(private)
+            if gated is not None:
+                meta["gated"] = gated
+            write_atomic(self.path / "repo.json", dump(meta))
 
 
 def _check_no_file_dir_clash(files: dict[str, FileEntry]) -> None:
@@ -318,7 +304,7 @@ class Store:
         if marker.exists() and marker.read_text().strip() != FORMAT:
             raise StoreError(500, f"{self.root} holds an unsupported store format: {marker.read_text().strip()!r}")
         if not marker.exists():
-            _write_atomic(marker, (FORMAT + "\n").encode())
+            write_atomic(marker, (FORMAT + "\n").encode())
         self.blobs = BlobStore(self.root)
         (self.root / "repos").mkdir(exist_ok=True)
 
@@ -331,7 +317,7 @@ class Store:
     def repo(self, repo_type: str, repo_id: str) -> Repo:
         """The existing repo (404 ``RepoNotFound`` otherwise)."""
         path = self._repo_path(repo_type, repo_id)
-        if not (path / "refs.json").is_file():
+        if not path.is_dir():
             raise repo_not_found(repo_id)
         return Repo(path, repo_type, repo_id, self.blobs)
 
@@ -346,12 +332,12 @@ class Store:
         try:
             (staging / "objects").mkdir()
             meta = {"id": repo_id, "type": repo_type, "private": bool(private), "created_at": now_iso()}
-            _write_atomic(staging / "repo.json", _dump(meta))
+            write_atomic(staging / "repo.json", dump(meta))
             sha = self.blobs.put_bytes(GITATTRIBUTES)
             draft = Repo(staging, repo_type, repo_id, self.blobs)
             first = draft._write_commit({".gitattributes": FileEntry.regular(sha, GITATTRIBUTES)}, parents=(),
                                         title="initial commit", message="", author=author)
-            _write_atomic(staging / "refs.json", _dump({"branches": {"main": first.id}, "tags": {}}))
+            write_atomic(staging / "refs.json", dump({"branches": {"main": first.id}, "tags": {}, "pulls": {}}))
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(staging, path)
@@ -362,15 +348,15 @@ class Store:
         return Repo(path, repo_type, repo_id, self.blobs)
 
     def delete_repo(self, repo_type: str, repo_id: str) -> None:
-        """Remove a repo (its blobs stay: they may be shared)."""
+        """Remove a repo (its blobs stay: they may be shared; ``kalm hub fsck --repair`` drops orphans)."""
         repo = self.repo(repo_type, repo_id)
         trash = self.blobs.tmp_dir / f"deleted-{uuid.uuid4().hex}"
-        with _locked(repo.path / "lock"):
+        with locked(repo.path / "lock"):
             os.rename(repo.path, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
     def list_repos(self, repo_type: str) -> list[Repo]:
-        """Every repo of one type, sorted by id."""
+        """Every repo folder of one type, sorted by id (damaged ones included: reading them raises)."""
         base = self.root / "repos" / f"{repo_type}s"
-        found = sorted(base.glob("*/*/refs.json")) if base.is_dir() else []
-        return [Repo(p.parent, repo_type, f"{p.parent.parent.name}/{p.parent.name}", self.blobs) for p in found]
+        found = sorted(path for path in base.glob("*/*") if path.is_dir()) if base.is_dir() else []
+        return [Repo(p, repo_type, f"{p.parent.name}/{p.name}", self.blobs) for p in found]

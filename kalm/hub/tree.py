@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from kalm.hub.blobs import lfs_pointer
 from kalm.hub.store import Commit, FileEntry, Repo
 from kalm.hub.validate import StoreError
+
+TAG_KEYS = ("license", "language", "task_categories", "task_ids", "size_categories", "multilinguality",
+            "language_creators", "annotations_creators", "source_datasets", "base_model")
 
 
 def file_json(path: str, entry: FileEntry) -> dict[str, Any]:
@@ -79,16 +85,19 @@ def _signature(files: dict[str, FileEntry], path: str) -> tuple[tuple[str, str],
 
 def repo_info(repo: Repo, commit: Commit, *, blobs: bool) -> dict[str, Any]:
     """``model_info``/``dataset_info`` fields for the snapshot ``commit``."""
-    meta = repo.meta
-    siblings = []
-    for path, entry in sorted(commit.files.items()):
-        sibling: dict[str, Any] = {"rfilename": path}
-        if blobs:
+    info = listing_entry(repo, repo.meta, commit)
+    if blobs:
+        for sibling in info["siblings"]:
+            entry = commit.files[sibling["rfilename"]]
             sibling.update(size=entry.size, blobId=entry.oid)
             if entry.lfs:
                 pointer = len(lfs_pointer(entry.sha256, entry.size))
                 sibling["lfs"] = {"sha256": entry.sha256, "size": entry.size, "pointerSize": pointer}
-        siblings.append(sibling)
+    return info
+
+
+def listing_entry(repo: Repo, meta: dict[str, Any], commit: Commit) -> dict[str, Any]:
+    """Every field the Hub gives a repo in listings and info, for the snapshot ``commit``."""
     card = _card_data(repo, commit)
     info = {
         "_id": hashlib.sha1(f"{repo.type}/{repo.id}".encode()).hexdigest()[:24],
@@ -98,13 +107,13 @@ def repo_info(repo: Repo, commit: Commit, *, blobs: bool) -> dict[str, Any]:
         "lastModified": commit.date,
         "createdAt": meta["created_at"],
         "private": bool(meta.get("private")),
-        "gated": False,
+        "gated": meta.get("gated") or False,
         "disabled": False,
         "downloads": 0,
         "likes": 0,
-        "tags": list(card.get("tags") or []) if card else [],
+        "tags": repo_tags(card),
         "cardData": card,
-        "siblings": siblings,
+        "siblings": [{"rfilename": path} for path in sorted(commit.files)],
         "usedStorage": sum(entry.size for entry in commit.files.values()),
     }
     if repo.type == "model":
@@ -112,12 +121,41 @@ def repo_info(repo: Repo, commit: Commit, *, blobs: bool) -> dict[str, Any]:
     return info
 
 
+def repo_tags(card: dict[str, Any] | None) -> list[str]:
+    """The tags the Hub derives from a card: its ``tags``, ``key:value`` for :data:`TAG_KEYS`, and the
+    plain library and pipeline names, so that ``list_datasets(filter=...)`` finds what the Hub would."""
+    if not card:
+        return []
+    tags = [str(tag) for tag in _as_list(card.get("tags"))]
+    for key in TAG_KEYS:
+        tags += [f"{key}:{value}" for value in _as_list(card.get(key))]
+    tags += [f"dataset:{value}" for value in _as_list(card.get("datasets"))]
+    tags += [str(value) for key in ("library_name", "pipeline_tag") for value in _as_list(card.get(key))]
+    return list(dict.fromkeys(tags))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or isinstance(value, dict):
+        return []
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, (str, int, float))]
+
+
 def _card_data(repo: Repo, commit: Commit) -> dict[str, Any] | None:
-    """The YAML front matter of README.md, when there is one and PyYAML is installed."""
+    """The YAML front matter of README.md (a fresh copy), when there is one and PyYAML is installed."""
     entry = commit.files.get("README.md")
     if entry is None or entry.size > 1 << 20:
         return None
-    text = repo.blobs.read_bytes(entry.sha256).decode("utf-8", errors="replace")
+    try:
+        card = _parse_card(str(repo.blobs.path(entry.sha256)))
+    except OSError:  # a missing blob: reported by resolve and fsck, not by the card
+        return None
+    return copy.deepcopy(card)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_card(blob_path: str) -> dict[str, Any] | None:
+    """Front matter of one README blob (blobs are content-addressed, so the answer never changes)."""
+    text = Path(blob_path).read_bytes().decode("utf-8", errors="replace")
     if not text.startswith("---"):
         return None
     front, _, _ = text[3:].partition("\n---")
