@@ -3,7 +3,7 @@
 The rules (every violation is a 400 with a one-line message):
 
 - repo ids: ``namespace/name``, each 1-96 characters of ``[A-Za-z0-9._-]`` starting and ending with a
-  letter or digit, without ``--`` or ``..``, and the name not ending in ``.git`` (as ``huggingface_hub``
+  letter, digit or ``_``, without ``--`` or ``..``, and the name not ending in ``.git`` (as ``huggingface_hub``
   validates them);
 - refs (branches and tags): ``git check-ref-format`` rules over ``[A-Za-z0-9._/-]`` (no empty, ``.``-led
   or ``.lock``-ending component, no ``..``, no trailing ``.``), not led by ``-``, at most
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
 REF_RE = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 PULL_RE = re.compile(r"^refs/pr/([1-9][0-9]{0,8})$")

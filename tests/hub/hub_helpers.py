@@ -42,3 +42,20 @@ def raw_request(method: str, url: str, *, headers: dict[str, str] | None = None,
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def raw_exchange(url: str, data: bytes, *, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as-is (request line, headers and body, however malformed) and parse the one answer.
+
+    Raises if the server closes the connection without answering or does not answer within ``timeout``.
+    """
+    import http.client
+    import socket
+    from urllib.parse import urlsplit
+
+    split = urlsplit(url)
+    with socket.create_connection((split.hostname, split.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock, method=data.split(b" ", 1)[0].decode(errors="replace"))
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
