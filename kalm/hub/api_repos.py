@@ -138,7 +138,7 @@ def _sorted_and_limited(found: list[dict[str, Any]], request: Request) -> list[d
             raise bad_request(f"Invalid sort {sort!r}: expected one of {', '.join(sorted(SORT_KEYS))}")
         if direction not in (None, "-1", "1"):
             raise bad_request(f"Invalid direction {direction!r}: expected -1 or 1")
-        found.sort(key=lambda entry: str(entry.get(sort, entry["id"])), reverse=direction != "1")
+        found.sort(key=lambda entry: (str(entry[sort]), entry["id"]), reverse=direction != "1")
     if limit is not None:
         if not limit.isdigit():
             raise bad_request(f"Invalid limit {limit!r}: expected a non-negative integer")
