@@ -3,7 +3,8 @@
 Validation logs the losses per task and, every ``metrics_every`` validations, the paper's metrics:
 explanation accuracy on held-out episodes and the match rate of imagined rollouts per level. With LoRA,
 checkpoints hold only the trainable weights (adapters, codec) and the codec's buffers, not the frozen
-backbone, which is reloaded from its reference.
+backbone, which is reloaded from its reference. With ``init_from`` the model starts from a grounded model
+(``kalm.grounding.parent``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class GroundingModule(L.LightningModule):
         match_goals: goals per level for the match rate.
         match_levels: levels whose match rate is measured.
         match_horizon: decoding horizon for the match rate (default: the environment's).
+        init_from: start from this grounded model (``REPO[@REV]`` or a folder written by kalm) instead of the raw
+            backbone: its backbone (which ``backbone``/``revision`` must name), fine-tuned weights and their
+            settings, and its codec when this environment's rollout shapes are the parent's (see
+            ``kalm.grounding.parent``).
     """
 
     def __init__(self, *, backbone: str = "smollm2-135m", revision: str | None = None, num_layers: int | None = None,
@@ -53,7 +58,8 @@ class GroundingModule(L.LightningModule):
                  lr: float = 1e-3, codec_lr: float | None = None, weight_decay: float = 0.0,
                  warmup_steps: int = 20, metrics_every: int = 1,
                  explain_episodes: int = 32, match_goals: int = 16,
-                 match_levels: list[str] | None = None, match_horizon: int | None = None) -> None:
+                 match_levels: list[str] | None = None, match_horizon: int | None = None,
+                 init_from: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.suite = get_suite(env)
@@ -66,14 +72,21 @@ class GroundingModule(L.LightningModule):
             state_loss_weight=state_loss_weight, action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,
         )
-        self.model = GroundedLM(config).train()  # from_pretrained leaves the backbone in eval mode
+        self.codec_kept = False
+        if init_from:
+            from kalm.grounding.parent import init_from_parent
+
+            initialised = init_from_parent(init_from, config)
+            self.model, self.codec_kept = initialised.model, initialised.codec_kept
+        else:
+            self.model = GroundedLM(config).train()  # from_pretrained leaves the backbone in eval mode
         self.strict_loading = False  # LoRA checkpoints leave the frozen backbone out
         self._validations = 0
 
     @override
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "state_stats"):
+        if datamodule is not None and hasattr(datamodule, "state_stats") and not self.codec_kept:
             self.model.codec.set_normalization(**datamodule.state_stats())
 
     @override
@@ -173,7 +186,7 @@ class GroundingModule(L.LightningModule):
 
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.hparams.finetune != "lora":
+        if self.model.config.finetune != "lora":  # init_from: the parent's mode, whatever was configured
             return
         frozen = {f"{name}" for name, parameter in self.named_parameters() if not parameter.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k not in frozen}

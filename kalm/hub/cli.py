@@ -1,6 +1,6 @@
-"""``kalm hub serve | ls | push | pull | tags | mirror``.
+"""``kalm hub serve | ls | push | pull | tags | mirror | fsck``.
 
-Every command except ``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
+``fsck`` works on a store folder directly (see :mod:`kalm.hub.fsck`). Every other command except ``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
 (``--endpoint``, else ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server started for the command
 over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line and return 2.
 """
@@ -20,6 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kalm hub", description="Publish, pull and serve kalm datasets and models.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_serve_arguments(commands.add_parser("serve", help="run the local Hub-compatible server"))
+    fsck = commands.add_parser("fsck", help="verify a local store (refs, commits, blob sha256); --repair fixes it")
+    fsck.add_argument("--root", default=None, help="store folder (default: $KALM_HUB_ROOT or ~/.cache/kalm/hub)")
+    fsck.add_argument("--repair", action="store_true",
+                      help="quarantine what cannot be trusted, rebuild lost refs, remove orphans and leftovers")
+    fsck.add_argument("--min-age", type=float, default=None, metavar="SECONDS",
+                      help="only remove orphans and leftovers older than this (default 3600: in-flight uploads "
+                           "of a running server are younger)")
 
     def with_endpoint(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002
         sub = commands.add_parser(name, help=help)
@@ -55,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return run_from_args(args)
+    if args.command == "fsck":
+        return _fsck(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
@@ -142,6 +151,31 @@ def _mirror(args: argparse.Namespace) -> int:
         print(f"{tag.tag}\t{tag.source_commit} -> {tag.commit}")
     print(f"mirrored {len(copied)} tag(s) of {args.repo_id} to {destination.endpoint}")
     return 0
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    """Print one line per repo and per finding; exit 1 when something was damaged (repaired or not)."""
+    from kalm.hub.fsck import DEFAULT_MIN_AGE_S, fsck
+    from kalm.hub.paths import default_root
+
+    root = Path(args.root).expanduser() if args.root else default_root()
+    try:
+        report = fsck(root, repair=args.repair, min_age=DEFAULT_MIN_AGE_S if args.min_age is None else args.min_age)
+    except FileNotFoundError as error:
+        print(f"kalm: error: {error}", file=sys.stderr)
+        return 2
+    damaged_scopes = {finding.scope for finding in report.findings}
+    for scope in report.repos:
+        if scope not in damaged_scopes:
+            print(f"{scope}: ok")
+    for finding in report.findings:
+        print(finding)
+    damaged = report.damaged
+    verdict = ("clean" if not report.findings else "repaired" if args.repair
+               else "run with --repair to set the damage aside" if damaged else "run with --repair to remove garbage")
+    print(f"fsck {root}: {len(report.repos)} repos, {report.blobs_checked} blobs checked; {len(damaged)} damaged, "
+          f"{len(report.findings) - len(damaged)} garbage; {verdict}")
+    return 1 if damaged else 0
 
 
 COMMANDS = {"ls": _ls, "push": _push, "pull": _pull, "tags": _tags, "mirror": _mirror}

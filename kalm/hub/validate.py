@@ -60,10 +60,18 @@ def entry_not_found(repo_id: str, path: str) -> StoreError:
     return StoreError(404, f"Entry {path!r} not found in {repo_id!r}", "EntryNotFound")
 
 
-def repo_damaged(repo_id: str, what: str) -> StoreError:
-    """A repo whose files on disk cannot be trusted: 409 (a 5xx would make clients retry for ~23 s in vain)."""
-    return StoreError(409, f"Repository {repo_id!r} is damaged on this server ({what}); "
-                      "run `kalm hub fsck --repair` on its store", "RepoDamaged")
+class RepoDamagedError(StoreError):
+    """A repo whose files on disk cannot be trusted; ``what`` says which and how."""
+
+    def __init__(self, repo_id: str, what: str) -> None:
+        super().__init__(409, f"Repository {repo_id!r} is damaged on this server ({what}); "
+                         "run `kalm hub fsck --repair` on its store", "RepoDamaged")
+        self.what = what
+
+
+def repo_damaged(repo_id: str, what: str) -> RepoDamagedError:
+    """409 ``RepoDamaged``: not a 5xx, which clients retry for ~23 s although damage does not heal by itself."""
+    return RepoDamagedError(repo_id, what)
 
 
 def check_repo_id(repo_id: str) -> tuple[str, str]:

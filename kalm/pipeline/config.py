@@ -29,9 +29,17 @@ class CollectConfig:
 
 @dataclass
 class GroundConfig:
-    """Grounding: fine-tune ``backbone``, or pull a grounded ``model`` (``REPO[@REV]``) instead."""
+    """Grounding: fine-tune ``backbone``, or pull a grounded ``model`` (``REPO[@REV]``) instead.
+
+    ``init_from`` (``REPO[@REV]`` or a folder) grounds further from a grounded model instead of from the raw
+    backbone (same command for a new environment and for more data of the same one): its backbone, which
+    ``backbone`` must name, its fine-tuned weights and, when the rollout shapes match, its codec
+    (``kalm.grounding.parent``). The model is published as ``<org>/kalm-<env>-grounded-<backbone>-from-<parent
+    env>``.
+    """
 
     model: str | None = None
+    init_from: str | None = None
     backbone: str = "smollm2-135m"
     num_layers: int | None = 8
     finetune: str = "lora"

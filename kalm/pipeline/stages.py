@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kalm.envs.base import EnvSuite
+from kalm.errors import ConfigError
 from kalm.hub.refs import split_revision
 from kalm.pipeline.config import RunConfig
 from kalm.pipeline.state import RunState, stage_key
@@ -69,6 +71,9 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
 def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Ground the LLM on the real data and publish it, or pull the named grounded model."""
     settings = config.ground
+    if settings.model and settings.init_from:
+        raise ConfigError("ground.model (use a grounded model as it is) and ground.init_from (ground further "
+                          "from one) exclude each other; set one of them")
     if settings.model:
         def pull() -> dict[str, Any]:
             from kalm.grounding.hub import load_grounded
@@ -78,7 +83,14 @@ def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[st
                     "metrics": loaded.provenance.get("metrics", {})}
 
         return cached(state, "grounding", stage_key("pull", settings.model), pull)
-    key = stage_key("ground", suite.name, config.seed, dataclasses.asdict(settings), real["commit"])
+    parts: list[Any] = ["ground", suite.name, config.seed, dataclasses.asdict(settings), real["commit"]]
+    if settings.init_from:  # the parent's commit: a new version of it grounds again
+        from kalm.grounding.hub import resolve_grounded
+
+        parts.append(resolve_grounded(settings.init_from))
+    else:
+        del parts[3]["init_from"]  # runs recorded before the option keep their keys
+    key = stage_key(*parts)
     return cached(state, "grounding", key, lambda: _fit_grounding(config, suite, real, folder / "ground" / key))
 
 
@@ -98,7 +110,7 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
         lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_targets=list(settings.lora_targets),
         residual_states=settings.residual_states, env=suite.name, lr=settings.lr, codec_lr=settings.codec_lr,
         explain_episodes=settings.explain_episodes,
-        match_goals=settings.match_goals)
+        match_goals=settings.match_goals, init_from=settings.init_from)
     data = RolloutGoalDataModule(
         dataset=real["repo_id"], revision=real["commit"], env=suite.name, backbone=settings.backbone,
         batch_size=settings.batch_size, tasks_per_episode=settings.tasks_per_episode,
@@ -116,8 +128,9 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
                               env=suite.name, provenance={
                                   "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
                                   "metrics": metrics, "steps": trainer.global_step})
+    lineage = module.model.config.lineage
     return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
-            "metrics": metrics, "steps": trainer.global_step}
+            "metrics": metrics, "steps": trainer.global_step, **({"parent": lineage[0]} if lineage else {})}
 
 
 def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -152,4 +165,13 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
 
 def _model_name(settings: Any) -> str:
     name = Path(settings.backbone.rstrip("/")).name.lower()
-    return f"{name}-{settings.num_layers}l" if settings.num_layers else name
+    name = f"{name}-{settings.num_layers}l" if settings.num_layers else name
+    return f"{name}-from-{parent_name(settings.init_from)}" if settings.init_from else name
+
+
+def parent_name(reference: str) -> str:
+    """A short name of a parent grounded model for the child's repo name: the environment of
+    ``kalm-<env>-grounded-...`` repos (``kalm-clevr-grounded-smollm2-135m-8l`` -> ``clevr``), else its last part."""
+    name = Path(split_revision(reference)[0].rstrip("/")).name.lower()
+    match = re.fullmatch(r"kalm-(.+?)-grounded-.+", name)
+    return match.group(1) if match else name
