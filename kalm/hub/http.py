@@ -80,7 +80,7 @@ class Request:
         while remaining > 0:
             chunk = rfile.read(min(CHUNK, remaining))
             if not chunk:
-                raise ConnectionError("client closed the connection mid-body")
+                raise _cut_body()
             remaining -= len(chunk)
             yield chunk
         self.body_complete = True
@@ -99,6 +99,11 @@ class Request:
                 raise StoreError(400, "Request body is not a valid form") from None
             return {key: values if len(values) > 1 or key == "paths" else values[0] for key, values in form.items()}
         return as_object(parse_json(raw or b"{}", "Request body"), "Request body")
+
+
+def _cut_body() -> StoreError:
+    """The client stopped sending mid-body: answered with a 400 (it may still read) and the connection closed."""
+    return StoreError(400, "Request body ended before its declared length")
 
 
 def declared_length(headers: Any) -> int:
@@ -134,7 +139,7 @@ def _chunked(rfile: Any, limit: int) -> Iterator[bytes]:
         while size > 0:
             chunk = rfile.read(min(CHUNK, size))
             if not chunk:
-                raise ConnectionError("client closed the connection mid-body")
+                raise _cut_body()
             size -= len(chunk)
             yield chunk
         if rfile.readline(3) not in (b"\r\n", b"\n"):
@@ -143,7 +148,7 @@ def _chunked(rfile: Any, limit: int) -> Iterator[bytes]:
 
 def _chunk_size(line: bytes) -> int:
     if not line:
-        raise ConnectionError("client closed the connection mid-body")
+        raise _cut_body()
     digits = line.split(b";")[0].strip()
     if not line.endswith(b"\n") or not digits or len(digits) > 16 or any(c not in HEX_DIGITS for c in digits):
         raise StoreError(400, f"Chunked body: invalid chunk size line {line[:40]!r}")
@@ -225,7 +230,8 @@ def _send_file(handler: BaseHTTPRequestHandler, source: Any, offset: int, length
 
 def error_response(error: StoreError) -> Response:
     """The real Hub's error shape: JSON ``{"error"}`` plus ``X-Error-Code``/``X-Error-Message`` headers."""
-    headers = {"X-Error-Message": error.message.replace("\n", " ")[:1000]}
+    # headers are latin-1 on the wire: a message naming a non-latin-1 path is escaped there (the body keeps it)
+    headers = {"X-Error-Message": error.message.replace("\n", " ")[:1000].encode("ascii", "backslashreplace").decode()}
     if error.code:
         headers["X-Error-Code"] = error.code
     if error.status == 416:

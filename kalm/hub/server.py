@@ -48,7 +48,7 @@ class HubHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # http.server's naming
         self._handle()
 
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # unknown routes: 404/405
 
     def _handle(self) -> None:
         request = Request(self, self.server.hub.token, self.server.max_body)
