@@ -12,7 +12,8 @@ from typing import Any
 import lightning as L
 from typing_extensions import override
 
-from kalm.grounding.model import GroundedLM
+from kalm.errors import ConfigError
+from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
 from kalm.hub.refs import split_revision
 
 log = logging.getLogger(__name__)
@@ -28,21 +29,40 @@ def push_grounded(model: GroundedLM, repo_id: str, *, env: str, version: str | N
     config = model.config
     provenance = {"config": {"finetune": config.finetune, "num_layers": config.num_layers,
                              "lora_rank": config.lora_rank if config.finetune == "lora" else None},
-                  **(provenance or {})}
+                  **lineage_provenance(config), **(provenance or {})}
     with tempfile.TemporaryDirectory(prefix="kalm-grounded-") as folder:
         model.save_pretrained(folder)
-        return publish_model(folder, repo_id, env=env, base_model=config.backbone, provenance=provenance,
+        return publish_model(folder, repo_id, env=env, base_model=base_model(config), provenance=provenance,
                              version=version, description=description or _description(model, env))
+
+
+def base_model(config: GroundingConfig) -> str:
+    """The card's ``base_model``: the parent grounded model's repo when it is a Hub repo, else the backbone."""
+    parent = config.lineage[0] if config.lineage else None
+    return str(parent["repo_id"]) if parent and parent.get("commit") != "local" else config.backbone
+
+
+def lineage_provenance(config: GroundingConfig) -> dict[str, Any]:
+    """Where a grounded model comes from: its backbone and, if it was initialised from grounded models, the
+    nearest (``parent_model``) and the whole chain back to the backbone (``lineage``, nearest first)."""
+    provenance: dict[str, Any] = {"backbone": {"name": config.backbone, "revision": config.revision,
+                                               "num_layers": config.num_layers}}
+    if config.lineage:
+        provenance["parent_model"] = dict(config.lineage[0])
+        provenance["lineage"] = [dict(entry) for entry in config.lineage]
+    return provenance
 
 
 @dataclass(frozen=True)
 class LoadedGrounded:
-    """A grounded LM with where it came from: repo (or folder), commit sha (``local``) and its provenance."""
+    """A grounded LM with where it came from: repo (or folder), commit sha (``local``), its provenance and the
+    revision it was asked for (the latest version tag when none was given; ``None`` for a folder)."""
 
     model: GroundedLM
     source: str
     commit: str
     provenance: dict[str, Any]
+    revision: str | None = None
 
 
 def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGrounded:
@@ -50,9 +70,13 @@ def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGroun
 
     ``repo_or_path`` may carry the revision as ``REPO@REV``.
     """
-    if Path(repo_or_path).is_dir():
-        return LoadedGrounded(GroundedLM.from_pretrained(repo_or_path), repo_or_path, "local",
-                              _read_provenance(Path(repo_or_path)))
+    if Path(repo_or_path).expanduser().is_dir():
+        folder = Path(repo_or_path).expanduser()
+        check_grounded_folder(folder, repo_or_path)
+        return LoadedGrounded(GroundedLM.from_pretrained(folder), repo_or_path, "local", _read_provenance(folder))
+    if repo_or_path.startswith(("/", "./", "../", "~")):
+        raise ConfigError(f"grounded model {repo_or_path!r}: no such folder (expected a folder written by kalm "
+                          "or a Hub model repo REPO[@REV])")
     if revision is None:
         repo_or_path, revision = split_revision(repo_or_path)
     from kalm.hub.endpoint import ensure_endpoint
@@ -60,8 +84,39 @@ def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGroun
 
     ensure_endpoint()
     pulled = pull_model(repo_or_path, revision)
+    check_grounded_folder(pulled.path, f"{repo_or_path}@{pulled.revision} ({pulled.commit[:12]})")
     return LoadedGrounded(GroundedLM.from_pretrained(pulled.path), repo_or_path, pulled.commit,
-                          _read_provenance(pulled.path))
+                          _read_provenance(pulled.path), pulled.revision)
+
+
+def resolve_grounded(reference: str) -> str:
+    """The commit sha a grounded model ``REPO[@REV]`` resolves to (its latest version when no revision is
+    given), without downloading it; ``local`` for a folder."""
+    if Path(reference).expanduser().is_dir():
+        return "local"
+    from kalm.hub.client import hub_api, resolve_commit
+    from kalm.hub.endpoint import ensure_endpoint
+    from kalm.hub.publish import latest_revision
+
+    ensure_endpoint()
+    repo, revision = split_revision(reference)
+    api = hub_api()
+    return resolve_commit(api, repo, revision or latest_revision(api, repo, "model"), "model")
+
+
+_KINDS = (("policy.json", "a kalm policy"), ("meta/info.json", "a kalm rollout dataset"),
+          ("adapter_config.json", "a bare peft adapter"), ("config.json", "a plain transformers model"))
+
+
+def check_grounded_folder(folder: Path, label: str) -> None:
+    """Raise a one-line ``ConfigError`` naming what ``folder`` holds if it is not a grounded model written by kalm."""
+    if (folder / CONFIG_FILE).is_file():
+        return
+    files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    kind = next((name for marker, name in _KINDS if marker in files), "not a kalm grounded model")
+    shown = ", ".join(files[:6]) + (", ..." if len(files) > 6 else "") if files else "no files"
+    raise ConfigError(f"{label} is {kind} ({shown}); expected a kalm grounded model, which has {CONFIG_FILE} "
+                      "(written by kalm ground / GroundedLM.save_pretrained)")
 
 
 def _read_provenance(folder: Path) -> dict[str, Any]:

@@ -38,6 +38,9 @@ class GroundingConfig:
         num_layers: keep only the first K transformer blocks (``None`` keeps all).
         finetune: ``lora`` (peft adapters on ``lora_targets``) or ``full``.
         obs_dim, action_dim, discrete: the environment's rollout shapes.
+        lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
+            ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the chain
+            is ``backbone``. Empty for a model grounded from the backbone itself.
     """
 
     backbone: str
@@ -56,6 +59,7 @@ class GroundingConfig:
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
+    lineage: list[dict[str, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.finetune not in FINETUNE_MODES:
@@ -90,11 +94,7 @@ class GroundedLM(nn.Module):
                                                                                 revision=config.revision)
         backbone = backbone if backbone is not None else load_backbone(
             config.backbone, revision=config.revision, num_layers=config.num_layers)
-        token_embeddings = backbone.get_input_embeddings().weight
-        token_rms = float(token_embeddings.detach().pow(2).sum(-1).mean().sqrt())
-        self.codec = RolloutCodec(obs_dim=config.obs_dim, action_dim=config.action_dim, discrete=config.discrete,
-                                  d_model=backbone.config.hidden_size, hidden=config.codec_hidden,
-                                  token_rms=token_rms, residual_states=config.residual_states)
+        self.codec = build_codec(config, backbone)
         self.backbone = _with_finetuning(backbone, config)
         self.prompts = PromptEncoder(self.tokenizer)
 
@@ -185,8 +185,11 @@ class GroundedLM(nn.Module):
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise ConfigError(f"{folder} is not a grounded model: {CONFIG_FILE} is missing")
-        config = GroundingConfig(**{"residual_states": False,  # models saved before the option had absolute heads
-                                    **json.loads((folder / CONFIG_FILE).read_text())})
+        try:
+            config = GroundingConfig(**{"residual_states": False,  # models saved before the option had absolute heads
+                                        **json.loads((folder / CONFIG_FILE).read_text())})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{folder / CONFIG_FILE} is not a grounding config this kalm reads: {error}") from None
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         if config.finetune == "full":
             backbone = AutoModelForCausalLM.from_pretrained(str(folder / "backbone"), dtype=torch.float32)
@@ -199,6 +202,15 @@ class GroundedLM(nn.Module):
             set_peft_model_state_dict(model.backbone, load_adapter(str(folder / "adapter" / "adapter_model.safetensors")))
         model.codec.load_state_dict(load_file(str(folder / CODEC_FILE)))
         return model.eval()
+
+
+def build_codec(config: GroundingConfig, backbone: nn.Module) -> RolloutCodec:
+    """A freshly initialised codec for ``config``'s rollout shapes, sized and scaled for ``backbone``."""
+    token_embeddings = backbone.get_input_embeddings().weight
+    token_rms = float(token_embeddings.detach().pow(2).sum(-1).mean().sqrt())
+    return RolloutCodec(obs_dim=config.obs_dim, action_dim=config.action_dim, discrete=config.discrete,
+                        d_model=backbone.config.hidden_size, hidden=config.codec_hidden, token_rms=token_rms,
+                        residual_states=config.residual_states)
 
 
 def _with_finetuning(backbone: nn.Module, config: GroundingConfig) -> nn.Module:

@@ -69,6 +69,13 @@ def provenance_markdown(provenance: dict[str, Any]) -> str:
     model = provenance.get("generator_model")
     if model:
         lines.append(f"- generator model: `{model.get('repo_id')}` at `{model.get('commit') or model.get('revision')}`")
+    for depth, parent in enumerate(provenance.get("lineage") or []):
+        role = "initialised from" if depth == 0 else "which was initialised from"
+        lines.append(f"- {role}: `{parent.get('repo_id')}` at `{parent.get('commit') or parent.get('revision')}`")
+    backbone = provenance.get("backbone")
+    if backbone:
+        layers = f", first {backbone['num_layers']} layers" if backbone.get("num_layers") else ""
+        lines.append(f"- backbone: `{backbone.get('name')}` at `{backbone.get('revision') or 'default'}`{layers}")
     for key in ("collector", "goal_encoder", "seed", "kalm_version", "kalm_git_sha", "created_at"):
         if provenance.get(key) not in (None, ""):
             lines.append(f"- {key.replace('_', ' ')}: `{provenance[key]}`")
