@@ -21,10 +21,11 @@ HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 @dataclass
 class Response:
-    """What a route answers: a JSON document, a file slice, or nothing."""
+    """What a route answers: a JSON document, raw bytes, a file slice, or nothing."""
 
     status: int = 200
     body: Any = None
+    raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     file: Path | None = None
     offset: int = 0
@@ -197,7 +198,9 @@ def send(handler: BaseHTTPRequestHandler, response: Response, *, head: bool) -> 
 
 def _send(handler: BaseHTTPRequestHandler, response: Response, source: Any, *, head: bool) -> None:
     payload = b""
-    if source is None and response.body is not None:
+    if response.raw is not None:
+        payload = response.raw
+    elif source is None and response.body is not None:
         payload = json.dumps(response.body).encode()
         response.headers.setdefault("Content-Type", "application/json; charset=utf-8")
     length = response.length if source is not None else len(payload)

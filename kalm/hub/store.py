@@ -7,6 +7,7 @@ On-disk format (version 1; ``<root>/FORMAT`` holds ``kalm-hub-store 1``)::
       blobs/sha256/<aa>/<sha256>           file contents, content-addressed, read-only (see kalm.hub.blobs)
       tmp/                                 uploads and repos being assembled; leftovers are safe to delete
       quarantine/                          what ``kalm hub fsck --repair`` set aside (see kalm.hub.fsck)
+      xet/xorbs/<aa>/<hash>                Xet uploads as received, kept for clients' deduplication (kalm.hub.xet)
       repos/<models|datasets>/<namespace>/<name>/
         repo.json                          {"id", "type", "private", "created_at", "gated"?}
         objects/<commit id>.json           immutable commit objects (see kalm.hub.objects)
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from kalm.hub.blobs import BlobStore
+from kalm.hub.xet import XorbStore
 from kalm.hub.objects import Commit, FileEntry, Operation, commit_id, dump, locked, now_iso, write_atomic
 from kalm.hub.validate import (
     COMMIT_RE,
@@ -306,6 +308,7 @@ class Store:
         if not marker.exists():
             write_atomic(marker, (FORMAT + "\n").encode())
         self.blobs = BlobStore(self.root)
+        self.xorbs = XorbStore(self.root, self.blobs.tmp_dir)
         (self.root / "repos").mkdir(exist_ok=True)
 
     def _repo_path(self, repo_type: str, repo_id: str) -> Path:

@@ -18,6 +18,7 @@ import pytest
 from kalm.hub.http import _chunked, parse_range
 from kalm.hub.server import HubServer
 from kalm.hub.validate import StoreError
+from kalm.hub.xet import XetFormatError, chunk_bytes, lz4_frame_decompress, shard_files, xorb_chunks
 from tests.hub.hub_helpers import raw_exchange
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -27,6 +28,7 @@ from hypothesis import strategies as st  # noqa: E402
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 REPO = "fuzz/repo"
+LZ4_HEADER = bytes.fromhex("04224d18404000")
 KEYS = ["files", "paths", "path", "tag", "message", "name", "organization", "type", "private", "objects", "oid",
         "size", "sample", "operation", "startingPoint", "gated", "visibility", "content", "encoding", "summary",
         "description", "parentCommit", "key", "value"]
@@ -147,3 +149,14 @@ def test_a_cut_body_gets_400_before_the_connection_closes(server):
     status, headers, _ = raw_exchange(f"http://{server.server_address[0]}:{server.server_address[1]}",
                                       b"GET /api/models HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 200  # and the server still serves
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300), limit=st.integers(0, 1 << 17))
+def test_xet_parsers_refuse_garbage_with_format_errors(raw, limit):
+    for parse in (lambda: [chunk_bytes(raw, c) for c in xorb_chunks(raw)], lambda: shard_files(raw),
+                  lambda: lz4_frame_decompress(raw, limit), lambda: lz4_frame_decompress(LZ4_HEADER + raw, limit)):
+        try:
+            parse()
+        except XetFormatError:
+            pass
