@@ -49,10 +49,16 @@ def test_hf_upload_and_python_clients_work_with_xet_on(hub, api, repo_name, tmp_
     files = _files(tmp_path)
     api.create_repo(repo_name)
     env = _xet_env(hub, tmp_path)
+    hf = str(Path(sys.executable).with_name("hf"))
     for name in files:
-        result = subprocess.run([str(Path(sys.executable).with_name("hf")), "upload", repo_name, str(tmp_path / name),
-                                 name], env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run([hf, "upload", repo_name, str(tmp_path / name), name], env=env, capture_output=True,
+                                text=True, timeout=120)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    main = api.repo_info(repo_name).sha
+    result = subprocess.run([hf, "upload", repo_name, str(tmp_path / "random.bin"), "proposal.bin", "--create-pr"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert api.repo_info(repo_name).sha == main and "proposal.bin" in api.list_repo_files(repo_name, revision="refs/pr/1")
     (tmp_path / "folder" / "sub").mkdir(parents=True)
     (tmp_path / "folder" / "sub" / "edited.bin").write_bytes(files["text.bin"][:900_000] + b"edit" +
                                                               files["text.bin"][900_000:])  # mostly deduplicated
