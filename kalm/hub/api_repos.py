@@ -9,8 +9,8 @@ from kalm.hub.http import Request, Response
 from kalm.hub.payload import optional_text, query_flag
 from kalm.hub.routing import REPO, TYPES, Hub, route, web_url
 from kalm.hub.store import Repo
-from kalm.hub.tree import listing_entry, repo_info
-from kalm.hub.validate import StoreError, bad_request
+from kalm.hub.tree import LISTING_FIELDS, listing_entry, repo_info
+from kalm.hub.validate import RepoDamagedError, StoreError, bad_request
 
 logger = logging.getLogger(__name__)
 LIST_OPTIONS = {"author", "search", "filter", "full", "limit", "sort", "direction", "expand", "cardData", "gated"}
@@ -86,6 +86,9 @@ def list_repos(hub: Hub, request: Request, kind: str) -> Response:
     if unknown:
         raise bad_request(f"Listing option(s) {', '.join(unknown)} not supported by this server "
                           f"(supported: {', '.join(sorted(LIST_OPTIONS))})")
+    unknown = sorted(set(request.queries.get("expand", [])) - LISTING_FIELDS)
+    if unknown:
+        raise bad_request(f"Cannot expand {', '.join(unknown)}: expandable are {', '.join(sorted(LISTING_FIELDS))}")
     author, gated = request.query.get("author"), request.query.get("gated")
     searches = [s.lower() for s in request.queries.get("search", [])]
     filters = set(request.queries.get("filter", []))
@@ -108,9 +111,7 @@ def _entry_or_skip(repo: Repo, request: Request) -> dict[str, Any] | None:
         if meta.get("private") and not request.authorized:
             return None
         return listing_entry(repo, meta, repo.snapshot("main"))
-    except StoreError as error:
-        if error.code != "RepoDamaged":
-            raise
+    except RepoDamagedError as error:
         if (repo.id, error.message) not in _LOGGED_DAMAGE:
             _LOGGED_DAMAGE.add((repo.id, error.message))
             logger.warning("listing skips %s %s: %s", repo.type, repo.id, error.message)
@@ -121,10 +122,7 @@ def _fields(entry: dict[str, Any], request: Request) -> dict[str, Any]:
     """The fields a listing returns: all with ``full``, the ``expand`` ones, else the Hub's default set."""
     expand = request.queries.get("expand")
     if expand:
-        unknown = sorted(set(expand) - set(entry))
-        if unknown:
-            raise bad_request(f"Cannot expand {', '.join(unknown)}: expandable are {', '.join(sorted(entry))}")
-        return {key: entry[key] for key in ("_id", "id", *expand)}
+        return {key: entry[key] for key in ("_id", "id", *expand) if key in entry}
     if query_flag(request.query.get("full")):
         return entry
     hidden = {"siblings", "usedStorage"} | (set() if query_flag(request.query.get("cardData")) else {"cardData"})

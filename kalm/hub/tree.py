@@ -96,6 +96,11 @@ def repo_info(repo: Repo, commit: Commit, *, blobs: bool) -> dict[str, Any]:
     return info
 
 
+LISTING_FIELDS = frozenset({"_id", "id", "author", "sha", "lastModified", "createdAt", "private", "gated", "disabled",
+                            "downloads", "likes", "trendingScore", "tags", "cardData", "siblings", "usedStorage",
+                            "modelId"})  # the keys of listing_entry
+
+
 def listing_entry(repo: Repo, meta: dict[str, Any], commit: Commit) -> dict[str, Any]:
     """Every field the Hub gives a repo in listings and info, for the snapshot ``commit``."""
     card = _card_data(repo, commit)

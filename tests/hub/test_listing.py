@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import BadRequestError, GatedRepoError
+
+from kalm.hub.tree import LISTING_FIELDS
+from tests.hub.hub_helpers import raw_request
 
 CARD = "---\nlicense: apache-2.0\ntask_categories:\n- {task}\ntags:\n- KALM\n- {tag}\n---\n# card\n"
 
@@ -55,6 +59,8 @@ def test_full_listings_carry_tags_siblings_and_card_data(api, owner):
     [expanded] = api.list_datasets(author=owner, expand=["tags", "gated"])
     assert expanded.tags == default.tags and expanded.gated is False
     assert api.dataset_info(f"{owner}/real").tags == default.tags
+    [raw] = json.loads(raw_request("GET", f"{api.endpoint}/api/datasets?author={owner}&full=true")[2])
+    assert set(raw) == LISTING_FIELDS - {"modelId"}  # every field can be asked for with expand
 
 
 def test_sort_and_limit_are_honoured_and_unknown_options_refused(api, owner):
