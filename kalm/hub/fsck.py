@@ -23,6 +23,7 @@ import hashlib
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ class Checker:
     def __init__(self, root: Path, *, repair: bool, min_age: float) -> None:
         self.store = Store(root)
         self.root, self.repair, self.min_age = self.store.root, repair, min_age
-        self.quarantine_dir = self.root / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        self.quarantine_dir = self.root / "quarantine" / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
         self.report = Report()
         self.intact_blobs: dict[str, int] = {}
 
@@ -89,8 +90,7 @@ class Checker:
 
     def quarantine(self, path: Path) -> str:
         target = self.quarantine_dir / path.relative_to(self.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), target)
+        _move_into(path, target)
         return f"quarantined to {target.relative_to(self.root)}"
 
     def _lock(self, repo: Repo) -> contextlib.AbstractContextManager[None]:
@@ -154,6 +154,8 @@ class RepoChecker:
     def run(self) -> None:
         self.check_objects()
         refs = self.check_refs()
+        if not self.repo.path.is_dir():
+            return  # nothing intact was left: the whole repo went to the quarantine
         self.check_meta()
         if refs is not None:
             self.check_reachable(refs)
@@ -259,6 +261,17 @@ class RepoChecker:
                 if self.checker.intact_blobs.get(entry.sha256) != entry.size:
                     self.note(f"{path!r} at commit {cid[:12]}: content {entry.sha256[:12]} missing or damaged "
                               "(uploading the same bytes again restores it)")
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target``, merging folders that are already partly there."""
+    if source.is_dir() and target.is_dir():
+        for child in source.iterdir():
+            _move_into(child, target / child.name)
+        source.rmdir()
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(source), target)
 
 
 def _ref_targets(refs: dict[str, Any]) -> Iterator[tuple[str, str, str]]:

@@ -129,3 +129,19 @@ def test_fsck_drops_refs_to_missing_commits_and_min_age_protects_young_garbage(s
 def test_fsck_refuses_a_folder_that_is_not_a_store(tmp_path, capsys):
     assert main(["fsck", "--root", str(tmp_path / "nothing")]) == 2
     assert "no kalm hub store" in capsys.readouterr().err
+
+
+def test_a_repo_with_no_intact_commit_goes_to_the_quarantine_whole(tmp_path):
+    from kalm.hub.fsck import fsck
+    from kalm.hub.store import Store
+
+    store = Store(tmp_path / "store")
+    for name in ("kept", "lost"):
+        store.create_repo("model", f"tester/{name}")
+    for path in (store.root / "repos" / "models" / "tester" / "lost" / "objects").glob("*.json"):
+        path.write_text("{}")
+    report = fsck(store.root, repair=True, min_age=0)
+    assert [str(f) for f in report.damaged if "no intact commit" in f.problem]
+    assert [repo.id for repo in store.list_repos("model")] == ["tester/kept"]
+    assert list((store.root / "quarantine").glob("*/repos/models/tester/lost/refs.json"))
+    assert not fsck(store.root).damaged
