@@ -4,13 +4,20 @@ An ``EnvSuite`` bundles a gymnasium environment with everything the KALM pipelin
 goal sets per level, a success judge and a reward function that read observations alone (so
 imaginary rollouts can be labelled without the simulator), and a behaviour policy for collecting
 real data. Register a suite in ``kalm.envs.SUITES``.
+
+How an episode of each level is judged is data too (``protocol``): its horizon, and a one-line
+description of its judge for reports. An episode ends at its first terminal state: the first state that
+achieves the goal (``success``) or that fails it for good (``failure``, e.g. CLEVR-Robot's rule that a
+ball the goal does not involve must not be moved away). ``outcome`` applies both to a rollout, so real
+episodes, imaginary rollouts and grounding metrics are judged by one rule.
 """
 
 from __future__ import annotations
 
-import difflib
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +30,35 @@ from kalm.errors import UnknownNameError
 
 Policy = Callable[[np.ndarray, str], Any]
 """A behaviour policy: ``(observation, goal_id) -> action``."""
+FloorPolicy = Callable[[np.random.Generator], Policy]
+"""A trivial reference policy ("floor") built for one episode from that episode's random generator."""
+
+
+@dataclass(frozen=True)
+class LevelProtocol:
+    """How an episode of one goal level runs and is judged.
+
+    Attributes:
+        horizon: the most actions an episode (real or imagined) takes.
+        judge: one line saying what counts as success and failure, for reports.
+    """
+
+    horizon: int
+    judge: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a rollout ended under its level's protocol: after ``length`` actions, with ``success`` or
+    ``failure`` (both ``False``: it ran out of actions or was cut short)."""
+
+    length: int
+    success: bool
+    failure: bool
+
+    @property
+    def terminated(self) -> bool:
+        return self.success or self.failure
 
 
 class EnvSuite(ABC):
@@ -38,6 +74,9 @@ class EnvSuite(ABC):
     observation_high: np.ndarray | None = None
     max_step_change: np.ndarray | None = None
     """Largest plausible change of each observation dimension in one step (``None``: no dynamics check)."""
+    replay_tolerance: float = 0.05
+    """Imagined and replayed real states "part" once some dimension differs by more than this
+    (``kalm.imagine.replay``)."""
 
     @abstractmethod
     def make(self, **kwargs: Any) -> gym.Env:
@@ -50,6 +89,72 @@ class EnvSuite(ABC):
     @abstractmethod
     def success(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         """For ``T + 1`` observations of one rollout, whether each of the last ``T`` achieves the goal."""
+
+    def failure(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
+        """For ``T + 1`` observations of one rollout, whether each of the last ``T`` fails the goal for good
+        (the episode ends there unsuccessfully). The default never fails."""
+        return np.zeros(max(0, len(observations) - 1), dtype=bool)
+
+    def protocol(self, level: str) -> LevelProtocol:
+        """How episodes of ``level`` run and are judged; the default: the spec's horizon, the success judge."""
+        check_level(level)
+        return LevelProtocol(self.spec.horizon, f"success at any of {self.spec.horizon} steps")
+
+    def outcome(self, goal_id: str, level: str, observations: np.ndarray) -> Outcome:
+        """The outcome of a rollout's ``T + 1`` observations: it ends at the first state that succeeds or fails
+        (success wins a tie, as a real step reports it), or after the level's horizon."""
+        horizon = self.protocol(level).horizon
+        observations = np.asarray(observations)[: horizon + 1]
+        steps = len(observations) - 1
+        success, failure = self.success(goal_id, observations), self.failure(goal_id, observations)
+        ends = np.flatnonzero(success | failure)
+        if not ends.size:
+            return Outcome(steps, False, False)
+        end = int(ends[0])
+        return Outcome(end + 1, bool(success[end]), not bool(success[end]))
+
+    def goal_kind(self, goal_id: str) -> str:
+        """The kind of a goal, for per-kind breakdowns in reports (e.g. CLEVR-Robot's ``line-up``); default one kind."""
+        return "goal"
+
+    def floor_policies(self) -> Mapping[str, FloorPolicy]:
+        """Trivial reference policies a learned policy must beat, by name, evaluated on the same cases as it.
+
+        The default: uniformly random actions from the action space.
+        """
+        return {"uniform random": self._uniform_random}
+
+    def _uniform_random(self, rng: np.random.Generator) -> Policy:
+        space = self.make().action_space
+        if self.spec.discrete:
+            return lambda observation, goal_id: int(rng.integers(space.n))
+        low, high = space.low, space.high
+        return lambda observation, goal_id: rng.uniform(low, high).astype(np.float32)
+
+    def evaluation_options(self, level: str) -> dict[str, Any]:
+        """Extra ``reset`` options of evaluation episodes (Meta-World: the test setting's distractor entity)."""
+        return {}
+
+    def action_agreement(self, predicted: Any, reference: Any) -> dict[str, bool]:
+        """How a predicted action agrees with a reference (behaviour-policy) action, per criterion.
+
+        The default: ``exact`` for discrete actions; ``direction within 45°`` of the action vectors otherwise.
+        """
+        if self.spec.discrete:
+            return {"exact": int(predicted) == int(reference)}
+        a, b = np.asarray(predicted, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+        norms = np.linalg.norm(a) * np.linalg.norm(b)
+        return {"direction within 45°": bool(norms > 0 and a @ b >= np.cos(np.pi / 4) * norms)}
+
+    def goal_slots(self, goal_id: str) -> dict[str, str]:
+        """The parts of a goal a description must get right (CLEVR-Robot: source ball, reference ball,
+        direction), for per-slot explanation accuracy; the default has one slot, the goal itself."""
+        return {"goal": goal_id}
+
+    def read_slots(self, text: str) -> dict[str, str | None]:
+        """The slots a description states, read leniently (a slot it does not state is ``None``); the default
+        reads the whole goal with the strict ``interpret``."""
+        return {"goal": self.interpret(text)}
 
     @abstractmethod
     def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
@@ -109,21 +214,24 @@ class EnvSuite(ABC):
             return "exceeds_dynamics"
         return None
 
-    def interpret(self, text: str, *, cutoff: float = 0.8) -> str | None:
-        """The id of the training goal whose sentence is closest to ``text``, or ``None`` if none is close.
+    def interpret(self, text: str) -> str | None:
+        """The id of the training goal ``text`` states exactly, or ``None``.
 
-        Used to judge generated goal text (rollout explanations) on the structured goal, not on strings.
+        Strict: the text must be one of a training goal's sentences up to case, spacing and final punctuation;
+        anything else (a malformed or self-contradictory description, a near miss) counts as no goal. Used to
+        judge generated goal text (rollout explanations) on the structured goal, not on string similarity.
         """
-        text = text.strip().rstrip(".")
-        if text in self._sentence_goals:
-            return self._sentence_goals[text]
-        match = difflib.get_close_matches(text, list(self._sentence_goals), n=1, cutoff=cutoff)
-        return self._sentence_goals[match[0]] if match else None
+        return self._sentence_goals.get(normalize_sentence(text))
 
     @cached_property
     def _sentence_goals(self) -> dict[str, str]:
-        return {sentence: goal.id for goal in self.goals("train") for sentence in goal.sentences}
+        return {normalize_sentence(sentence): goal.id for goal in self.goals("train") for sentence in goal.sentences}
 
     @cached_property
     def _goal_index(self) -> dict[str, dict[str, Goal]]:
         return {level: {goal.id: goal for goal in self.goals(level)} for level in LEVELS}
+
+
+def normalize_sentence(text: str) -> str:
+    """``text`` lower-cased, with runs of whitespace as one space and no surrounding space or final ``.!?``."""
+    return re.sub(r"\s+", " ", text).strip().rstrip(".!?").strip().lower()

@@ -1,7 +1,8 @@
 """GroundingModule: the Lightning training glue around ``GroundedLM`` (losses, metrics, optimiser).
 
-Validation logs the losses per task and, every ``metrics_every`` validations, the paper's metrics:
-explanation accuracy on held-out episodes and the match rate of imagined rollouts per level. With LoRA,
+Validation logs the losses per task and, every ``metrics_every`` validations, the paper's metrics and the
+diagnostics beside them (``kalm.grounding.metrics``): strict explanation accuracy per slot on held-out
+episodes that reached their goal, free-running action agreement, and the match rate per level. With LoRA,
 checkpoints hold only the trainable weights (adapters, codec) and the codec's buffers, not the frozen
 backbone, which is reloaded from its reference. With ``init_from`` the model starts from a grounded model
 (``kalm.grounding.parent``).
@@ -18,7 +19,7 @@ from typing_extensions import override
 
 from kalm.envs import NOVEL_LEVELS, get_suite
 from kalm.grounding.batch import GroundingBatch
-from kalm.grounding.metrics import explanation_accuracy, match_rate
+from kalm.grounding.metrics import action_agreement, explanation_metrics, match_rate
 from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
 
@@ -140,7 +141,8 @@ class GroundingModule(L.LightningModule):
             self.log(f"val/{name}", value)
 
     def paper_metrics(self) -> dict[str, float]:
-        """Explanation accuracy on held-out episodes and the match rate per level (greedy decoding)."""
+        """Explanation accuracy on held-out episodes that reached their goal, free-running action agreement with
+        the behaviour policy, and the match rate per level (greedy decoding); see ``kalm.grounding.metrics``."""
         metrics: dict[str, float] = {}
         datamodule = getattr(self.trainer, "datamodule", None)
         was_training = self.model.training
@@ -148,11 +150,14 @@ class GroundingModule(L.LightningModule):
         if datamodule is not None and self.hparams.explain_episodes:
             episodes = []
             for row in datamodule.episodes(validation=True):
-                episodes.append(row)
+                if row["success"]:  # a failed or exploring episode shows no goal to read back
+                    episodes.append(row)
                 if len(episodes) == self.hparams.explain_episodes:
                     break
-            metrics["explanation_accuracy"] = explanation_accuracy(self.model, self.suite, episodes)
-        for level in self.hparams.match_levels or ["train", *NOVEL_LEVELS]:
+            metrics.update(explanation_metrics(self.model, self.suite, episodes))
+        levels = self.hparams.match_levels or ["train", *NOVEL_LEVELS]
+        for level in levels:
+            metrics.update(action_agreement(self.model, self.suite, level, count=max(self.hparams.match_goals, 64)))
             metrics[f"match_rate/{level}"] = match_rate(self.model, self.suite, level, count=self.hparams.match_goals,
                                                         horizon=self.hparams.match_horizon)
         self.model.train(was_training)

@@ -1,6 +1,7 @@
 """Labelling imaginary rollouts with the environment's state-only judge and reward, and filtering them.
 
-A decoded rollout is cut at the first state that achieves its goal (``terminated``), labelled with
+A decoded rollout is cut where its level's protocol ends it (the first state that achieves or fails its
+goal, ``terminated``; or the level's horizon), labelled with
 the suite's reward function, and checked for plausibility (``EnvSuite.implausibility``: NaN/inf,
 states outside the workspace, steps beyond the environment's dynamics).
 """
@@ -46,22 +47,23 @@ class FilterStats:
         return "\n".join(lines)
 
 
-def label_rollout(suite: EnvSuite, goal_id: str, observations: np.ndarray, actions: np.ndarray) -> dict[str, Any]:
-    """Cut a decoded rollout at its first success and label it; returns the schema's numeric columns."""
+def label_rollout(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray,
+                  actions: np.ndarray) -> dict[str, Any]:
+    """Cut a decoded rollout where its level's protocol ends it (``EnvSuite.outcome``: first success or
+    failure, or the level's horizon) and label it; returns the schema's numeric columns."""
     observations = np.asarray(observations, dtype=np.float32)
     actions = np.asarray(actions)
-    reached = np.flatnonzero(suite.success(goal_id, observations))
-    length = int(reached[0]) + 1 if reached.size else len(actions)
+    outcome = suite.outcome(goal_id, level, observations[: len(actions) + 1])
+    length = outcome.length
     observations, actions = observations[: length + 1], actions[:length]
-    success = bool(reached.size)
     return {
         "length": length,
         "observations": observations,
         "actions": actions,
         "rewards": np.asarray(suite.rewards(goal_id, observations), dtype=np.float32),
-        "terminated": success,
-        "truncated": not success and length == suite.spec.horizon,
-        "success": success,
+        "terminated": outcome.terminated,
+        "truncated": not outcome.terminated and length == suite.protocol(level).horizon,
+        "success": outcome.success,
     }
 
 

@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from kalm.data import rollouts_to_dataset
 from kalm.envs.base import EnvSuite
-from kalm.grounding.metrics import judge_stop, state_projection
+from kalm.grounding.metrics import decoding_horizon, judge_stop, state_projection
 from kalm.imagine.label import PLAUSIBLE, FilterStats, label_rollout, verdict
 from kalm.imagine.plan import Item, initial_states
 
@@ -35,21 +35,25 @@ def pending_batches(work_dir: Path, count: int) -> list[int]:
     return [index for index in range(count) if not batch_path(work_dir, index).exists()]
 
 
-def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int, greedy: bool,
+def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int | None, greedy: bool,
                  temperature: float, seed: int, keep_implausible: bool) -> tuple[list[dict[str, Any]], list[str]]:
     """Imagine, label and judge one batch; returns schema rows and their verdicts.
 
-    Unless implausible rollouts are kept, a rollout stops at its first implausible state (it is dropped).
+    Each rollout runs under its level's protocol (at most ``horizon`` actions when given). Unless implausible
+    rollouts are kept, a rollout stops at its first implausible state (it is dropped).
     """
     generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
-    stop = judge_stop(suite, [item.goal_id for item in items], implausible=not keep_implausible)
+    levels = [item.level for item in items]
+    stop = judge_stop(suite, [item.goal_id for item in items], levels, implausible=not keep_implausible,
+                      horizon=horizon)
     decoded = model.generate_rollouts(
-        [item.sentence for item in items], initial_states(suite, items), horizon=horizon, greedy=greedy,
+        [item.sentence for item in items], initial_states(suite, items),
+        horizon=decoding_horizon(suite, levels, horizon), greedy=greedy,
         temperature=temperature, generator=generator, stop=stop, project=state_projection(suite))
     rows, verdicts = [], []
     for b, item in enumerate(items):
         observations, actions = decoded.rollout(b)
-        labelled = label_rollout(suite, item.goal_id, observations, actions)
+        labelled = label_rollout(suite, item.goal_id, item.level, observations, actions)
         verdicts.append(verdict(suite, labelled["observations"]))
         rows.append({"episode_id": item.index, "env": suite.name, "source": "imaginary", "level": item.level,
                      "goal_id": item.goal_id, "instruction": item.sentence, "seed": item.reset_seed, **labelled})
@@ -84,7 +88,7 @@ def merge(work_dir: Path, count: int, *, keep_implausible: bool) -> tuple[datase
 class ImagineModule(L.LightningModule):
     """Decodes plan batches in ``predict_step`` (one batch index per step) and writes their files."""
 
-    def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int,
+    def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int | None,
                  greedy: bool, temperature: float, seed: int, keep_implausible: bool, progress: Any = None) -> None:
         super().__init__()
         self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir

@@ -20,7 +20,7 @@ class ImagineSettings:
         batch_size: rollouts decoded together.
         greedy: argmax actions (``False``: sample with ``temperature``).
         temperature: sampling temperature.
-        horizon: maximum rollout length (default: the environment's).
+        horizon: a cap on rollout length (default: each level's protocol horizon, ``EnvSuite.protocol``).
         keep_implausible: keep rollouts that fail the plausibility checks (default: drop them).
     """
 

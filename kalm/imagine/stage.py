@@ -59,7 +59,7 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
     if todo:
         bar = tqdm(total=total, initial=total - sum(len(plan[i]) for i in todo), unit="rollout",
                    desc=f"imagine {suite.name}", disable=not progress or None)
-        runner = ImagineModule(model, suite, plan, work_dir, horizon=settings.horizon or suite.spec.horizon,
+        runner = ImagineModule(model, suite, plan, work_dir, horizon=settings.horizon,
                                greedy=settings.greedy, temperature=settings.temperature, seed=seed,
                                keep_implausible=settings.keep_implausible,
                                progress=bar)

@@ -64,11 +64,14 @@ class GroundConfig:
 class LearnConfig:
     """Offline RL: the same algorithm, steps and seeds for the baseline and the KALM policy.
 
-    ``num_seeds`` policies are trained per side (seeds ``seed``, ``seed + 1``, ...) and evaluated on the same
-    cases; the report pools their episodes, so a difference between the sides is not one seed's luck.
+    ``num_seeds`` policies are trained per side (seeds ``seed``, ``seed + 1``, ...); seed ``s`` of either side is
+    evaluated on the cases of seed ``s``, and the report pools the seeds, so a difference between the sides is
+    not one seed's luck. ``policy_protocol``: ``pooled`` trains one KALM policy on every imagined level,
+    ``per_level`` one per level (the paper's protocol; the rephrase policy plays the training goals).
     """
 
     algorithm: str = "bc"
+    policy_protocol: str = "pooled"
     num_seeds: int = 3
     steps: int = 3000
     batch_size: int = 256

@@ -14,20 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kalm.envs.base import EnvSuite
-
-
-def replay(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray, *,
-           seed: int = 0) -> np.ndarray:
-    """The real environment's observations when it starts at ``observations[0]`` (placed there by
-    ``EnvSuite.start_options``, else reset with the ``seed`` that produced it) and takes ``actions``."""
-    env = suite.make()
-    state, _ = env.reset(seed=seed, options={"goal": goal_id, "level": level, **suite.start_options(observations[0])})
-    states = [state]
-    for action in actions:
-        state, _, _, _, _ = env.step(action)
-        states.append(state)
-    env.close()
-    return np.stack(states)
+from kalm.imagine.replay import replay
 
 
 def rollout_gif(suite: EnvSuite, path: str | Path, *, goal_id: str, level: str, sentence: str,
@@ -36,7 +23,8 @@ def rollout_gif(suite: EnvSuite, path: str | Path, *, goal_id: str, level: str, 
     """Write the side-by-side GIF; ``None`` when the environment cannot render observations."""
     if suite.render_observation(observations[0], size=size, goal_id=goal_id) is None:
         return None
-    real = replay(suite, goal_id, level, observations, actions, seed=seed)
+    real, _ = replay(suite, goal_id, level, observations, actions, seed=seed)
+    real = np.concatenate([real, np.repeat(real[-1:], len(observations) - len(real), axis=0)])  # the real episode may end first
     frames = []
     for step, (imagined, actual) in enumerate(zip(observations, real, strict=True)):
         panels = np.concatenate([suite.render_observation(imagined, size=size, goal_id=goal_id),

@@ -16,20 +16,35 @@ POLICIES = ("baseline", "kalm")
 """``baseline`` learns from real data only; ``kalm`` from real plus imaginary data (mixed per batch)."""
 
 
+def sides(config: RunConfig) -> dict[str, list[str] | None]:
+    """The policies a run trains, with the imaginary levels each learns from (``None``: real data only).
+
+    ``learn.policy_protocol: pooled`` trains one KALM policy on every imagined level; ``per_level`` one per level
+    (``kalm/<level>``), as the paper does.
+    """
+    if config.learn.policy_protocol == "pooled":
+        return {"baseline": None, "kalm": list(config.imagine.levels)}
+    if config.learn.policy_protocol == "per_level":
+        return {"baseline": None, **{f"kalm/{level}": [level] for level in config.imagine.levels}}
+    raise ConfigError(f"learn.policy_protocol={config.learn.policy_protocol!r}; expected 'pooled' or 'per_level'")
+
+
 def train_policies(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any],
                    imaginary: dict[str, Any], folder: Path) -> dict[str, dict[str, Any]]:
-    """Train both policies with the same algorithm, steps and seeds; returns their folders per seed."""
+    """Train every side (``sides``) with the same algorithm, steps and seeds; returns their folders per seed."""
     if config.learn.num_seeds < 1:
         raise ConfigError(f"learn.num_seeds={config.learn.num_seeds}; expected at least 1")
     trained = {}
-    for name in POLICIES:
-        sources = [real["commit"]] + ([imaginary["commit"]] if name == "kalm" else [])
+    for name, levels in sides(config).items():
+        sources = [real["commit"]] + ([imaginary["commit"], levels] if levels else [])
         key = stage_key("learn", name, suite.name, config.seed, dataclasses.asdict(config.learn), sources)
-        data = imaginary if name == "kalm" else None
+        data = imaginary if levels else None
 
-        def produce(name: str = name, key: str = key, data: dict[str, Any] | None = data) -> dict[str, Any]:
+        def produce(name: str = name, key: str = key, data: dict[str, Any] | None = data,
+                    levels: list[str] | None = levels) -> dict[str, Any]:
             seeds = range(config.seed, config.seed + config.learn.num_seeds)
-            return {"seeds": [_fit(config, seed, real, data, folder / "policies" / f"{name}-{key}" / f"seed-{seed}")
+            slug = name.replace("/", "-")
+            return {"seeds": [_fit(config, seed, real, data, levels, folder / "policies" / f"{slug}-{key}" / f"seed-{seed}")
                               for seed in seeds]}
 
         trained[name] = cached(state, f"learn_{name}", key, produce)
@@ -37,7 +52,7 @@ def train_policies(config: RunConfig, suite: EnvSuite, state: RunState, real: di
 
 
 def _fit(config: RunConfig, seed: int, real: dict[str, Any], imaginary: dict[str, Any] | None,
-         folder: Path) -> dict[str, Any]:
+         levels: list[str] | None, folder: Path) -> dict[str, Any]:
     """Train one policy (resuming from its last checkpoint if a run was interrupted)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -50,7 +65,7 @@ def _fit(config: RunConfig, seed: int, real: dict[str, Any], imaginary: dict[str
     L.seed_everything(seed, verbose=False)
     data = TransitionDataModule(
         real=f"{real['repo_id']}@{real['commit']}",
-        imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [],
+        imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [], imaginary_levels=levels,
         imaginary_successful_only=settings.imaginary_successful_only,
         real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0, batch_size=settings.batch_size,
         steps_per_epoch=settings.steps, batches_per_step=settings.batches_per_step, seed=seed)
@@ -70,32 +85,54 @@ def _fit(config: RunConfig, seed: int, real: dict[str, Any], imaginary: dict[str
 
 def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, policies: dict[str, dict[str, Any]],
                       folder: Path) -> dict[str, Any]:
-    """Evaluate both policies on the same cases of every level; returns the report's dict and files."""
+    """Evaluate both policies and the suite's floors on the same cases of every level (training seed ``s`` of
+    either side plays the cases of seed ``s``; the floors play all of them); returns the report's dict and files."""
     settings = config.evaluate
     key = stage_key("evaluate", suite.name, config.seed, dataclasses.asdict(settings),
                     {name: [run["policy"] for run in trained["seeds"]] for name, trained in policies.items()})
 
     def produce() -> dict[str, Any]:
-        from kalm.rl.evaluation import evaluate_policy, pool
+        from kalm.rl.evaluation import evaluate_floors, evaluate_policy, pool
         from kalm.rl.goal_encoder import GoalEncoder
         from kalm.rl.policy import load_policy
         from kalm.rl.report import EvalReport
 
         seeds = [run["seed"] for run in next(iter(policies.values()))["seeds"]]
-        report = EvalReport(env=suite.name, settings={"episodes": settings.episodes, "seed": config.seed,
-                                                      "algorithm": config.learn.algorithm, "seeds": seeds})
+        report = EvalReport(env=suite.name, settings={"episodes": settings.episodes, "seeds": seeds,
+                                                      "algorithm": config.learn.algorithm,
+                                                      "policy_protocol": config.learn.policy_protocol},
+                            comparisons=[("kalm", "baseline")])
+        results: dict[str, dict[str, Any]] = {}
         per_seed: dict[str, dict[str, list[float]]] = {}
         for name, trained in policies.items():
+            levels = _levels_played(name, list(settings.levels))
             runs = []
-            for run in trained["seeds"]:
+            for run in trained["seeds"]:  # seed s of every side plays the cases of seed s: paired
                 loaded = load_policy(run["policy"])
-                runs.append(evaluate_policy(loaded.policy, suite, GoalEncoder(loaded.goal_encoder),
-                                            levels=list(settings.levels), episodes=settings.episodes,
-                                            seed=config.seed, progress=True))
-            report.results[name] = pool(runs)
-            per_seed[name] = {level: [result[level].rate for result in runs] for level in settings.levels}
+                runs.append(evaluate_policy(loaded.policy, suite, GoalEncoder(loaded.goal_encoder), levels=levels,
+                                            episodes=settings.episodes, seed=run["seed"], progress=True))
+            results[name] = pool(runs)
+            per_seed[name] = {level: [result[level].rate for result in runs] for level in levels}
+        report.results["baseline"] = results.pop("baseline")
+        report.results["kalm"] = results.pop("kalm", None) or {
+            level: results[f"kalm/{_trained_for(level)}"][level] for level in settings.levels}
+        report.results.update(results)  # per level: each level's own policy as a row of its own too
+        report.add_floors(evaluate_floors(suite, levels=list(settings.levels), episodes=settings.episodes,
+                                          seeds=seeds))
         files = report.save(folder / "evaluation")
         return {"report": report.to_dict(), "markdown": report.to_markdown(), "per_seed": per_seed,
                 "files": {kind: str(path) for kind, path in files.items()}}
 
     return cached(state, "evaluate", key, produce)
+
+
+def _trained_for(level: str) -> str:
+    """Which per-level KALM policy plays ``level``: its own, and the rephrase policy the training goals."""
+    return "rephrase" if level == "train" else level
+
+
+def _levels_played(name: str, levels: list[str]) -> list[str]:
+    if not name.startswith("kalm/"):
+        return levels
+    own = name.removeprefix("kalm/")
+    return [level for level in levels if _trained_for(level) == own]

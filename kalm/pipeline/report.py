@@ -11,31 +11,69 @@ import numpy as np
 from kalm.envs.base import EnvSuite
 from kalm.pipeline.figures import rollout_gif
 from kalm.pipeline.state import RunState
+from kalm.rl.report import EvalReport
+from kalm.rl.report import success_table as table
 
 STAGES = ("real_data", "grounding", "imagination", "learn_baseline", "learn_kalm", "evaluate")
 
 
 def success_table(evaluation: dict[str, Any]) -> str:
-    """Markdown: success rate per level for each policy, with 95 % intervals, and KALM minus baseline."""
-    results = evaluation["report"]["results"]
-    levels = list(next(iter(results.values())))
-    lines = ["| policy | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
-    for name, per_level in results.items():
-        cells = [f"{100 * r['rate']:.1f} % [{100 * r['ci_low']:.0f}, {100 * r['ci_high']:.0f}]"
-                 for r in (per_level[level] for level in levels)]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if {"baseline", "kalm"} <= set(results):
-        deltas = [100 * (results["kalm"][level]["rate"] - results["baseline"][level]["rate"]) for level in levels]
-        lines.append("| KALM − baseline | " + " | ".join(f"{delta:+.1f} pt" for delta in deltas) + " |")
-    return "\n".join(lines)
+    """Markdown: success rate per level for each policy and floor with 95 % intervals, and KALM − baseline."""
+    return table(EvalReport.from_dict(evaluation["report"]))
 
 
 def _episodes(settings: dict[str, Any]) -> str:
     seeds = settings.get("seeds", [settings.get("seed")])
     if len(seeds) == 1:
-        return f"{settings['episodes']} episodes per level"
-    return (f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds "
-            f"({len(seeds) * settings['episodes']} pooled)")
+        return f"{settings['episodes']} episodes per level and policy."
+    return (f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds, each seed on its "
+            f"own cases ({len(seeds) * settings['episodes']} per policy); seed s of the baseline and of KALM play "
+            "the same cases, and the floors play all of them.")
+
+
+def protocol_lines(suite: EnvSuite, levels: list[str], policy_protocol: str) -> list[str]:
+    """The evaluation protocol, as the report states it: each level's judge and what the KALM policy learned from."""
+    lines = ["Protocol (each level's horizon and judge; the same judges label the imaginary rollouts):", ""]
+    lines += [f"- {level}: {suite.protocol(level).judge}" for level in levels]
+    options = {level: suite.evaluation_options(level) for level in levels}
+    if any(options.values()):
+        lines.append(f"- evaluation reset options: {options}")
+    lines.append(f"- policies: {POLICY_PROTOCOLS[policy_protocol]}")
+    return [*lines, ""]
+
+
+POLICY_PROTOCOLS = {
+    "pooled": "one KALM policy, trained on the real data plus the imaginary rollouts of every novel level",
+    "per_level": ("one KALM policy per novel level, trained on the real data plus that level's imaginary rollouts; "
+                  "the train column shows the rephrase policy (the paper's protocol, reference §7)"),
+}
+
+
+def diagnostics_table(metrics: dict[str, float]) -> list[str]:
+    """The grounding diagnostics beside their chance or best-constant levels (``kalm.grounding.metrics``)."""
+    rows = ["| diagnostic | value | chance or best constant |", "|---|---|---|"]
+    for key, value in sorted(metrics.items()):
+        name = key.removeprefix("val/")
+        if name.endswith(("/chance", "/constant")) or not name.startswith(
+                ("explanation", "action_agreement", "match_rate")):
+            continue
+        reference = metrics.get(f"{key}/chance", metrics.get(f"{key}/constant"))
+        rows.append(f"| {name} | {value:.3f} | {'' if reference is None else f'{reference:.3f}'} |")
+    for key, label in (("val/action_acc", "action_acc (teacher-forced)"), ("val/state_mse", "state_mse (teacher-forced)")):
+        if key in metrics:
+            rows.append(f"| {label} | {metrics[key]:.3f} | |")
+    return rows
+
+
+def replay_table(replay: dict[str, dict[str, float]] | None) -> list[str]:
+    """Per level: how many kept rollouts reach their goal when their actions are replayed in the simulator."""
+    if not replay:
+        return []
+    rows = ["| level | kept rollouts | replay reaches the goal | imagined and real part at step (mean) | never part |",
+            "|---|---|---|---|---|"]
+    rows += [f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} | {r['parted_at']:.1f} | "
+             f"{r['never_parted']:.1%} |" for level, r in replay.items()]
+    return [*rows, ""]
 
 
 def _per_seed(evaluation: dict[str, Any]) -> list[str]:
@@ -80,22 +118,26 @@ def write_report(folder: Path, *, name: str, suite: EnvSuite, state: RunState, r
     chart = Path(evaluation["files"]["png"]).relative_to(folder)
     timings = {stage: state.seconds(stage) for stage in STAGES}
     metrics = model.get("metrics", {})
+    settings = evaluation["report"]["settings"]
+    report = EvalReport.from_dict(evaluation["report"])
     lines = [
         f"# KALM run `{name}` on {suite.name}", "",
         "## Success rate per level", "",
         ("Baseline: offline RL on real data only. KALM: the same algorithm, steps and seeds on real plus "
-         f"imaginary rollouts. {_episodes(evaluation['report']['settings'])}, 95 % Wilson intervals."), "",
-        success_table(evaluation), "", *_per_seed(evaluation), f"![success rate per level]({chart})", "",
+         f"imaginary rollouts. Floors: trivial policies on the same cases. {_episodes(settings)}"), "",
+        *protocol_lines(suite, report.levels, settings.get("policy_protocol", "pooled")),
+        report.to_markdown(), *_per_seed(evaluation), f"![success rate per level]({chart})", "",
         "## Grounding", "",
         (f"Model `{model['repo_id']}` {model.get('version') or ''} (commit `{model['commit'][:12]}`), "
-         f"{model.get('steps', '?')} training steps."), "",
-        "| metric | value |", "|---|---|",
-        *[f"| {key.removeprefix('val/')} | {value:.3f} |" for key, value in sorted(metrics.items())
-          if "explanation" in key or "match_rate" in key or key in ("val/action_acc", "val/state_mse")], "",
+         f"{model.get('steps', '?')} training steps. Explanations are read by a strict interpreter on held-out "
+         "real episodes that reached their goal; action agreement compares the model's first action, decoded "
+         "freely from the goal and a real initial state, with the behaviour policy's."), "",
+        *diagnostics_table(metrics), "",
         "## Imaginary data", "",
         (f"`{imaginary['repo_id']}` {imaginary['version']}: {imaginary['summary']['episodes']} rollouts kept "
          f"({imaginary['summary']['transitions']} transitions), per level {imaginary['summary']['levels']}."), "",
         imaginary["filter_table"], "",
+        *replay_table(imaginary.get("replay")),
         "## Real data", "",
         (f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, success rate "
          f"{real['summary'].get('success_rate', float('nan')):.3f}."), "",

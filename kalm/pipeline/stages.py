@@ -142,6 +142,7 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
         from kalm.data import summarize
         from kalm.grounding.hub import load_grounded
         from kalm.hub.publish import publish_dataset
+        from kalm.imagine.replay import replay_agreement
         from kalm.imagine.stage import imaginary_repo_id, imagine, run_dir
 
         loaded = load_grounded(model["repo_id"], model["commit"])
@@ -158,7 +159,8 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
                 "config": {"decoding": dataclasses.asdict(settings)}, "filter_stats": result.stats.to_dict()})
         return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
                 "summary": summarize(result.dataset), "filter_stats": result.stats.to_dict(),
-                "filter_table": result.stats.table(), "work_dir": str(result.work_dir)}
+                "filter_table": result.stats.table(), "work_dir": str(result.work_dir),
+                "replay": replay_agreement(suite, result.dataset.with_format("numpy"))}
 
     return cached(state, "imagination", key, produce)
 

@@ -128,6 +128,7 @@ def evaluate(
     num_envs: int = 8,
     out: Path = Path("outputs/evaluate"),
     hub_endpoint: str | None = None,
+    floors: bool = True,
     progress: bool = True,
 ) -> Any:
     """Evaluate policies in the real environment per goal level; write JSON, markdown and a PNG chart.
@@ -142,9 +143,13 @@ def evaluate(
         num_envs: environments stepped in lockstep with one batched forward.
         out: output folder for report.json, report.md and success.png.
         hub_endpoint: Hub URL for repo inputs (default: kalm's endpoint resolution).
+        floors: also evaluate the environment's floor policies (``EnvSuite.floor_policies``) on the same cases.
         progress: show progress bars.
+
+    Every policy after the first is compared with the first (the paired difference and its interval).
     """
-    from kalm.rl.evaluation import evaluate_policy
+    from kalm.envs import get_suite
+    from kalm.rl.evaluation import evaluate_floors, evaluate_policy
     from kalm.rl.goal_encoder import GoalEncoder
     from kalm.rl.policy import load_policy
     from kalm.rl.report import EvalReport
@@ -162,6 +167,7 @@ def evaluate(
             "levels": list(levels or LEVELS),
             "policies": dict(zip(names, policies, strict=True)),
         },
+        comparisons=[(name, names[0]) for name in names[1:]],
     )
     encoders: dict[str, GoalEncoder] = {}
     for name, item in zip(names, loaded, strict=True):
@@ -176,6 +182,9 @@ def evaluate(
             num_envs=num_envs,
             progress=progress,
         )
+    if floors:
+        report.add_floors(evaluate_floors(get_suite(env), levels=levels or LEVELS, episodes=episodes, seeds=[seed],
+                                          num_envs=num_envs, progress=progress))
     paths = report.save(out)
     print(report.to_markdown())
     print(f"report -> {paths['json']}, {paths['markdown']}, {paths['png']}")

@@ -1,49 +1,48 @@
-"""Success rate per goal level in the real environment, with fixed seeds and a Wilson interval.
+"""Success rate per goal level in the real environment: fixed cases, floors, honest intervals.
 
 For each level, :func:`evaluation_cases` draws a deterministic list of ``(goal, reset seed)`` cases from
-``(seed, level)``: the level's goals in a shuffled order, repeated until ``episodes`` cases (so every
-goal is evaluated about equally often); asking for more episodes extends the same list. The policy sees
-the environment's own instruction, ``info["instruction"]``, a sentence of that level, encoded by the
-goal encoder it was trained with.
-Episodes run in lockstep over ``num_envs`` environments with one batched policy forward per step.
+``(seed, level)`` (``kalm.envs.cases``: every goal about equally often, every kind of goal covered); asking
+for more episodes extends the same list. Episodes run under the level's protocol (``EnvSuite.protocol``: its horizon, its judge) with
+the suite's evaluation options (``EnvSuite.evaluation_options``).
+
+Anything that acts is an :class:`Actor`: a trained policy network (it sees the environment's own
+instruction, ``info["instruction"]``, encoded by the goal encoder it was trained with), or one of the
+suite's floor policies (``EnvSuite.floor_policies``: trivial policies a learned one must beat, run on
+exactly the same cases). Episodes run in lockstep over ``num_envs`` environments with one batched
+action per step.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from kalm.envs import LEVELS, get_suite
-from kalm.envs.base import EnvSuite
-from kalm.envs.goals import check_level
-from kalm.errors import ConfigError
+from kalm.envs.base import EnvSuite, FloorPolicy
+from kalm.envs.cases import EvalCase, level_cases
 from kalm.rl.goal_encoder import GoalEncoder
 from kalm.rl.networks import Policy
 from kalm.rl.policy import act
+from kalm.rl.stats import bootstrap_interval, wilson_interval
 
 log = logging.getLogger(__name__)
-Z_95 = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class EvalCase:
-    """One evaluation episode: a goal of ``level`` and the environment's reset seed."""
-
-    level: str
-    goal_id: str
-    seed: int
+_FLOOR_STREAM = 7  # a floor's per-episode generator: (case seed, this), apart from the reset's own stream
 
 
 @dataclass(frozen=True)
 class LevelResult:
-    """Success counts of one level with the rate and its 95 % Wilson interval."""
+    """Success counts of one level with the rate and its 95 % interval.
+
+    ``outcomes[i]`` is the episode of goal ``goal_ids[i]`` in case set ``groups[i]`` (a training seed's cases);
+    ``interval`` names how ``ci_low``/``ci_high`` were computed: ``wilson`` (independent episodes of one
+    policy) or ``bootstrap`` (over the groups and the cases within them, see ``kalm.rl.stats``).
+    """
 
     level: str
     episodes: int
@@ -52,100 +51,123 @@ class LevelResult:
     ci_low: float
     ci_high: float
     outcomes: tuple[bool, ...] = field(repr=False, default=())
+    goal_ids: tuple[str, ...] = field(repr=False, default=())
+    groups: tuple[int, ...] = field(repr=False, default=())
+    interval: str = "wilson"
 
 
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion (``(0, 1)`` for no trials)."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+class Actor(Protocol):
+    """Chooses actions for the episodes running in lockstep: ``begin`` is called when episode ``index``
+    starts, ``act`` with the indices of the running episodes and their observations ``[n, obs_dim]``."""
+
+    def begin(self, index: int, case: EvalCase, instruction: str) -> None: ...
+
+    def act(self, indices: Sequence[int], observations: np.ndarray) -> Sequence[Any]: ...
 
 
-def evaluation_cases(
-    suite: EnvSuite, level: str, *, episodes: int, seed: int = 0, goals: Sequence[str] | None = None
-) -> list[EvalCase]:
-    """The deterministic evaluation cases of ``level`` (see the module docstring).
+class PolicyActor:
+    """A trained goal-conditioned policy network: one batched forward for all running episodes."""
 
-    Args:
-        suite: the environment suite.
-        level: goal level.
-        episodes: number of cases.
-        seed: base seed; the same ``(seed, level, episodes)`` always gives the same cases.
-        goals: restrict to these goal ids of the level (all when ``None``).
-    """
-    if episodes < 1:
-        raise ConfigError(f"episodes={episodes!r} is invalid; expected a positive integer")
-    ids = (
-        [goal.id for goal in suite.goals(check_level(level))]
-        if goals is None
-        else [suite.goal(level, goal_id).id for goal_id in goals]
-    )
-    goal_rng, seed_rng = (np.random.default_rng([seed, LEVELS.index(level), stream]) for stream in (0, 1))
-    order = np.concatenate([goal_rng.permutation(len(ids)) for _ in range(math.ceil(episodes / len(ids)))])
-    seeds = seed_rng.integers(2**31, size=episodes)  # two streams: more episodes extend the same list
-    return [EvalCase(level, ids[int(i)], int(s)) for i, s in zip(order[:episodes], seeds, strict=True)]
+    def __init__(self, policy: Policy, encoder: GoalEncoder) -> None:
+        self.policy, self.encoder = policy, encoder
+        self._goals: dict[int, np.ndarray] = {}
+
+    def begin(self, index: int, case: EvalCase, instruction: str) -> None:
+        self._goals[index] = self.encoder.encode([instruction])[0]
+
+    def act(self, indices: Sequence[int], observations: np.ndarray) -> Sequence[Any]:
+        states = torch.as_tensor(observations, dtype=torch.float32)
+        goals = torch.as_tensor(np.stack([self._goals[index] for index in indices]))
+        actions = act(self.policy, states, goals).cpu().numpy()
+        return [int(a) for a in actions] if self.policy.spec.discrete else list(actions.astype(np.float32))
 
 
-def run_cases(
-    policy: Policy,
-    suite: EnvSuite,
-    cases: Sequence[EvalCase],
-    encoder: GoalEncoder,
-    *,
-    num_envs: int = 8,
-    progress: bool = False,
-) -> list[bool]:
-    """Roll ``policy`` out on every case; whether each episode reached its goal, in case order."""
+class FloorActor:
+    """A floor policy (``EnvSuite.floor_policies``); each episode's randomness comes from its case's seed, so
+    its outcomes are a fixed function of the cases."""
+
+    def __init__(self, floor: FloorPolicy) -> None:
+        self.floor = floor
+        self._episodes: dict[int, tuple[Any, str]] = {}
+
+    def begin(self, index: int, case: EvalCase, instruction: str) -> None:
+        self._episodes[index] = (self.floor(np.random.default_rng([case.seed, _FLOOR_STREAM])), case.goal_id)
+
+    def act(self, indices: Sequence[int], observations: np.ndarray) -> Sequence[Any]:
+        return [self._episodes[i][0](observation, self._episodes[i][1])
+                for i, observation in zip(indices, observations, strict=True)]
+
+
+def evaluation_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
+                     goals: Sequence[str] | None = None) -> list[EvalCase]:
+    """The deterministic evaluation cases of ``level``: ``kalm.envs.cases.level_cases``."""
+    return level_cases(suite, level, episodes=episodes, seed=seed, goals=goals)
+
+
+def run_cases(actor: Actor, suite: EnvSuite, cases: Sequence[EvalCase], *, num_envs: int = 8,
+              progress: bool = False) -> list[bool]:
+    """Roll ``actor`` out on every case; whether each episode reached its goal, in case order."""
     envs = [suite.make() for _ in range(max(1, min(num_envs, len(cases))))]
     results: list[bool | None] = [None] * len(cases)
-    slots: list[dict[str, Any] | None] = [None] * len(envs)
+    running: list[dict[str, Any] | None] = [None] * len(envs)
     queue = iter(range(len(cases)))
-    bar = tqdm(
-        total=len(cases),
-        desc=f"evaluate {cases[0].level if cases else ''}",
-        unit="ep",
-        disable=not progress or None,
-    )
-    for slot in range(len(envs)):
-        slots[slot] = _start(envs[slot], cases, queue, encoder)
-    while any(slots):
-        active = [slot for slot, state in enumerate(slots) if state is not None]
-        states = torch.as_tensor(np.stack([slots[s]["observation"] for s in active]), dtype=torch.float32)  # type: ignore[index]
-        goals = torch.as_tensor(np.stack([slots[s]["goal"] for s in active]))  # type: ignore[index]
-        actions = act(policy, states, goals).cpu().numpy()
-        for slot, action in zip(active, actions, strict=True):
-            state = slots[slot]
-            assert state is not None
-            observation, _, terminated, truncated, info = envs[slot].step(
-                int(action) if policy.spec.discrete else action.astype(np.float32)
-            )
-            state["observation"] = observation
+    bar = tqdm(total=len(cases), desc=f"evaluate {cases[0].level if cases else ''}", unit="ep",
+               disable=not progress or None)
+    for slot, env in enumerate(envs):
+        running[slot] = _start(env, suite, cases, queue, actor)
+    while any(running):
+        active = [slot for slot, episode in enumerate(running) if episode is not None]
+        episodes = [running[slot] for slot in active]
+        actions = actor.act([e["case"] for e in episodes], np.stack([e["observation"] for e in episodes]))  # type: ignore[index]
+        for slot, episode, action in zip(active, episodes, actions, strict=True):
+            assert episode is not None
+            observation, _, terminated, truncated, info = envs[slot].step(action)
+            episode["observation"] = observation
             if terminated or truncated:
-                results[state["case"]] = bool(info["success"])
+                results[episode["case"]] = bool(info["success"])
                 bar.update(1)
-                slots[slot] = _start(envs[slot], cases, queue, encoder)
+                running[slot] = _start(envs[slot], suite, cases, queue, actor)
     bar.close()
     for env in envs:
         env.close()
     return [bool(result) for result in results]
 
 
-def _start(env: Any, cases: Sequence[EvalCase], queue: Any, encoder: GoalEncoder) -> dict[str, Any] | None:
+def _start(env: Any, suite: EnvSuite, cases: Sequence[EvalCase], queue: Any, actor: Actor) -> dict[str, Any] | None:
     index = next(queue, None)
     if index is None:
         return None
     case = cases[index]
-    observation, info = env.reset(seed=case.seed, options={"goal": case.goal_id, "level": case.level})
-    return {
-        "case": index,
-        "observation": observation,
-        "goal": encoder.encode([info["instruction"]])[0],
-        "instruction": info["instruction"],
-    }
+    options = {"goal": case.goal_id, "level": case.level, **suite.evaluation_options(case.level)}
+    observation, info = env.reset(seed=case.seed, options=options)
+    actor.begin(index, case, info["instruction"])
+    return {"case": index, "observation": observation}
+
+
+def evaluate_actor(actor: Actor, suite: EnvSuite, *, levels: Sequence[str] = LEVELS, episodes: int = 100,
+                   seeds: Sequence[int] = (0,), num_envs: int = 8, goals: Sequence[str] | None = None,
+                   progress: bool = False) -> dict[str, LevelResult]:
+    """``actor``'s success rate per level over the cases of every seed in ``seeds`` (``episodes`` each)."""
+    results = {}
+    for level in levels:
+        cases = [case for seed in seeds for case in evaluation_cases(suite, level, episodes=episodes, seed=seed,
+                                                                      goals=goals)]
+        outcomes = run_cases(actor, suite, cases, num_envs=num_envs, progress=progress)
+        groups = [seed for seed in seeds for _ in range(episodes)]
+        results[level] = level_result(level, outcomes, [case.goal_id for case in cases], groups)
+        log.info("%s: %d/%d successes", level, sum(outcomes), len(outcomes))
+    return results
+
+
+def evaluate_floors(suite: EnvSuite, **kwargs: Any) -> dict[str, dict[str, LevelResult]]:
+    """Every floor policy of ``suite`` on the cases ``evaluate_actor`` draws from ``kwargs``, by name. A floor is one
+    fixed policy, so its episodes over all seeds' cases are independent: Wilson intervals."""
+    floors = {}
+    for name, floor in suite.floor_policies().items():
+        results = evaluate_actor(FloorActor(floor), suite, **kwargs)
+        floors[name] = {level: level_result(level, r.outcomes, r.goal_ids, r.groups, interval="wilson")
+                        for level, r in results.items()}
+    return floors
 
 
 def evaluate_policy(
@@ -160,34 +182,40 @@ def evaluate_policy(
     goals: Sequence[str] | None = None,
     progress: bool = False,
 ) -> dict[str, LevelResult]:
-    """Success rate of ``policy`` per level (see the module docstring).
+    """Success rate of ``policy`` per level on the cases of ``seed`` (see the module docstring).
 
     Returns:
         level -> :class:`LevelResult`, in the order of ``levels``.
     """
     suite = get_suite(suite) if isinstance(suite, str) else suite
     _prefetch_sentences(suite, levels, encoder, goals)
-    results = {}
-    for level in levels:
-        cases = evaluation_cases(suite, level, episodes=episodes, seed=seed, goals=goals)
-        outcomes = run_cases(policy, suite, cases, encoder, num_envs=num_envs, progress=progress)
-        successes = sum(outcomes)
-        results[level] = level_result(level, outcomes)
-        log.info("%s: %d/%d successes", level, successes, len(outcomes))
-    return results
+    return evaluate_actor(PolicyActor(policy, encoder), suite, levels=levels, episodes=episodes, seeds=[seed],
+                          num_envs=num_envs, goals=goals, progress=progress)
 
 
-def level_result(level: str, outcomes: Sequence[bool]) -> LevelResult:
-    """The rate and Wilson interval of a level's episode outcomes."""
-    successes = sum(bool(outcome) for outcome in outcomes)
-    low, high = wilson_interval(successes, len(outcomes))
-    return LevelResult(level, len(outcomes), successes, successes / max(1, len(outcomes)), low, high,
-                       tuple(bool(outcome) for outcome in outcomes))
+def level_result(level: str, outcomes: Sequence[bool], goal_ids: Sequence[str] = (),
+                 groups: Sequence[int] | None = None, *, interval: str | None = None) -> LevelResult:
+    """The rate of a level's episode outcomes with its interval: ``wilson`` for one policy on independent cases,
+    ``bootstrap`` over ``groups`` (training seeds, each with its own cases) and the cases within them. By default
+    the bootstrap when ``groups`` holds several, else Wilson."""
+    flags = tuple(bool(outcome) for outcome in outcomes)
+    groups = tuple(groups) if groups is not None else (0,) * len(flags)
+    interval = interval or ("bootstrap" if len(set(groups)) > 1 else "wilson")
+    successes = sum(flags)
+    if interval == "bootstrap":
+        low, high = bootstrap_interval(flags, groups)
+    else:
+        low, high = wilson_interval(successes, len(flags))
+    return LevelResult(level, len(flags), successes, successes / max(1, len(flags)), low, high, flags,
+                       tuple(goal_ids), groups, interval)
 
 
 def pool(runs: Sequence[dict[str, LevelResult]]) -> dict[str, LevelResult]:
-    """The results of several policies (e.g. training seeds) on the same cases, as one: outcomes concatenated."""
-    return {level: level_result(level, [o for run in runs for o in run[level].outcomes]) for level in runs[0]}
+    """The results of several policies (e.g. training seeds, each evaluated on its own cases), as one."""
+    return {level: level_result(level, [o for run in runs for o in run[level].outcomes],
+                                [g for run in runs for g in run[level].goal_ids],
+                                [group for run in runs for group in run[level].groups])
+            for level in runs[0]}
 
 
 def _prefetch_sentences(
@@ -208,4 +236,5 @@ def result_dict(result: LevelResult) -> dict[str, Any]:
     """A JSON-ready dict of a level result (outcomes as 0/1)."""
     data = asdict(result)
     data["outcomes"] = [int(o) for o in result.outcomes]
+    data["goal_ids"], data["groups"] = list(result.goal_ids), list(result.groups)
     return data

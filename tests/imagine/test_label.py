@@ -20,7 +20,7 @@ def test_rollout_is_cut_at_the_first_success_and_rewarded(clevr):
     states = [START]
     for _ in range(5):
         states.append(moved(states[-1], 0, -0.13, 0.0))
-    labelled = label_rollout(clevr, "red-left-of-blue", np.stack(states), np.array([2, 2, 2, 2, 2]))
+    labelled = label_rollout(clevr, "red-left-of-blue", "train", np.stack(states), np.array([2, 2, 2, 2, 2]))
     assert labelled["length"] == 3 and labelled["success"] and labelled["terminated"]
     assert not labelled["truncated"]
     assert labelled["observations"].shape == (4, 10) and labelled["actions"].tolist() == [2, 2, 2]
@@ -31,9 +31,9 @@ def test_rollout_is_cut_at_the_first_success_and_rewarded(clevr):
 
 def test_unsuccessful_rollouts_are_truncated_only_at_the_horizon(clevr):
     short = np.stack([START, moved(START, 0, 0.0, 0.1)])
-    assert not label_rollout(clevr, "red-left-of-blue", short, np.array([1]))["truncated"]
+    assert not label_rollout(clevr, "red-left-of-blue", "train", short, np.array([1]))["truncated"]
     full = np.stack([START] * 51)
-    labelled = label_rollout(clevr, "red-left-of-blue", full, np.ones(50, dtype=int))
+    labelled = label_rollout(clevr, "red-left-of-blue", "train", full, np.ones(50, dtype=int))
     assert labelled["truncated"] and not labelled["success"] and labelled["length"] == 50
 
 

@@ -86,7 +86,7 @@ def test_implausible_rollouts_stop_early_with_the_same_verdicts(model, clevr):
         model.codec.state_head.weight.zero_()
         model.codec.state_head.bias.zero_()
         model.codec.state_head.bias[0] = 0.04
-    items = plan_items(clevr, ["easy"], per_goal=2, seed=0)[:16]
+    items = plan_items(clevr, ["rephrase"], per_goal=1, seed=0)[:16]
     full, full_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
                                        keep_implausible=True)
     early, early_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,

@@ -23,16 +23,23 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
             "--hub_endpoint", hub.url, "--org", "e2e", "--evaluate.episodes", "12"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| KALM − baseline |" in printed
+    assert "| KALM − baseline |" in printed and "| floor: uniform random |" in printed
     folder = tmp_path / "quick"
     report = (folder / "report.md").read_text()
     for section in ("## Success rate per level", "## Grounding", "## Imaginary data", "## Timings",
                     "## Imagined rollouts next to the real environment"):
         assert section in report
-    for row in ("| baseline |", "| kalm |", "explanation_accuracy", "match_rate/easy", "| rephrase | 80 |"):
+    for row in ("| baseline |", "| kalm |", "| floor: named ball, random direction |", "explanation_accuracy",
+                "explanation_slot/direction", "action_agreement/easy/direction_within_45°", "match_rate/easy",
+                "| rephrase | 80 |", "hard goals by kind:", "2 relations", "- easy: one push",
+                "replay reaches the goal"):
         assert row in report
     data = json.loads((folder / "report.json").read_text())
-    assert set(data["evaluation"]["results"]) == {"baseline", "kalm"}
+    assert set(data["evaluation"]["results"]) == {"baseline", "kalm", "floor: uniform random",
+                                                  "floor: named ball, random direction"}
+    [comparison] = data["evaluation"]["comparisons"]
+    assert (comparison["treated"], comparison["control"]) == ("kalm", "baseline")
+    assert comparison["easy"]["ci_low"] <= comparison["easy"]["difference"] <= comparison["easy"]["ci_high"]
     for policy in data["evaluation"]["results"].values():
         assert set(policy) == {"train", "rephrase", "easy", "hard"}
         assert all(result["episodes"] == 12 for result in policy.values())
@@ -59,5 +66,9 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert {name for name in stages if stages_now[name] != stages[name]} == {"learn_baseline", "learn_kalm", "evaluate"}
     assert [run["seed"] for run in stages_now["learn_kalm"]["output"]["seeds"]] == [0, 1]
     report = (folder / "report.md").read_text()
-    assert "12 episodes per level for each of 2 training seeds (24 pooled)" in report
+    assert "12 episodes per level for each of 2 training seeds, each seed on its own cases (24 per policy)" in report
     assert "- kalm: train " in report
+    results = data["evaluation"]["results"]
+    assert results["kalm"]["easy"]["groups"] == [0] * 12 + [1] * 12 == results["baseline"]["easy"]["groups"]
+    assert results["kalm"]["easy"]["interval"] == "bootstrap"
+    assert results["floor: uniform random"]["easy"]["interval"] == "wilson"

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from kalm.errors import ConfigError
-from kalm.rl.evaluation import evaluate_policy, evaluation_cases, run_cases, wilson_interval
+from kalm.rl.evaluation import PolicyActor, evaluate_policy, evaluation_cases, run_cases, wilson_interval
 from kalm.rl.goal_encoder import GoalEncoder
 from kalm.rl.networks import Policy, PolicySpec
 from kalm.rl.report import EvalReport
@@ -46,8 +46,8 @@ def test_cases_are_a_fixed_function_of_seed_and_level(clevr):
 def test_outcomes_do_not_depend_on_how_many_envs_run_in_lockstep(clevr, policy, encoder):
     cases = evaluation_cases(clevr, "easy", episodes=12, seed=1, goals=EASY_GOALS)
     encoder.encode([s for goal in EASY_GOALS for s in clevr.goal("easy", goal).sentences])
-    one = run_cases(policy, clevr, cases, encoder, num_envs=1)
-    four = run_cases(policy, clevr, cases, encoder, num_envs=4)
+    one = run_cases(PolicyActor(policy, encoder), clevr, cases, num_envs=1)
+    four = run_cases(PolicyActor(policy, encoder), clevr, cases, num_envs=4)
     assert one == four and len(one) == 12
 
 

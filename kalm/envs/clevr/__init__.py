@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from kalm.data.schema import RolloutSpec
-from kalm.envs.base import EnvSuite, Policy
+from kalm.envs.base import EnvSuite, FloorPolicy, LevelProtocol, Policy
 from kalm.envs.clevr import goals as _goals
-from kalm.envs.clevr import judges
+from kalm.envs.clevr import judges, language
 from kalm.envs.clevr.env import HORIZON, ClevrRobotEnv
-from kalm.envs.clevr.physics import BALL_RADIUS, NUM_ACTIONS, NUM_BALLS, TABLE_HALF_SIZE
+from kalm.envs.clevr.physics import BALL_COLORS, BALL_RADIUS, DIRECTIONS, NUM_ACTIONS, NUM_BALLS, TABLE_HALF_SIZE, action_index
 from kalm.envs.clevr.policy import ScriptedPolicy
-from kalm.envs.clevr.specs import parse_spec
-from kalm.envs.goals import Goal
+from kalm.envs.clevr.specs import AllOf, Gather, LineUp, Relation, Step, parse_spec
+from kalm.envs.goals import Goal, check_level
+
+_FAILS = f"fails once a ball the goal does not involve is {judges.FAILURE_THRESHOLD} from its start"
+PROTOCOLS = {
+    "train": LevelProtocol(HORIZON, f"success at any of {HORIZON} pushes; {_FAILS}"),
+    "rephrase": LevelProtocol(HORIZON, f"success at any of {HORIZON} pushes; {_FAILS}"),
+    "easy": LevelProtocol(1, (f"one push, judged on it: the named ball moves >= {judges.STEP_DISTANCE} within "
+                              f"+-60 deg of the direction; {_FAILS}")),
+    "hard": LevelProtocol(HORIZON, f"all parts at once at any of {HORIZON} pushes; {_FAILS}"),
+}
+"""The reference's protocol (``kalm_reference.md`` §4.3, §5.1): one-step goals get one push (the authors'
+``step_level_a`` ends the episode after it), the others 50; every level ends an episode as a failure when a
+ball the goal does not involve is pushed away (the authors' environment, ``env.py:890-915``)."""
+_DIRECTION_PHRASES = sorted(
+    {phrase: direction for bank in (language.TRAIN_DIRECTION, language.REPHRASE_DIRECTION)
+     for direction, phrase in bank.items()}.items(), key=lambda item: -len(item[0]))
 
 
 class ClevrSuite(EnvSuite):
@@ -28,6 +44,7 @@ class ClevrSuite(EnvSuite):
     observation_low = np.full(2 * NUM_BALLS, -(TABLE_HALF_SIZE - BALL_RADIUS) - 0.02)
     observation_high = -observation_low
     max_step_change = np.full(2 * NUM_BALLS, 0.35)
+    replay_tolerance = judges.STEP_DISTANCE  # the smallest displacement a CLEVR-Robot judge tells apart
 
     def make(self, **kwargs: Any) -> ClevrRobotEnv:
         return ClevrRobotEnv(**kwargs)
@@ -38,6 +55,50 @@ class ClevrSuite(EnvSuite):
     def success(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         observations = np.asarray(observations)
         return judges.success(parse_spec(goal_id), observations[1:], observations[0])
+
+    def failure(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
+        observations = np.asarray(observations)
+        return judges.failure(parse_spec(goal_id), observations[1:], observations[0])
+
+    def protocol(self, level: str) -> LevelProtocol:
+        return PROTOCOLS[check_level(level)]
+
+    def goal_kind(self, goal_id: str) -> str:
+        spec = parse_spec(goal_id)
+        if isinstance(spec, AllOf):
+            return f"{len(spec.relations)} relations"
+        return {Relation: "relation", Step: "step", LineUp: "line-up", Gather: "gather"}[type(spec)]
+
+    def floor_policies(self) -> Mapping[str, FloorPolicy]:
+        """Uniformly random pushes, and pushes of a ball the goal names (that should move) in a random
+        direction: a policy that knows the goal's colours and nothing else."""
+        return {**super().floor_policies(), "named ball, random direction": _named_ball_random_direction}
+
+    def action_agreement(self, predicted: Any, reference: Any) -> dict[str, bool]:
+        """Right ball; direction within 45° (the same push direction or a neighbour, any ball); exact push."""
+        predicted, reference = int(predicted), int(reference)
+        directions = DIRECTIONS[predicted % len(DIRECTIONS)] @ DIRECTIONS[reference % len(DIRECTIONS)]
+        return {"right ball": predicted // len(DIRECTIONS) == reference // len(DIRECTIONS),
+                "direction within 45°": bool(directions >= np.cos(np.pi / 4) - 1e-9),
+                "exact": predicted == reference}
+
+    def goal_slots(self, goal_id: str) -> dict[str, str]:
+        """A training goal's source ball, reference ball and direction."""
+        spec = parse_spec(goal_id)
+        if not isinstance(spec, Relation):
+            return {"goal": goal_id}
+        return {"source ball": BALL_COLORS[spec.src], "reference ball": BALL_COLORS[spec.dst],
+                "direction": spec.direction}
+
+    def read_slots(self, text: str) -> dict[str, str | None]:
+        """The first and second colour a description names (source and reference ball) and the first relation
+        phrase it uses; a slot it does not state is ``None``."""
+        words = text.lower()
+        colours = sorted((words.find(colour), colour) for colour in BALL_COLORS if colour in words)
+        found = [colour for _, colour in colours]
+        direction = next((direction for phrase, direction in _DIRECTION_PHRASES if phrase in words), None)
+        return {"source ball": found[0] if found else None,
+                "reference ball": found[1] if len(found) > 1 else None, "direction": direction}
 
     def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         return judges.rewards(parse_spec(goal_id), observations)
@@ -65,4 +126,26 @@ class ClevrSuite(EnvSuite):
         return lambda observation, goal_id: scripted(observation, parse_spec(goal_id))
 
 
-__all__ = ["ClevrRobotEnv", "ClevrSuite"]
+def movers(spec: Relation | Step | AllOf | LineUp | Gather) -> tuple[int, ...]:
+    """The balls a goal asks to move: a relation's source, a step's ball, every source of a compound goal,
+    every ball of a line-up, every ball but the centre of a gathering."""
+    if isinstance(spec, Relation):
+        return (spec.src,)
+    if isinstance(spec, Step):
+        return (spec.ball,)
+    if isinstance(spec, AllOf):
+        return tuple(dict.fromkeys(relation.src for relation in spec.relations))
+    if isinstance(spec, LineUp):
+        return spec.order
+    return tuple(ball for ball in range(NUM_BALLS) if ball != spec.center)
+
+
+def _named_ball_random_direction(rng: np.random.Generator) -> Policy:
+    def policy(observation: np.ndarray, goal_id: str) -> int:
+        balls = movers(parse_spec(goal_id))
+        return action_index(balls[int(rng.integers(len(balls)))], int(rng.integers(len(DIRECTIONS))))
+
+    return policy
+
+
+__all__ = ["PROTOCOLS", "ClevrRobotEnv", "ClevrSuite", "movers"]

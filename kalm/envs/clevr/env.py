@@ -26,13 +26,14 @@ class ClevrRobotEnv(gym.Env):
     picked by ``reset(options={"goal": id, "level": level})`` or drawn from ``level`` (default
     ``train``); ``options={"positions": (5, 2) array}`` places the balls instead of sampling them.
     Resets never start in a state that already achieves the goal. The episode terminates when the goal's
-    judge says success and is truncated after ``horizon`` steps. ``info`` carries ``goal_id``, ``level``,
-    ``instruction`` and ``success``.
+    judge says success or failure (a ball the goal does not involve pushed away) and is truncated after
+    ``horizon`` steps, by default the level's (one push for one-step goals, see ``kalm.envs.clevr.PROTOCOLS``).
+    ``info`` carries ``goal_id``, ``level``, ``instruction``, ``success`` and ``failure``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, *, render_mode: str | None = None, horizon: int = HORIZON, level: str = "train",
+    def __init__(self, *, render_mode: str | None = None, horizon: int | None = None, level: str = "train",
                  render_size: int = 256) -> None:
         if render_mode not in (None, "rgb_array"):
             raise KalmError(f"render_mode {render_mode!r} is not supported; expected None or 'rgb_array'")
@@ -60,6 +61,7 @@ class ClevrRobotEnv(gym.Env):
         self._place(options.get("positions"))
         self._initial = self._observation()
         self._steps = 0
+        self._horizon = self.horizon or _suite().protocol(level).horizon
         return self._initial.copy(), self._info(success=False)
 
     def step(self, action: Any):
@@ -73,7 +75,9 @@ class ClevrRobotEnv(gym.Env):
         self._steps += 1
         reward = float(judges.rewards(self._spec, np.stack([before, after]), initial=self._initial)[0])
         success = bool(judges.success(self._spec, after[None], self._initial)[0])
-        return after, reward, success, self._steps >= self.horizon and not success, self._info(success)
+        failure = not success and bool(judges.failure(self._spec, after[None], self._initial)[0])
+        truncated = self._steps >= self._horizon and not (success or failure)
+        return after, reward, success or failure, truncated, self._info(success, failure)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -105,10 +109,10 @@ class ClevrRobotEnv(gym.Env):
     def _observation(self) -> np.ndarray:
         return self.physics.positions.reshape(-1).astype(np.float32)
 
-    def _info(self, success: bool) -> dict[str, Any]:
+    def _info(self, success: bool, failure: bool = False) -> dict[str, Any]:
         assert self._goal is not None
         return {"goal_id": self._goal.id, "level": self._goal.level, "instruction": self._instruction,
-                "success": success}
+                "success": success, "failure": failure}
 
 
 def _suite():

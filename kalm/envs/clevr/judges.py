@@ -28,6 +28,7 @@ PROGRESS_SCALE = 10.0
 SUCCESS_REWARD = 100.0
 DISTURB_THRESHOLD = 0.1
 FAILURE_THRESHOLD = 0.2
+"""An episode fails once a ball the goal does not involve lies this far from its start (reference ``env.py``)."""
 FAILURE_PENALTY = 10.0
 
 
@@ -51,6 +52,17 @@ def success(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> np
         along, across = _step_displacement(spec, balls, positions(initial))
         return (along >= STEP_DISTANCE) & (along >= STEP_COS * np.hypot(along, across))
     return progress(spec, observations, initial) >= _max_progress(spec)
+
+
+def failure(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """Whether each observation in ``observations`` (``(N, 10)``) fails the goal for good: a ball the goal does
+    not involve lies more than ``FAILURE_THRESHOLD`` from where it started (``initial``); ``(N,)`` bool."""
+    uninvolved = [ball for ball in range(NUM_BALLS) if ball not in spec.balls]
+    balls = positions(observations)
+    if not uninvolved:
+        return np.zeros(balls.shape[:-2], dtype=bool)
+    moved = np.linalg.norm(balls[..., uninvolved, :] - positions(initial)[uninvolved], axis=-1)
+    return moved.max(axis=-1) > FAILURE_THRESHOLD
 
 
 def progress(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> np.ndarray:
@@ -77,8 +89,8 @@ def progress(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> n
 def rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
     """Rewards of the ``T`` transitions between ``T + 1`` consecutive observations.
 
-    ``10 x`` progress increment, ``+100`` on reaching success, minus the displacement of balls the goal
-    does not involve when it exceeds 0.1 (and ``-10`` more, a failure, beyond 0.2). ``initial`` is the
+    ``10 x`` progress increment, ``+100`` on reaching success, minus the step's displacement of balls the
+    goal does not involve when it exceeds 0.1, and ``-10`` on a failure (``failure``). ``initial`` is the
     episode's first observation, ``observations[0]`` by default (pass it when scoring a later slice).
     """
     observations = np.asarray(observations, dtype=np.float64)
@@ -86,11 +98,11 @@ def rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray | None
     score = progress(spec, observations, initial)
     reward = PROGRESS_SCALE * np.diff(score)
     reward += SUCCESS_REWARD * success(spec, observations[1:], initial)
+    reward -= FAILURE_PENALTY * failure(spec, observations[1:], initial)
     uninvolved = [ball for ball in range(NUM_BALLS) if ball not in spec.balls]
     if uninvolved:
         moved = np.linalg.norm(np.diff(positions(observations)[:, uninvolved], axis=0), axis=-1).max(axis=-1)
         reward -= np.where(moved > DISTURB_THRESHOLD, moved, 0.0)
-        reward -= np.where(moved > FAILURE_THRESHOLD, FAILURE_PENALTY, 0.0)
     return reward.astype(np.float32)
 
 

@@ -7,12 +7,13 @@ Meta-World's scripted experts as the behaviour policy.
 from __future__ import annotations
 
 import atexit
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from kalm.data.schema import RolloutSpec
-from kalm.envs.base import EnvSuite, Policy
+from kalm.envs.base import EnvSuite, FloorPolicy, Policy
 from kalm.envs.goals import Goal
 from kalm.envs.metaworld import entities, judges, rewards, tasks
 from kalm.envs.metaworld.entities import OBS_DIM, plausibility_bounds
@@ -53,6 +54,14 @@ class MetaWorldSuite(EnvSuite):
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
         return ExpertPolicy(noise=noise, rng=rng)
 
+    def evaluation_options(self, level: str) -> dict[str, Any]:
+        """One distractor entity in an irrelevant slot, as the reference's test setting (§5.2)."""
+        return {"distractors": 1}
+
+    def floor_policies(self) -> Mapping[str, FloorPolicy]:
+        """Uniformly random actions, and the zero action (the arm stays where it is)."""
+        return {**super().floor_policies(), "zero action": _zero_action}
+
     def render_observation(self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None) -> np.ndarray:
         """Render the scene a 91-d state shows (imagined states included), placed by ``placement.place``.
 
@@ -73,6 +82,10 @@ class MetaWorldSuite(EnvSuite):
         if fresh:  # registered after the first GL context, so it runs before MuJoCo terminates the EGL display
             atexit.register(env.close)
         return image
+
+
+def _zero_action(rng: np.random.Generator) -> Policy:
+    return lambda observation, goal_id: np.zeros(4, dtype=np.float32)
 
 
 __all__ = ["MetaWorldEnv", "MetaWorldSuite"]
