@@ -84,10 +84,11 @@ class LearnConfig:
 
 @dataclass
 class EvaluateConfig:
-    """Evaluation in the real environment."""
+    """Evaluation in the real environment: ``episodes`` cases per level for each training seed (each seed its own
+    cases; the floors play all of them)."""
 
     levels: list[str] = field(default_factory=lambda: ["train", "rephrase", "easy", "hard"])
-    episodes: int = 100
+    episodes: int = 200
     gifs: int = 3
 
 
