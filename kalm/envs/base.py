@@ -3,7 +3,7 @@
 An ``EnvSuite`` bundles a gymnasium environment with everything the KALM pipeline needs around it:
 goal sets per level, a success judge and a reward function that read observations alone (so
 imaginary rollouts can be labelled without the simulator), and a behaviour policy for collecting
-real data. Register a suite in ``kalm.envs.SUITES``.
+real data. Register a suite through the ``kalm.envs`` entry-point group (see ``kalm.envs``).
 
 How an episode of each level is judged is data too (``protocol``): its horizon, and a one-line
 description of its judge for reports. An episode ends at its first terminal state: the first state that
