@@ -210,7 +210,7 @@ commands:
   imagine   imagine rollouts for novel goals with a grounded LM, filter and publish them
   learn     train an offline-RL policy (LightningCLI: fit)
   evaluate  success rate of policies per goal level in the real environment
-  hub       the dataset hub: serve | ls | push | pull | tags | mirror
+  hub       the dataset hub: serve | ls | push | pull | tags | mirror | fsck
   envs      list the registered environments (plugins) with their packages and goal counts
 """
 

@@ -72,3 +72,12 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert results["kalm"]["easy"]["groups"] == [0] * 12 + [1] * 12 == results["baseline"]["easy"]["groups"]
     assert results["kalm"]["easy"]["interval"] == "bootstrap"
     assert results["floor: uniform random"]["easy"]["interval"] == "wilson"
+
+    # the paper's protocol: one KALM policy per novel level, the rephrase policy on the training goals
+    assert main([*argv, "--learn.policy_protocol", "per_level"]) == 0
+    results = json.loads((folder / "report.json").read_text())["evaluation"]["results"]
+    assert {"kalm/rephrase", "kalm/easy", "kalm/hard"} <= set(results)
+    assert set(results["kalm/easy"]) == {"easy"} and set(results["kalm/rephrase"]) == {"train", "rephrase"}
+    assert results["kalm"]["train"] == results["kalm/rephrase"]["train"]
+    assert results["kalm"]["hard"] == results["kalm/hard"]["hard"]
+    assert "one KALM policy per novel level" in (folder / "report.md").read_text()
