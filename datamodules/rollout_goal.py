@@ -85,6 +85,9 @@ class RolloutGoalDataModule(L.LightningDataModule):
         max_episodes: use only the first N episodes of the dataset.
         bucket: batches' worth of examples sorted by length together (1: no bucketing).
         goal_tasks_need_success: train the goal tasks only on episodes that achieve their goal.
+        explanation_phrasing: ``any``: rollout -> goal targets are a random training sentence of the goal, as the
+            reference; ``canonical``: always the goal's first sentence, so the text loss is spent on the goal
+            (which ball, where), not on which of its phrasings was drawn.
         shuffle_buffer: size of the streaming shuffle buffer.
         seed: seed of shuffling, task draws and phrasings.
     """
@@ -93,7 +96,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
                  backbone: str = "smollm2-135m", batch_size: int = 16, val_fraction: float = 0.1,
                  task_weights: list[float] | tuple[float, ...] = DEFAULT_TASK_WEIGHTS, tasks_per_episode: int = 2,
                  max_episodes: int | None = None, bucket: int = 8, goal_tasks_need_success: bool = True,
-                 shuffle_buffer: int = 1000, seed: int = 0) -> None:
+                 explanation_phrasing: str = "any", shuffle_buffer: int = 1000, seed: int = 0) -> None:
         super().__init__()
         if len(task_weights) != len(Task) or min(task_weights) < 0 or sum(task_weights) <= 0:
             raise ConfigError(f"task_weights={list(task_weights)} is invalid; expected {len(Task)} non-negative "
@@ -104,7 +107,9 @@ class RolloutGoalDataModule(L.LightningDataModule):
         self.backbone, self.batch_size, self.val_fraction = backbone, batch_size, val_fraction
         self.task_probabilities = np.asarray(task_weights, dtype=float) / float(np.sum(task_weights))
         self.tasks_per_episode, self.max_episodes, self.bucket = tasks_per_episode, max_episodes, max(1, bucket)
-        self.goal_tasks_need_success = goal_tasks_need_success
+        if explanation_phrasing not in ("any", "canonical"):
+            raise ConfigError(f"explanation_phrasing={explanation_phrasing!r}; expected 'any' or 'canonical'")
+        self.goal_tasks_need_success, self.explanation_phrasing = goal_tasks_need_success, explanation_phrasing
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
         self.prompts: PromptEncoder | None = None
         self.resolved_revision: str | None = None
@@ -171,7 +176,9 @@ class RolloutGoalDataModule(L.LightningDataModule):
         assert self.prompts is not None, "call setup() first"
         length = int(row["length"])
         try:
-            goal = self.suite.goal(str(row["level"]), str(row["goal_id"])).sentence(rng)
+            known = self.suite.goal(str(row["level"]), str(row["goal_id"]))
+            canonical = task is Task.ROLLOUT_TO_GOAL and self.explanation_phrasing == "canonical"
+            goal = known.sentences[0] if canonical else known.sentence(rng)
         except UnknownNameError:  # a goal the suite does not know: use the sentence stored with the rollout
             goal = str(row["instruction"])
         step = int(rng.integers(length))

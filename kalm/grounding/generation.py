@@ -43,7 +43,7 @@ class ImaginedRollouts:
         return self.observations[index, : length + 1], self.actions[index, :length]
 
 
-class _Decoder:
+class Decoder:
     """Appends embeddings to a batch of left-padded sequences and returns the last hidden states."""
 
     def __init__(self, model: Any, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, use_cache: bool):
@@ -120,7 +120,7 @@ def generate_rollouts(
     initial = torch.as_tensor(np.asarray(initial_states), dtype=torch.float32, device=device)
     batch = model.collate([model.prompts.goal_prompt(g, s) for g, s in zip(goals, initial.cpu().numpy(), strict=True)],
                           left_pad=True).to(device)
-    decoder = _Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
+    decoder = Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
     size = len(goals)
     observations = initial.new_zeros((size, horizon + 1, initial.shape[-1]))
     observations[:, 0] = initial
@@ -130,7 +130,7 @@ def generate_rollouts(
     rows = torch.arange(size, device=device)  # the rollouts still going
     steps = horizon
     for step in range(horizon):
-        action = _pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
+        action = pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
         if actions is None:
             actions = action.new_zeros((size, horizon, *action.shape[1:]))
         actions[rows, step] = action
@@ -169,7 +169,7 @@ def explain(model: Any, observations: list[np.ndarray], actions: list[Any], *, m
     examples = [model.prompts.explain_prompt(np.asarray(o), np.asarray(a)) for o, a in zip(observations, actions,
                                                                                             strict=True)]
     batch = model.collate(examples, left_pad=True).to(device)
-    decoder = _Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
+    decoder = Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
     token_embeddings = model.backbone.get_input_embeddings()
     eos = model.prompts.eos_id
     tokens: list[Tensor] = []
@@ -187,8 +187,10 @@ def explain(model: Any, observations: list[np.ndarray], actions: list[Any], *, m
     return [text.strip().rstrip(".") for text in texts]
 
 
-def _pick_action(codec: Any, output: Tensor, greedy: bool, temperature: float,
+def pick_action(codec: Any, output: Tensor, greedy: bool, temperature: float,
                  generator: torch.Generator | None) -> Tensor:
+    """Actions from the action head's ``output``: argmax (discrete) or the regression (continuous) when
+    ``greedy``, else a softmax sample at ``temperature`` or Gaussian noise of that scale in normalised units."""
     if codec.discrete:
         if greedy:
             return output.argmax(-1)

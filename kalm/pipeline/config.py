@@ -54,6 +54,7 @@ class GroundConfig:
     batch_size: int = 16
     tasks_per_episode: int = 2
     task_weights: list[float] = field(default_factory=lambda: [3.0, 1.0, 1.0, 1.0])
+    explanation_phrasing: str = "any"
     max_episodes: int | None = None
     val_check_interval: int = 400
     explain_episodes: int = 64
@@ -85,10 +86,12 @@ class LearnConfig:
 @dataclass
 class EvaluateConfig:
     """Evaluation in the real environment: ``episodes`` cases per level for each training seed (each seed its own
-    cases; the floors play all of them)."""
+    cases; the floors play all of them); the grounded LM acting as a policy on the first ``llm_policy_episodes``
+    cases of the first seed (0: not evaluated)."""
 
     levels: list[str] = field(default_factory=lambda: ["train", "rephrase", "easy", "hard"])
     episodes: int = 200
+    llm_policy_episodes: int = 100
     gifs: int = 3
 
 

@@ -84,12 +84,15 @@ def _fit(config: RunConfig, seed: int, real: dict[str, Any], imaginary: dict[str
 
 
 def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, policies: dict[str, dict[str, Any]],
-                      folder: Path) -> dict[str, Any]:
+                      folder: Path, model: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate both policies and the suite's floors on the same cases of every level (training seed ``s`` of
-    either side plays the cases of seed ``s``; the floors play all of them); returns the report's dict and files."""
+    either side plays the cases of seed ``s``; the floors play all of them), and the grounded ``model`` acting as
+    a policy on the first ``evaluate.llm_policy_episodes`` cases of the first seed; returns the report's dict
+    and files."""
     settings = config.evaluate
     key = stage_key("evaluate", suite.name, config.seed, dataclasses.asdict(settings),
-                    {name: [run["policy"] for run in trained["seeds"]] for name, trained in policies.items()})
+                    {name: [run["policy"] for run in trained["seeds"]] for name, trained in policies.items()},
+                    model["commit"] if model and settings.llm_policy_episodes else None)
 
     def produce() -> dict[str, Any]:
         from kalm.rl.evaluation import evaluate_floors, evaluate_policy, pool
@@ -119,11 +122,24 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
         report.results.update(results)  # per level: each level's own policy as a row of its own too
         report.add_floors(evaluate_floors(suite, levels=list(settings.levels), episodes=settings.episodes,
                                           seeds=seeds))
+        if model is not None and settings.llm_policy_episodes:
+            from kalm.grounding.policy import LLM_POLICY
+
+            report.results[LLM_POLICY] = _llm_policy(model, suite, list(settings.levels),
+                                                     min(settings.llm_policy_episodes, settings.episodes), seeds[0])
         files = report.save(folder / "evaluation")
         return {"report": report.to_dict(), "markdown": report.to_markdown(), "per_seed": per_seed,
                 "files": {kind: str(path) for kind, path in files.items()}}
 
     return cached(state, "evaluate", key, produce)
+
+
+def _llm_policy(model: dict[str, Any], suite: EnvSuite, levels: list[str], episodes: int, seed: int) -> dict[str, Any]:
+    from kalm.grounding.hub import load_grounded
+    from kalm.grounding.policy import evaluate_llm_policy
+
+    loaded = load_grounded(model["repo_id"], model["commit"])
+    return evaluate_llm_policy(loaded.model.eval(), suite, levels=levels, episodes=episodes, seeds=[seed], progress=True)
 
 
 def _trained_for(level: str) -> str:

@@ -63,7 +63,7 @@ def _run(config: RunConfig, folder: Path) -> Path:
     model = grounding(config, suite, state, real, folder)
     imaginary = imagination(config, suite, state, model, folder)
     policies = train_policies(config, suite, state, real, imaginary, folder)
-    evaluation = evaluate_policies(config, suite, state, policies, folder)
+    evaluation = evaluate_policies(config, suite, state, policies, folder, model)
     figures = gifs(suite, imaginary, folder, config.evaluate.gifs)
     report = write_report(folder, name=config.name, suite=suite, state=state, real=real, model=model,
                           imaginary=imaginary, evaluation=evaluation, figures=figures)

@@ -114,7 +114,8 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
     data = RolloutGoalDataModule(
         dataset=real["repo_id"], revision=real["commit"], env=suite.name, backbone=settings.backbone,
         batch_size=settings.batch_size, tasks_per_episode=settings.tasks_per_episode,
-        task_weights=list(settings.task_weights), max_episodes=settings.max_episodes, seed=config.seed)
+        task_weights=list(settings.task_weights), explanation_phrasing=settings.explanation_phrasing,
+        max_episodes=settings.max_episodes, seed=config.seed)
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
                                   every_n_train_steps=max(1, settings.val_check_interval))
     # streamed data has no length: validate every N steps across epochs, not at epoch ends

@@ -119,7 +119,7 @@ def finish_fit(trainer: Any, model: Any, datamodule: Any, config: Any) -> Path:
 
 
 def evaluate(
-    policies: list[str],
+    policies: list[str] | None = None,
     names: list[str] | None = None,
     env: str | None = None,
     levels: list[str] | None = None,
@@ -129,6 +129,7 @@ def evaluate(
     out: Path = Path("outputs/evaluate"),
     hub_endpoint: str | None = None,
     floors: bool = True,
+    llm_policy: str | None = None,
     progress: bool = True,
 ) -> Any:
     """Evaluate policies in the real environment per goal level; write JSON, markdown and a PNG chart.
@@ -144,6 +145,8 @@ def evaluate(
         out: output folder for report.json, report.md and success.png.
         hub_endpoint: Hub URL for repo inputs (default: kalm's endpoint resolution).
         floors: also evaluate the environment's floor policies (``EnvSuite.floor_policies``) on the same cases.
+        llm_policy: also evaluate this grounded LM (``REPO[@REV]`` or a folder) acting as the policy in the real
+            environment (the paper's "LLM as policy"), on the same cases.
         progress: show progress bars.
 
     Every policy after the first is compared with the first (the paired difference and its interval).
@@ -154,18 +157,20 @@ def evaluate(
     from kalm.rl.policy import load_policy
     from kalm.rl.report import EvalReport
 
-    loaded = [load_policy(*split_revision(item), hub_endpoint=hub_endpoint) for item in policies]
+    if not policies and not llm_policy:
+        raise KalmError("nothing to evaluate: give --policies (policy folders or repos) and/or --llm_policy")
+    loaded = [load_policy(*split_revision(item), hub_endpoint=hub_endpoint) for item in policies or []]
     names = list(names or [item.name for item in loaded])
     if len(names) != len(loaded):
         raise KalmError(f"{len(names)} names for {len(loaded)} policies; give one name per policy")
-    env = env or loaded[0].env or "clevr"
+    env = env or (loaded[0].env if loaded else None) or "clevr"
     report = EvalReport(
         env,
         settings={
             "episodes": episodes,
             "seed": seed,
             "levels": list(levels or LEVELS),
-            "policies": dict(zip(names, policies, strict=True)),
+            "policies": dict(zip(names, policies or [], strict=True)),
         },
         comparisons=[(name, names[0]) for name in names[1:]],
     )
@@ -182,6 +187,14 @@ def evaluate(
             num_envs=num_envs,
             progress=progress,
         )
+    if llm_policy:
+        from kalm.grounding.hub import load_grounded
+        from kalm.grounding.policy import LLM_POLICY, evaluate_llm_policy
+
+        report.settings["llm_policy"] = llm_policy
+        grounded = load_grounded(llm_policy)
+        report.results[LLM_POLICY] = evaluate_llm_policy(grounded.model.eval(), get_suite(env), levels=levels or LEVELS,
+                                                         episodes=episodes, seeds=[seed], progress=progress)
     if floors:
         report.add_floors(evaluate_floors(get_suite(env), levels=levels or LEVELS, episodes=episodes, seeds=[seed],
                                           num_envs=num_envs, progress=progress))

@@ -52,6 +52,23 @@ def test_task_weights_shape_the_mixture(clevr_real):
     assert tasks == {Task.GOAL_TO_ROLLOUT, Task.ROLLOUT_TO_GOAL}
 
 
+def test_canonical_explanations_always_target_the_goals_first_sentence(clevr_real):
+    from kalm.envs import get_suite
+
+    suite = get_suite("clevr")
+    row = next(row for row in make(clevr_real).episodes(validation=False) if row["success"])
+    goal = suite.goal("train", str(row["goal_id"]))
+    for phrasing, expected in (("canonical", {goal.sentences[0]}), ("any", set(goal.sentences))):
+        module = make(clevr_real, explanation_phrasing=phrasing)
+        rng = np.random.default_rng(0)
+        texts = {module.prompts.tokenizer.decode(module.encode(row, Task.ROLLOUT_TO_GOAL, rng).input_ids)
+                 for _ in range(40)}
+        said = {sentence for sentence in goal.sentences if any(sentence in text for text in texts)}
+        assert said <= expected and (len(said) == 1 if phrasing == "canonical" else len(said) > 5)
+    with pytest.raises(ConfigError, match="explanation_phrasing='fixed'"):
+        RolloutGoalDataModule(dataset=str(clevr_real), explanation_phrasing="fixed")
+
+
 def test_state_statistics_come_from_training_episodes(clevr_real):
     stats = make(clevr_real).state_stats()
     assert stats["state_mean"].shape == (10,) and (stats["state_std"] > 0.1).all()
