@@ -6,7 +6,7 @@ installed distribution, the way gymnasium and pytest find their plugins::
     [project.entry-points."kalm.envs"]
     toyline = "kalm_toyline:ToyLineSuite"
 
-kalm registers its own suites (``clevr``, ``metaworld``) the same way in its ``pyproject.toml``. A suite's
+kalm registers its own suites (``babyai``, ``clevr``, ``metaworld``) the same way in its ``pyproject.toml``. A suite's
 module is imported on first use; ``kalm envs`` lists every registered suite with the package it comes from.
 """
 
@@ -41,6 +41,8 @@ def _register_gym_ids() -> None:
         gym.register(id="kalm/CLEVR-Robot-v0", entry_point="kalm.envs.clevr.env:ClevrRobotEnv")
     if "kalm/MetaWorld-v0" not in gym.registry:
         gym.register(id="kalm/MetaWorld-v0", entry_point="kalm.envs.metaworld.env:MetaWorldEnv")
+    if "kalm/BabyAI-v0" not in gym.registry:
+        gym.register(id="kalm/BabyAI-v0", entry_point="kalm.envs.babyai.env:BabyAIEnv")
 
 
 _register_gym_ids()

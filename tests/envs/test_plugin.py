@@ -47,7 +47,7 @@ def test_a_fresh_interpreter_finds_the_plugin_and_lists_it_for_unknown_names(plu
     result = subprocess.run([sys.executable, "-m", "kalm", "collect", "--env", "gird"], capture_output=True,
                             text=True, env={"PYTHONPATH": str(plugin_site), "PATH": ""}, cwd=plugin_site)
     assert result.returncode == 2
-    assert result.stderr == "kalm: error: unknown environment 'gird'; registered: clevr, grid, metaworld\n"
+    assert result.stderr == "kalm: error: unknown environment 'gird'; registered: babyai, clevr, grid, metaworld\n"
 
 
 def test_kalm_run_goes_through_every_stage_of_the_plugin(plugin_site, hub, tmp_path):

@@ -41,7 +41,8 @@ def test_kalm_registers_its_own_suites_as_entry_points():
 def test_a_distribution_on_the_path_registers_an_environment(site):
     write_distribution(site, "kalm-renamed", {"renamed": "kalm_renamed:Renamed"}, modules={"kalm_renamed": MISNAMED})
     assert registered_envs()["renamed"].package == "kalm-renamed"
-    with pytest.raises(UnknownNameError, match=r"unknown environment 'renamd'; registered: clevr, metaworld, renamed$"):
+    with pytest.raises(UnknownNameError,
+                       match=r"unknown environment 'renamd'; registered: babyai, clevr, metaworld, renamed$"):
         get_suite("renamd")
 
 
