@@ -39,7 +39,7 @@ class BabyAIEnv(gym.Env):
         self.level = check_level(level)
         self.render_size = render_size
         self.scene = BabyAILevel()
-        self.observation_space = gym.spaces.Box(0, max(ROOM, 7), (OBS_DIM,), np.float32)
+        self.observation_space = gym.spaces.Box(0.0, float(ROOM - 1), (OBS_DIM,), np.float32)  # cells, codes 0..6
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._goal: Goal | None = None
 
