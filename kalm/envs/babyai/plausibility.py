@@ -2,7 +2,8 @@
 
 ``bounds``: every dimension's range and largest change in one step (types, colours and door cells never change,
 cells change by at most one). ``project``: decoded states rounded to integers, with the fields that never change
-copied from the rollout's initial state. ``implausibility`` then checks the rules of the room:
+copied from the rollout's initial state and the fields the encoding repeats (the carried object's cell, type and
+colour) made to agree with the carried flag. ``implausibility`` then checks the rules of the room:
 
 - ``inconsistent_state``: the agent stands on the floor or in an open door, objects on the floor lie on distinct
   floor cells apart from the agent, doors on distinct wall cells, at most one object is carried, it is at the
@@ -45,9 +46,19 @@ def bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def project(states: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """Decoded states ``[B, 35]`` rounded, with the never-changing fields of each rollout's ``initial`` state."""
+    """Decoded states ``[B, 35]`` rounded, with the never-changing fields of each rollout's ``initial`` state, and
+    what the encoding repeats made to agree: the one carried object (a slot's flag, as predicted) sits at the
+    agent's cell and is the agent's carried type and colour (0, 0 when no slot is flagged)."""
     projected = np.rint(np.asarray(states, dtype=np.float64))
     projected[:, _STATIC] = np.rint(np.asarray(initial, dtype=np.float64))[:, _STATIC]
+    objects = projected[:, AGENT_DIM : AGENT_DIM + SLOT * NUM_OBJECTS].reshape(-1, NUM_OBJECTS, SLOT)
+    flagged = objects[:, :, 4] == 1
+    rows = np.flatnonzero(flagged.sum(axis=1) == 1)
+    slots = flagged[rows].argmax(axis=1)
+    projected[rows, 3:5] = objects[rows, slots, 0:2]
+    objects[rows, slots, 2:4] = projected[rows, 0:2]
+    projected[:, AGENT_DIM : AGENT_DIM + SLOT * NUM_OBJECTS] = objects.reshape(len(projected), -1)
+    projected[flagged.sum(axis=1) == 0, 3:5] = 0
     return projected.astype(np.asarray(states).dtype)
 
 

@@ -66,3 +66,17 @@ def test_projection_rounds_and_restores_what_never_changes(babyai, bot_episodes)
     projected = babyai.project_states(noisy.astype(np.float32), np.repeat(states[:1], len(states), axis=0))
     np.testing.assert_array_equal(projected, states)
     assert babyai.implausibility(projected) is None
+
+
+def test_projection_makes_the_carried_objects_repeated_fields_agree(babyai, bot_episodes):
+    states = next(e["observations"] for e in bot_episodes["train", 0.2]
+                  if any(e["observations"][:, 3] > 0))  # an episode that carries something
+    carrying = states[states[:, 3] > 0][:1].astype(np.float64)
+    broken = carrying.copy()
+    broken[0, 3:5] = 0  # the agent's carried type and colour forgotten ...
+    slot = AGENT_DIM + SLOT * next(s for s in range(4) if carrying[0, AGENT_DIM + SLOT * s + 4] == 1)
+    broken[0, slot + 2 : slot + 4] += 1  # ... and the carried object a cell off
+    np.testing.assert_array_equal(babyai.project_states(broken, states[:1]), carrying)
+    dropped = carrying.copy()
+    dropped[0, slot + 4] = 0  # no slot flagged: empty hands, the object where the model put it
+    assert (babyai.project_states(dropped, states[:1])[0, 3:5] == 0).all()
