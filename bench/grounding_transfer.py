@@ -77,9 +77,9 @@ def main() -> None:
         print(f"\nKALM - baseline ({name}, {run}):\n")
         print("| " + " | ".join(["", *levels]) + " |")
         print("|---|" + "---|" * len(levels))
-        print("| KALM - baseline | " + " | ".join(
-            f"{100 * rows[l]['difference']:+.1f} pt [{100 * rows[l]['ci_low']:+.1f}, {100 * rows[l]['ci_high']:+.1f}]"
-            for l in levels) + " |")
+        cells = [f"{100 * rows[level]['difference']:+.1f} pt [{100 * rows[level]['ci_low']:+.1f}, "
+                 f"{100 * rows[level]['ci_high']:+.1f}]" for level in levels]
+        print("| KALM - baseline | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
