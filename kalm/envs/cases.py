@@ -5,6 +5,10 @@ level's goals in cycles, each cycle a shuffled order of all of them, so every go
 often; within a cycle, the goals of each kind (``EnvSuite.goal_kind``) are spread evenly, so any prefix of
 the cases covers the kinds in proportion to their sizes (a short list still reaches every kind).
 Asking for more cases extends the same list.
+
+Novel-goal sentences are split in two (``prompt_sentences`` / ``held_out_sentences``): imagination prompts
+the grounded LM with the first half only, and ``phrasings="held_out"`` cases show a policy a sentence of the
+second half, so a gain there cannot come from imagining with the very sentence evaluated.
 """
 
 from __future__ import annotations
@@ -16,21 +20,38 @@ from dataclasses import dataclass
 import numpy as np
 
 from kalm.envs.base import EnvSuite
-from kalm.envs.goals import LEVELS, check_level
+from kalm.envs.goals import LEVELS, Goal, check_level
 from kalm.errors import ConfigError
+
+
+UNSEEN_PHRASINGS = "rephrase (unseen phrasings)"
+"""The report column of rephrase goals said in sentences imagination never saw."""
+_SENTENCE_STREAM = 11
 
 
 @dataclass(frozen=True)
 class EvalCase:
-    """One episode: a goal of ``level`` and the environment's reset seed."""
+    """One episode: a goal of ``level``, the environment's reset seed, and the sentence the policy is given
+    (``None``: the one the environment draws at reset)."""
 
     level: str
     goal_id: str
     seed: int
+    sentence: str | None = None
+
+
+def prompt_sentences(goal: Goal) -> tuple[str, ...]:
+    """The sentences of a novel goal that imagination may prompt with: every other one, from the first."""
+    return goal.sentences[0::2] if goal.level != "train" and len(goal.sentences) > 1 else goal.sentences
+
+
+def held_out_sentences(goal: Goal) -> tuple[str, ...]:
+    """The sentences of a novel goal imagination never prompts with (empty for training goals)."""
+    return goal.sentences[1::2] if goal.level != "train" else ()
 
 
 def level_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
-                goals: Sequence[str] | None = None) -> list[EvalCase]:
+                goals: Sequence[str] | None = None, phrasings: str = "any") -> list[EvalCase]:
     """The deterministic cases of ``level`` (see the module docstring).
 
     Args:
@@ -39,7 +60,11 @@ def level_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
         episodes: number of cases.
         seed: base seed; the same ``(seed, level, episodes)`` always gives the same cases.
         goals: restrict to these goal ids of the level (all when ``None``).
+        phrasings: ``any``: the environment draws the sentence; ``held_out``: a sentence imagination never saw
+            (``held_out_sentences``), drawn from the case's seed. The same goals and resets either way.
     """
+    if phrasings not in ("any", "held_out"):
+        raise ConfigError(f"phrasings={phrasings!r}; expected 'any' or 'held_out'")
     if episodes < 1:
         raise ConfigError(f"episodes={episodes!r} is invalid; expected a positive integer")
     ids = ([goal.id for goal in suite.goals(check_level(level))] if goals is None
@@ -48,7 +73,18 @@ def level_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
     goal_rng, seed_rng = (np.random.default_rng([seed, LEVELS.index(level), stream]) for stream in (0, 1))
     order = np.concatenate([_spread_cycle(kinds, goal_rng) for _ in range(math.ceil(episodes / len(ids)))])
     seeds = seed_rng.integers(2**31, size=episodes)  # two streams: more episodes extend the same list
-    return [EvalCase(level, ids[int(i)], int(s)) for i, s in zip(order[:episodes], seeds, strict=True)]
+    cases = [EvalCase(level, ids[int(i)], int(s)) for i, s in zip(order[:episodes], seeds, strict=True)]
+    if phrasings == "any":
+        return cases
+    return [EvalCase(case.level, case.goal_id, case.seed, _held_out(suite.goal(level, case.goal_id), case.seed))
+            for case in cases]
+
+
+def _held_out(goal: Goal, seed: int) -> str:
+    sentences = held_out_sentences(goal)
+    if not sentences:
+        raise ConfigError(f"goal {goal.id!r} ({goal.level}) has no sentences held out of imagination")
+    return sentences[int(np.random.default_rng([seed, _SENTENCE_STREAM]).integers(len(sentences)))]
 
 
 def _spread_cycle(kinds: list[str], rng: np.random.Generator) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kalm.envs.base import EnvSuite
-from kalm.envs.cases import EvalCase, level_cases
+from kalm.envs.cases import EvalCase
 from kalm.grounding.generation import Decoder, pick_action
 
 LLM_POLICY = "LLM as policy"
@@ -37,8 +37,9 @@ def llm_policy_outcomes(model: Any, suite: EnvSuite, cases: Sequence[EvalCase], 
         resets = [env.reset(seed=case.seed, options={"goal": case.goal_id, "level": case.level,
                                                      **suite.evaluation_options(case.level)})
                   for env, case in zip(envs, chunk, strict=True)]
-        batch = model.collate([model.prompts.goal_prompt(info["instruction"], observation) for observation, info in resets],
-                              left_pad=True).to(device)
+        sentences = [case.sentence or info["instruction"] for case, (_, info) in zip(chunk, resets, strict=True)]
+        batch = model.collate([model.prompts.goal_prompt(sentence, observation)
+                               for sentence, (observation, _) in zip(sentences, resets, strict=True)], left_pad=True).to(device)
         decoder = Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache=True)
         results = [False] * len(chunk)
         rows = list(range(len(chunk)))  # the episode of each row still in the decoder's batch
@@ -73,11 +74,11 @@ def evaluate_llm_policy(model: Any, suite: EnvSuite, *, levels: Sequence[str], e
                         seeds: Sequence[int] = (0,), batch_size: int = 32, progress: bool = False) -> dict[str, Any]:
     """The LLM-as-policy success rate per level on the first ``episodes`` cases of each seed (Wilson intervals:
     one fixed policy on independent cases)."""
-    from kalm.rl.evaluation import level_result
+    from kalm.rl.evaluation import column_cases, level_result
 
     results = {}
     for level in levels:
-        cases = [case for seed in seeds for case in level_cases(suite, level, episodes=episodes, seed=seed)]
+        cases = [case for seed in seeds for case in column_cases(suite, level, episodes=episodes, seed=seed)]
         outcomes = llm_policy_outcomes(model, suite, cases, batch_size=batch_size, progress=progress)
         results[level] = level_result(level, outcomes, [case.goal_id for case in cases],
                                       [seed for seed in seeds for _ in range(episodes)], interval="wilson")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kalm.envs.base import EnvSuite
+from kalm.envs.cases import prompt_sentences
 from kalm.envs.goals import check_level
 
 
@@ -32,7 +33,8 @@ def plan_items(suite: EnvSuite, levels: list[str], *, per_goal: int | dict[str, 
     """``per_goal`` rollouts (one count, or one per level) for every goal of every level, each with its own
     sentence and reset seed.
 
-    Sentences cycle through the goal's phrasings; reset seeds come from ``(seed, level, goal, k)``.
+    Sentences cycle through the goal's prompt phrasings (``kalm.envs.cases.prompt_sentences``: the other half is
+    held out for evaluation); reset seeds come from ``(seed, level, goal, k)``.
     """
     items: list[Item] = []
     for level_index, level in enumerate(check_level(level) for level in levels):
@@ -40,8 +42,8 @@ def plan_items(suite: EnvSuite, levels: list[str], *, per_goal: int | dict[str, 
         for goal_index, goal in enumerate(suite.goals(level)):
             for k in range(count):
                 rng = np.random.default_rng([seed, level_index, goal_index, k])
-                items.append(Item(len(items), level, goal.id, goal.sentences[k % len(goal.sentences)],
-                                  int(rng.integers(2**31))))
+                sentences = prompt_sentences(goal)
+                items.append(Item(len(items), level, goal.id, sentences[k % len(sentences)], int(rng.integers(2**31))))
     return items
 
 

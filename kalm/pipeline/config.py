@@ -87,9 +87,11 @@ class LearnConfig:
 class EvaluateConfig:
     """Evaluation in the real environment: ``episodes`` cases per level for each training seed (each seed its own
     cases; the floors play all of them); the grounded LM acting as a policy on the first ``llm_policy_episodes``
-    cases of the first seed (0: not evaluated)."""
+    cases of the first seed (0: not evaluated). ``unseen_phrasings`` adds the column of rephrase goals said in
+    sentences imagination never prompted with (``kalm.envs.cases``)."""
 
     levels: list[str] = field(default_factory=lambda: ["train", "rephrase", "easy", "hard"])
+    unseen_phrasings: bool = True
     episodes: int = 200
     llm_policy_episodes: int = 100
     gifs: int = 3

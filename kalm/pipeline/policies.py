@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kalm.envs.base import EnvSuite
+from kalm.envs.cases import UNSEEN_PHRASINGS
 from kalm.errors import ConfigError
 from kalm.pipeline.config import RunConfig
 from kalm.pipeline.stages import cached
@@ -101,6 +102,7 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
         from kalm.rl.report import EvalReport
 
         seeds = [run["seed"] for run in next(iter(policies.values()))["seeds"]]
+        columns = report_columns(settings.levels, settings.unseen_phrasings)
         report = EvalReport(env=suite.name, settings={"episodes": settings.episodes, "seeds": seeds,
                                                       "algorithm": config.learn.algorithm,
                                                       "policy_protocol": config.learn.policy_protocol},
@@ -108,7 +110,7 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
         results: dict[str, dict[str, Any]] = {}
         per_seed: dict[str, dict[str, list[float]]] = {}
         for name, trained in policies.items():
-            levels = _levels_played(name, list(settings.levels))
+            levels = _levels_played(name, columns)
             runs = []
             for run in trained["seeds"]:  # seed s of every side plays the cases of seed s: paired
                 loaded = load_policy(run["policy"])
@@ -118,14 +120,14 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
             per_seed[name] = {level: [result[level].rate for result in runs] for level in levels}
         report.results["baseline"] = results.pop("baseline")
         report.results["kalm"] = results.pop("kalm", None) or {
-            level: results[f"kalm/{_trained_for(level)}"][level] for level in settings.levels}
+            level: results[f"kalm/{_trained_for(level)}"][level] for level in columns}
         report.results.update(results)  # per level: each level's own policy as a row of its own too
-        report.add_floors(evaluate_floors(suite, levels=list(settings.levels), episodes=settings.episodes,
+        report.add_floors(evaluate_floors(suite, levels=columns, episodes=settings.episodes,
                                           seeds=seeds))
         if model is not None and settings.llm_policy_episodes:
             from kalm.grounding.policy import LLM_POLICY
 
-            report.results[LLM_POLICY] = _llm_policy(model, suite, list(settings.levels),
+            report.results[LLM_POLICY] = _llm_policy(model, suite, columns,
                                                      min(settings.llm_policy_episodes, settings.episodes), seeds[0])
         files = report.save(folder / "evaluation")
         return {"report": report.to_dict(), "markdown": report.to_markdown(), "per_seed": per_seed,
@@ -142,9 +144,17 @@ def _llm_policy(model: dict[str, Any], suite: EnvSuite, levels: list[str], episo
     return evaluate_llm_policy(loaded.model.eval(), suite, levels=levels, episodes=episodes, seeds=[seed], progress=True)
 
 
+def report_columns(levels: list[str], unseen_phrasings: bool) -> list[str]:
+    """The evaluated columns: the levels, with the rephrase goals in held-out sentences right after ``rephrase``."""
+    if not unseen_phrasings or "rephrase" not in levels:
+        return list(levels)
+    at = levels.index("rephrase") + 1
+    return [*levels[:at], UNSEEN_PHRASINGS, *levels[at:]]
+
+
 def _trained_for(level: str) -> str:
     """Which per-level KALM policy plays ``level``: its own, and the rephrase policy the training goals."""
-    return "rephrase" if level == "train" else level
+    return "rephrase" if level in ("train", UNSEEN_PHRASINGS) else level
 
 
 def _levels_played(name: str, levels: list[str]) -> list[str]:

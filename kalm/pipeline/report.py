@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from kalm.envs.base import EnvSuite
+from kalm.envs.cases import UNSEEN_PHRASINGS
 from kalm.pipeline.figures import rollout_gif
 from kalm.pipeline.state import RunState
 from kalm.rl.report import EvalReport
@@ -34,8 +35,13 @@ def _episodes(settings: dict[str, Any]) -> str:
 def protocol_lines(suite: EnvSuite, levels: list[str], policy_protocol: str) -> list[str]:
     """The evaluation protocol, as the report states it: each level's judge and what the KALM policy learned from."""
     lines = ["Protocol (each level's horizon and judge; the same judges label the imaginary rollouts):", ""]
-    lines += [f"- {level}: {suite.protocol(level).judge}" for level in levels]
-    options = {level: suite.evaluation_options(level) for level in levels}
+    for level in levels:
+        if level == UNSEEN_PHRASINGS:
+            lines.append(f"- {level}: the rephrase cases, each said in one of its goal's sentences that imagination "
+                         "never prompted with (every other sentence is held out); judged as rephrase")
+        else:
+            lines.append(f"- {level}: {suite.protocol(level).judge}")
+    options = {level: suite.evaluation_options(level) for level in levels if level != UNSEEN_PHRASINGS}
     if any(options.values()):
         lines.append(f"- evaluation reset options: {options}")
     lines.append(f"- policies: {POLICY_PROTOCOLS[policy_protocol]}")

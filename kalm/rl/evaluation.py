@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from kalm.envs import LEVELS, get_suite
 from kalm.envs.base import EnvSuite, FloorPolicy
-from kalm.envs.cases import EvalCase, level_cases
+from kalm.envs.cases import UNSEEN_PHRASINGS, EvalCase, level_cases
 from kalm.rl.goal_encoder import GoalEncoder
 from kalm.rl.networks import Policy
 from kalm.rl.policy import act
@@ -104,6 +104,14 @@ def evaluation_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 
     return level_cases(suite, level, episodes=episodes, seed=seed, goals=goals)
 
 
+def column_cases(suite: EnvSuite, column: str, *, episodes: int, seed: int = 0,
+                 goals: Sequence[str] | None = None) -> list[EvalCase]:
+    """The cases of a report column: a level, or ``UNSEEN_PHRASINGS`` (rephrase goals in held-out sentences)."""
+    if column == UNSEEN_PHRASINGS:
+        return level_cases(suite, "rephrase", episodes=episodes, seed=seed, goals=goals, phrasings="held_out")
+    return evaluation_cases(suite, column, episodes=episodes, seed=seed, goals=goals)
+
+
 def run_cases(actor: Actor, suite: EnvSuite, cases: Sequence[EvalCase], *, num_envs: int = 8,
               progress: bool = False) -> list[bool]:
     """Roll ``actor`` out on every case; whether each episode reached its goal, in case order."""
@@ -140,18 +148,20 @@ def _start(env: Any, suite: EnvSuite, cases: Sequence[EvalCase], queue: Any, act
     case = cases[index]
     options = {"goal": case.goal_id, "level": case.level, **suite.evaluation_options(case.level)}
     observation, info = env.reset(seed=case.seed, options=options)
-    actor.begin(index, case, info["instruction"])
+    actor.begin(index, case, case.sentence or info["instruction"])
     return {"case": index, "observation": observation}
 
 
 def evaluate_actor(actor: Actor, suite: EnvSuite, *, levels: Sequence[str] = LEVELS, episodes: int = 100,
                    seeds: Sequence[int] = (0,), num_envs: int = 8, goals: Sequence[str] | None = None,
                    progress: bool = False) -> dict[str, LevelResult]:
-    """``actor``'s success rate per level over the cases of every seed in ``seeds`` (``episodes`` each)."""
+    """``actor``'s success rate per level over the cases of every seed in ``seeds`` (``episodes`` each).
+
+    ``levels`` may name ``kalm.envs.cases.UNSEEN_PHRASINGS``: the rephrase cases said in held-out sentences.
+    """
     results = {}
     for level in levels:
-        cases = [case for seed in seeds for case in evaluation_cases(suite, level, episodes=episodes, seed=seed,
-                                                                      goals=goals)]
+        cases = [case for seed in seeds for case in column_cases(suite, level, episodes=episodes, seed=seed, goals=goals)]
         outcomes = run_cases(actor, suite, cases, num_envs=num_envs, progress=progress)
         groups = [seed for seed in seeds for _ in range(episodes)]
         results[level] = level_result(level, outcomes, [case.goal_id for case in cases], groups)
@@ -222,14 +232,9 @@ def _prefetch_sentences(
     suite: EnvSuite, levels: Sequence[str], encoder: GoalEncoder, goals: Sequence[str] | None
 ) -> None:
     """Encode every sentence the environment may show in one batch (cached), not one reset at a time."""
-    sentences = [
-        s
-        for level in levels
-        for goal in suite.goals(level)
-        if goals is None or goal.id in goals
-        for s in goal.sentences
-    ]
-    encoder.encode(sentences)
+    levels = dict.fromkeys("rephrase" if level == UNSEEN_PHRASINGS else level for level in levels)
+    encoder.encode([s for level in levels for goal in suite.goals(level) if goals is None or goal.id in goals
+                    for s in goal.sentences])
 
 
 def result_dict(result: LevelResult) -> dict[str, Any]:

@@ -86,3 +86,19 @@ def test_short_case_lists_cover_every_hard_kind_in_proportion(clevr, count):
         drawn = Counter(clevr.goal_kind(case.goal_id) for case in level_cases(clevr, "hard", episodes=count, seed=seed))
         for kind, size in kinds.items():  # systematic sampling: within 2 of the proportional count, never 0
             assert drawn[kind] >= 1 and abs(drawn[kind] - count * size / len(clevr.goals("hard"))) <= 2
+
+
+def test_unseen_phrasing_cases_are_the_rephrase_cases_in_sentences_imagination_never_used(clevr):
+    from kalm.envs.cases import held_out_sentences, prompt_sentences
+    from kalm.imagine.plan import plan_items
+
+    plain = level_cases(clevr, "rephrase", episodes=40, seed=2)
+    unseen = level_cases(clevr, "rephrase", episodes=40, seed=2, phrasings="held_out")
+    assert [(c.goal_id, c.seed) for c in unseen] == [(c.goal_id, c.seed) for c in plain]
+    prompted = {item.sentence for item in plan_items(clevr, ["rephrase"], per_goal=12, seed=0)}
+    for case in unseen:
+        goal = clevr.goal("rephrase", case.goal_id)
+        assert case.sentence in held_out_sentences(goal) and case.sentence not in prompted
+    assert prompted == {s for goal in clevr.goals("rephrase") for s in prompt_sentences(goal)}
+    assert all(set(prompt_sentences(g)).isdisjoint(held_out_sentences(g)) and held_out_sentences(g)
+               for g in clevr.goals("rephrase"))

@@ -36,12 +36,12 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
         assert row in report
     data = json.loads((folder / "report.json").read_text())
     assert set(data["evaluation"]["results"]) == {"baseline", "kalm", "floor: uniform random",
-                                                  "floor: named ball, random direction"}
+                                                  "floor: named ball, random direction", "LLM as policy"}
     [comparison] = data["evaluation"]["comparisons"]
     assert (comparison["treated"], comparison["control"]) == ("kalm", "baseline")
     assert comparison["easy"]["ci_low"] <= comparison["easy"]["difference"] <= comparison["easy"]["ci_high"]
     for policy in data["evaluation"]["results"].values():
-        assert set(policy) == {"train", "rephrase", "easy", "hard"}
+        assert set(policy) == {"train", "rephrase", "rephrase (unseen phrasings)", "easy", "hard"}
         assert all(result["episodes"] == 12 for result in policy.values())
     assert data["imaginary"]["repo_id"] == "e2e/kalm-clevr-imaginary-tiny-llama"
     assert data["grounding"]["version"] == "v1.0" and data["real"]["version"] == "v1.0"
@@ -60,8 +60,8 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert main([*argv, "--learn.num_seeds", "2"]) == 0
     data = json.loads((folder / "report.json").read_text())
     assert data["evaluation"]["settings"]["seeds"] == [0, 1]
-    assert all(result["episodes"] == 24 for policy in data["evaluation"]["results"].values()
-               for result in policy.values())
+    assert all(result["episodes"] == (12 if name == "LLM as policy" else 24)  # the LLM: the first seed's cases
+               for name, policy in data["evaluation"]["results"].items() for result in policy.values())
     stages_now = json.loads((folder / "stages.json").read_text())
     assert {name for name in stages if stages_now[name] != stages[name]} == {"learn_baseline", "learn_kalm", "evaluate"}
     assert [run["seed"] for run in stages_now["learn_kalm"]["output"]["seeds"]] == [0, 1]
@@ -77,7 +77,8 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert main([*argv, "--learn.policy_protocol", "per_level"]) == 0
     results = json.loads((folder / "report.json").read_text())["evaluation"]["results"]
     assert {"kalm/rephrase", "kalm/easy", "kalm/hard"} <= set(results)
-    assert set(results["kalm/easy"]) == {"easy"} and set(results["kalm/rephrase"]) == {"train", "rephrase"}
+    assert set(results["kalm/easy"]) == {"easy"}
+    assert set(results["kalm/rephrase"]) == {"train", "rephrase", "rephrase (unseen phrasings)"}
     assert results["kalm"]["train"] == results["kalm/rephrase"]["train"]
     assert results["kalm"]["hard"] == results["kalm/hard"]["hard"]
     assert "one KALM policy per novel level" in (folder / "report.md").read_text()
