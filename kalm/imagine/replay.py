@@ -4,7 +4,9 @@ The environment starts at the rollout's initial state (``EnvSuite.start_options`
 produced it) and takes the imagined actions. Two numbers per level summarise the kept rollouts:
 
 - ``replay_success``: the share whose actions reach the goal in the simulator, under the level's protocol
-  (the real episode ends at its first success or failure, as in evaluation);
+  (the real episode ends at its first success or failure, as in evaluation); ``imagined_success`` the share
+  the judge labelled successful from the imagined states, and ``replay_success_of_imagined`` the share of
+  those whose replay succeeds too (how far a success label can be trusted);
 - ``parted_at``: the mean step at which imagined and real states first differ by more than the suite's
   ``replay_tolerance`` in some dimension (over the rollouts that part), with the share that never part.
 """
@@ -38,7 +40,8 @@ def replay(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, 
 
 
 def replay_agreement(suite: EnvSuite, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per level: rollouts replayed, ``replay_success``, ``parted_at`` and ``never_parted`` (see the module)."""
+    """Per level: rollouts replayed, ``replay_success``, ``imagined_success``, ``replay_success_of_imagined``,
+    ``parted_at`` and ``never_parted`` (see the module)."""
     tallies: dict[str, dict[str, list[float]]] = {}
     for row in rows:
         observations = np.asarray(row["observations"])
@@ -48,12 +51,21 @@ def replay_agreement(suite: EnvSuite, rows: Iterable[dict[str, Any]]) -> dict[st
                                seed=int(row["seed"]))
         steps = min(len(real), len(observations))
         apart = np.flatnonzero(np.abs(real[:steps] - observations[:steps]).max(axis=-1) > suite.replay_tolerance)
-        tally = tallies.setdefault(str(row["level"]), {"success": [], "parted": [], "never": []})
+        tally = tallies.setdefault(str(row["level"]), {"success": [], "parted": [], "never": [], "imagined": [],
+                                                        "confirmed": []})
         tally["success"].append(float(success))
+        tally["imagined"].append(float(bool(row["success"])))
+        if row["success"]:
+            tally["confirmed"].append(float(success))
         tally["never"].append(float(not apart.size))
         if apart.size:
             tally["parted"].append(float(apart[0]))
     return {level: {"rollouts": float(len(t["success"])), "replay_success": float(np.mean(t["success"])),
-                    "parted_at": float(np.mean(t["parted"])) if t["parted"] else float("nan"),
-                    "never_parted": float(np.mean(t["never"]))}
+                    "imagined_success": float(np.mean(t["imagined"])),
+                    "replay_success_of_imagined": _mean(t["confirmed"]),
+                    "parted_at": _mean(t["parted"]), "never_parted": float(np.mean(t["never"]))}
             for level, t in sorted(tallies.items())}
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")

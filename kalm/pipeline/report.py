@@ -75,10 +75,11 @@ def replay_table(replay: dict[str, dict[str, float]] | None) -> list[str]:
     """Per level: how many kept rollouts reach their goal when their actions are replayed in the simulator."""
     if not replay:
         return []
-    rows = ["| level | kept rollouts | replay reaches the goal | imagined and real part at step (mean) | never part |",
-            "|---|---|---|---|---|"]
-    rows += [f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} | {r['parted_at']:.1f} | "
-             f"{r['never_parted']:.1%} |" for level, r in replay.items()]
+    rows = ["| level | kept rollouts | replay reaches the goal | labelled successful | of those, replay reaches it "
+            "| imagined and real part at step (mean) | never part |", "|---|---|---|---|---|---|---|"]
+    rows += [f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} | {r.get('imagined_success', float('nan')):.1%} "
+             f"| {r.get('replay_success_of_imagined', float('nan')):.1%} | {r['parted_at']:.1f} | {r['never_parted']:.1%} |"
+             for level, r in replay.items()]
     return [*rows, ""]
 
 
