@@ -114,13 +114,15 @@ def success_table(report: EvalReport) -> str:
 
 def kinds_table(report: EvalReport, levels: Sequence[str] | None = None) -> str:
     """Markdown: the success rate per kind of goal, for every level whose goals are of several kinds."""
-    from kalm.envs import get_suite
+    from kalm.envs import LEVELS, get_suite
 
     suite = get_suite(report.env)
     blocks = []
     for level in levels or report.levels:
         any_result = next(per_level[level] for per_level in report.results.values() if level in per_level)
-        kinds = list(dict.fromkeys(suite.goal_kind(goal) for goal in any_result.goal_ids))
+        present = {suite.goal_kind(goal) for goal in any_result.goal_ids}
+        known = [suite.goal_kind(goal.id) for goal in suite.goals(level)] if level in LEVELS else []
+        kinds = [kind for kind in dict.fromkeys([*known, *sorted(present)]) if kind in present]
         if len(kinds) < 2:
             continue
         lines = [f"{level} goals by kind:", "", "| policy | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]

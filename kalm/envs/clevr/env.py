@@ -73,9 +73,7 @@ class ClevrRobotEnv(gym.Env):
         self.physics.push(int(action))
         after = self._observation()
         self._steps += 1
-        reward = float(judges.rewards(self._spec, np.stack([before, after]), initial=self._initial)[0])
-        success = bool(judges.success(self._spec, after[None], self._initial)[0])
-        failure = not success and bool(judges.failure(self._spec, after[None], self._initial)[0])
+        reward, success, failure = judges.transition(self._spec, before, after, self._initial)
         truncated = self._steps >= self._horizon and not (success or failure)
         return after, reward, success or failure, truncated, self._info(success, failure)
 

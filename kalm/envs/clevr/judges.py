@@ -90,15 +90,30 @@ def rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray | None
     """Rewards of the ``T`` transitions between ``T + 1`` consecutive observations.
 
     ``10 x`` progress increment, ``+100`` on reaching success, minus the step's displacement of balls the
-    goal does not involve when it exceeds 0.1, and ``-10`` on a failure (``failure``). ``initial`` is the
+    goal does not involve when it exceeds 0.1, and ``-10`` on a failure (``failure``, unless the state succeeds). ``initial`` is the
     episode's first observation, ``observations[0]`` by default (pass it when scoring a later slice).
     """
     observations = np.asarray(observations, dtype=np.float64)
     initial = observations[0] if initial is None else np.asarray(initial, dtype=np.float64)
+    reached = success(spec, observations[1:], initial)
+    return _rewards(spec, observations, initial, reached, failure(spec, observations[1:], initial) & ~reached)
+
+
+def transition(spec: GoalSpec, before: np.ndarray, after: np.ndarray, initial: np.ndarray) -> tuple[float, bool, bool]:
+    """One real step's reward, success and failure (a success is never a failure), each judged once."""
+    observations = np.stack([before, after]).astype(np.float64)
+    initial = np.asarray(initial, dtype=np.float64)
+    reached = success(spec, observations[1:], initial)
+    failed = failure(spec, observations[1:], initial) & ~reached
+    return float(_rewards(spec, observations, initial, reached, failed)[0]), bool(reached[0]), bool(failed[0])
+
+
+def _rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray, reached: np.ndarray,
+             failed: np.ndarray) -> np.ndarray:
     score = progress(spec, observations, initial)
     reward = PROGRESS_SCALE * np.diff(score)
-    reward += SUCCESS_REWARD * success(spec, observations[1:], initial)
-    reward -= FAILURE_PENALTY * failure(spec, observations[1:], initial)
+    reward += SUCCESS_REWARD * reached
+    reward -= FAILURE_PENALTY * failed
     uninvolved = [ball for ball in range(NUM_BALLS) if ball not in spec.balls]
     if uninvolved:
         moved = np.linalg.norm(np.diff(positions(observations)[:, uninvolved], axis=0), axis=-1).max(axis=-1)
