@@ -78,7 +78,7 @@ class LearnConfig:
     batch_size: int = 256
     batches_per_step: int = 4
     imaginary_ratio: float = 0.25
-    imaginary_successful_only: bool = False
+    imaginary_successful_only: bool = True
     gamma: float = 0.99
     hyper: dict[str, float] = field(default_factory=dict)
 
@@ -135,6 +135,6 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     ground: GroundConfig = field(default_factory=GroundConfig)
-    imagine: ImagineSettings = field(default_factory=lambda: ImagineSettings(per_goal=dict(DEFAULT_PER_GOAL)))
+    imagine: ImagineSettings = field(default_factory=lambda: ImagineSettings(per_goal=dict(DEFAULT_PER_GOAL), greedy=False))
     learn: LearnConfig = field(default_factory=LearnConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
