@@ -18,9 +18,10 @@ def test_rows_are_consistent_with_the_judge_and_reward(clevr, collected):
         assert observations.shape == (row["length"] + 1, 10)
         np.testing.assert_allclose(clevr.rewards(row["goal_id"], observations), row["rewards"], atol=1e-4)
         reached = clevr.success(row["goal_id"], observations)
-        assert row["success"] == reached[-1] == row["terminated"]
-        assert not reached[:-1].any()  # episodes end at the first success
-        assert row["truncated"] == (not row["success"] and row["length"] == 50)
+        failed = clevr.failure(row["goal_id"], observations) & ~reached
+        assert row["success"] == reached[-1] and row["terminated"] == (reached[-1] or failed[-1])
+        assert not (reached[:-1] | failed[:-1]).any()  # episodes end at the first success or failure
+        assert row["truncated"] == (not row["terminated"] and row["length"] == 50)
         assert row["instruction"] in clevr.goal("train", row["goal_id"]).sentences
 
 
@@ -33,7 +34,8 @@ def test_collection_is_reproducible_per_episode(clevr, collected):
 
 
 def test_behaviour_policy_data_is_mostly_successful(collected):
-    assert collected.summary["success_rate"] > 0.7
+    # a quarter of the episodes explore at random, and under the failure rule those rarely succeed (~10 %)
+    assert collected.summary["success_rate"] > 0.6
     assert collected.summary["sources"] == {"real": 40}
 
 
