@@ -125,7 +125,7 @@ class EnvSuite(ABC):
         return {"uniform random": self._uniform_random}
 
     def _uniform_random(self, rng: np.random.Generator) -> Policy:
-        space = self.make().action_space
+        space = self._action_space
         if self.spec.discrete:
             return lambda observation, goal_id: int(rng.integers(space.n))
         low, high = space.low, space.high
@@ -222,6 +222,14 @@ class EnvSuite(ABC):
         judge generated goal text (rollout explanations) on the structured goal, not on string similarity.
         """
         return self._sentence_goals.get(normalize_sentence(text))
+
+    @cached_property
+    def _action_space(self) -> gym.Space:
+        """The environment's action space, read once (a floor episode must not build a whole environment)."""
+        env = self.make()
+        space = env.action_space
+        env.close()
+        return space
 
     @cached_property
     def _sentence_goals(self) -> dict[str, str]:
