@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=10, help="commits per committer")
     args = parser.parse_args()
 
-    from kalm.hub.endpoint import start_local_server
+    from kalm.hub.local_server import start_local_server
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kalm-hub-load-") as folder, start_local_server(Path(folder)) as server:

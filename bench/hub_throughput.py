@@ -106,7 +106,9 @@ def main() -> None:
 
 
 def run(work: Path, megabytes: float, repeats: int) -> None:
-    from kalm.hub.endpoint import configure, start_local_server, use_cache_home
+    from kalm.hub.endpoint import configure
+    from kalm.hub.hf_config import use_cache_home
+    from kalm.hub.local_server import start_local_server
 
     load_before = os.getloadavg()[0]
     use_cache_home(work / "hf")
@@ -115,7 +117,7 @@ def run(work: Path, megabytes: float, repeats: int) -> None:
     from huggingface_hub import HfApi, snapshot_download
 
     from kalm.data import write_rollouts
-    from kalm.hub.publish import publish_dataset, pull_dataset
+    from kalm.hub.datasets import publish_dataset, pull_dataset
 
     dataset, spec = make_dataset(megabytes)
     folders = [write_rollouts(variant(dataset, attempt), work / f"dataset-{attempt}", env="bench-v0", spec=spec)

@@ -16,7 +16,7 @@ import datasets
 from kalm.data import read_info, read_rollouts
 from kalm.data.folder import DATA_GLOB
 from kalm.errors import ConfigError
-from kalm.hub.refs import split_revision
+from kalm.hub.naming import split_revision
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def load_source(source: DatasetSource, *, streaming: bool = False, hub_endpoint:
         raise ConfigError(f"dataset {source.repo_or_path!r} is neither an existing folder nor a Hub repo id "
                           "of the form namespace/name")
     from kalm.hub.endpoint import ensure_endpoint
-    from kalm.hub.publish import pull_dataset
+    from kalm.hub.datasets import pull_dataset
 
     pulled = pull_dataset(source.repo_or_path, source.revision, endpoint=ensure_endpoint(hub_endpoint),
                           streaming=streaming)

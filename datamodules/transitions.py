@@ -1,7 +1,7 @@
 """TransitionDataModule: real + imaginary rollout datasets -> mixed batches of goal-conditioned transitions.
 
 Inputs are :class:`DatasetSource` s: a local dataset folder (``kalm collect --out``) or a Hub dataset
-repo id at a revision (pulled with :func:`kalm.hub.publish.pull_dataset`, pinned to a commit). Rows
+repo id at a revision (pulled with :func:`kalm.hub.datasets.pull_dataset`, pinned to a commit). Rows
 are pooled by their ``source`` column (a pre-merged dataset works too); ``imaginary_levels`` keeps
 only the imaginary rollouts of some levels (the paper trains one policy per level).
 

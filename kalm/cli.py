@@ -142,7 +142,7 @@ def imagine(
                    result.seconds)
     print(result.stats.table())
     if publish:
-        from kalm.hub.publish import publish_dataset
+        from kalm.hub.datasets import publish_dataset
 
         provenance = {
             "generator_model": {"repo_id": loaded.source, "revision": loaded.commit},

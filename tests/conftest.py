@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from kalm.hub.endpoint import Endpoint, LocalServer, configure, start_local_server, use_cache_home
+from kalm.hub.endpoint import Endpoint, configure
+from kalm.hub.hf_config import use_cache_home
+from kalm.hub.local_server import LocalServer, start_local_server
 
 
 @pytest.fixture(scope="session")

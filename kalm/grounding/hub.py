@@ -14,7 +14,7 @@ from typing_extensions import override
 
 from kalm.errors import ConfigError
 from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
-from kalm.hub.refs import split_revision
+from kalm.hub.naming import split_revision
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def push_grounded(model: GroundedLM, repo_id: str, *, env: str, version: str | N
                   provenance: dict[str, Any] | None = None, description: str = "") -> Any:
     """Save ``model`` and publish it as a new version of model repo ``repo_id``; returns ``Published``."""
     from kalm.hub.endpoint import ensure_endpoint
-    from kalm.hub.publish import publish_model
+    from kalm.hub.models import publish_model
 
     ensure_endpoint()
     config = model.config
@@ -80,7 +80,7 @@ def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGroun
     if revision is None:
         repo_or_path, revision = split_revision(repo_or_path)
     from kalm.hub.endpoint import ensure_endpoint
-    from kalm.hub.publish import pull_model
+    from kalm.hub.models import pull_model
 
     ensure_endpoint()
     pulled = pull_model(repo_or_path, revision)
@@ -94,9 +94,8 @@ def resolve_grounded(reference: str) -> str:
     given), without downloading it; ``local`` for a folder."""
     if Path(reference).expanduser().is_dir():
         return "local"
-    from kalm.hub.client import hub_api, resolve_commit
-    from kalm.hub.endpoint import ensure_endpoint
-    from kalm.hub.publish import latest_revision
+    from kalm.hub.endpoint import ensure_endpoint, hub_api
+    from kalm.hub.versions import latest_revision, resolve_commit
 
     ensure_endpoint()
     repo, revision = split_revision(reference)

@@ -1,12 +1,17 @@
 """The dataset hub: versioned publish/pull of rollout datasets and models through the real HF clients.
 
-- :mod:`kalm.hub.endpoint` decides the endpoint (the local server by default, the real Hub when named)
-  and sets the clients' import-time switches; call :func:`kalm.hub.endpoint.ensure_endpoint` first.
-- :mod:`kalm.hub.publish` publishes and pulls rollout datasets and models (commit + immutable tag).
-- :mod:`kalm.hub.server` is the local Hub-compatible server over the store of :mod:`kalm.hub.store`;
-  its routes are in :mod:`kalm.hub.api` (Git LFS and the upload half of Xet included), and
-  :mod:`kalm.hub.fsck` verifies and repairs a store.
-- :mod:`kalm.hub.cli` implements ``kalm hub serve|ls|push|pull|tags|mirror|fsck``.
+Two sides. :mod:`kalm.hub.server` is the local Hub-compatible server (standard library only, run in its
+own process). Everything else here is the client side, by concept:
 
-Importing this package is cheap: the server modules use the standard library only.
+- :mod:`kalm.hub.endpoint`: which Hub (the local server by default, the real Hub when named) and the
+  ``HfApi`` for it; :mod:`kalm.hub.local_server` starts the server as a child process;
+  :mod:`kalm.hub.hf_config` sets the clients' import-time switches (and holds the one patch of them);
+- :mod:`kalm.hub.datasets` and :mod:`kalm.hub.models`: publish and pull (commit + immutable tag);
+- :mod:`kalm.hub.commits`: upload, one commit, tag (the concurrency rules); :mod:`kalm.hub.versions`:
+  the versions a repo has; :mod:`kalm.hub.naming`: the ``REPO@REV`` and ``vMAJOR.MINOR`` grammar;
+- :mod:`kalm.hub.cards`: dataset and model cards; :mod:`kalm.hub.provenance`: what a publish records;
+- :mod:`kalm.hub.errors`: client errors as one-line ``HubError``; :mod:`kalm.hub.mirror`: copy a repo
+  with its tags to another endpoint; :mod:`kalm.hub.cli`: ``kalm hub serve|ls|push|pull|tags|mirror|fsck``.
+
+Importing this package is cheap: it imports nothing itself.
 """

@@ -1,6 +1,6 @@
 """``kalm hub serve | ls | push | pull | tags | mirror | fsck``.
 
-``fsck`` works on a store folder directly (see :mod:`kalm.hub.fsck`). Every other command except ``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
+``fsck`` works on a store folder directly (see :mod:`kalm.hub.server.fsck`). Every other command except ``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
 (``--endpoint``, else ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server started for the command
 over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line and return 2.
 """
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from kalm.errors import KalmError
-from kalm.hub.server import add_serve_arguments, run_from_args
+from kalm.hub.server.serve import add_serve_arguments, run_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _api(args: argparse.Namespace):
-    from kalm.hub.client import hub_api
-    from kalm.hub.endpoint import ensure_endpoint
+    from kalm.hub.endpoint import ensure_endpoint, hub_api
 
     return hub_api(ensure_endpoint(args.endpoint, token=args.token))
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from kalm.hub.client import hub_errors, list_versions
+    from kalm.hub.errors import hub_errors
+    from kalm.hub.versions import list_versions
 
     api = _api(args)
     with hub_errors(args.author or "*", None, api.endpoint, "listing repos"):
@@ -94,7 +94,8 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from kalm.hub.publish import publish_dataset, publish_model
+    from kalm.hub.datasets import publish_dataset
+    from kalm.hub.models import publish_model
 
     _api(args)
     publish = publish_dataset if args.repo_type == "dataset" else publish_model
@@ -105,7 +106,8 @@ def _push(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     from kalm.data import RolloutSpec, write_rollouts
-    from kalm.hub.publish import pull_dataset, pull_model
+    from kalm.hub.datasets import pull_dataset
+    from kalm.hub.models import pull_model
 
     _api(args)
     if args.repo_type == "model":
@@ -126,7 +128,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _tags(args: argparse.Namespace) -> int:
-    from kalm.hub.client import hub_errors
+    from kalm.hub.errors import hub_errors
 
     api = _api(args)
     with hub_errors(args.repo_id, None, api.endpoint, "listing tags"):
@@ -155,8 +157,8 @@ def _mirror(args: argparse.Namespace) -> int:
 
 def _fsck(args: argparse.Namespace) -> int:
     """Print one line per repo and per finding; exit 1 when something was damaged (repaired or not)."""
-    from kalm.hub.fsck import DEFAULT_MIN_AGE_S, fsck
-    from kalm.hub.paths import default_root
+    from kalm.hub.server.fsck import DEFAULT_MIN_AGE_S, fsck
+    from kalm.hub.server.paths import default_root
 
     root = Path(args.root).expanduser() if args.root else default_root()
     try:

@@ -4,6 +4,11 @@ For every tag of the source (oldest version first, then the head of ``main`` if 
 destination gets one commit holding exactly that snapshot, tagged with the same name. Tags already at
 the destination are skipped, so a mirror can be re-run to send only what is new. Untagged intermediate
 commits are folded into the next tagged one; branches other than ``main`` are not copied.
+
+Each snapshot is sent with ``upload_folder(..., delete_patterns="*")``: files the destination has and the
+snapshot lacks are deleted in the same commit. (A destination with Xet, like the real Hub, commits a
+snapshot of more than a few hundred files in several batches; the tag goes to the last commit, which holds
+the whole snapshot.)
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, snapshot_download
+from huggingface_hub import HfApi, snapshot_download
 
-from kalm.hub.client import VERSION_RE, hub_errors
+from kalm.hub.errors import hub_errors
+from kalm.hub.naming import tag_order
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ def mirror_repo(
     target = destination_repo_id or repo_id
     with hub_errors(repo_id, None, source.endpoint, "reading the source repo"):
         refs = source.list_repo_refs(repo_id, repo_type=repo_type)
-    tags = sorted(refs.tags, key=lambda ref: _order(ref.name))
+    tags = sorted(refs.tags, key=lambda ref: tag_order(ref.name))
     with hub_errors(target, None, destination.endpoint, "creating the destination repo"):
         destination.create_repo(target, repo_type=repo_type, private=private, exist_ok=True)
         present = {ref.name for ref in destination.list_repo_refs(target, repo_type=repo_type).tags}
@@ -62,11 +68,6 @@ def mirror_repo(
     return copied
 
 
-def _order(tag: str) -> tuple[int, int, int, str]:
-    match = VERSION_RE.match(tag)
-    return (0, int(match.group(1)), int(match.group(2)), tag) if match else (1, 0, 0, tag)
-
-
 def _copy_snapshot(
     source: HfApi, destination: HfApi, repo_id: str, target: str, repo_type: str, commit: str, *, message: str
 ) -> str:
@@ -74,12 +75,9 @@ def _copy_snapshot(
     with hub_errors(repo_id, commit, source.endpoint, "downloading the snapshot"):
         folder = Path(snapshot_download(repo_id, repo_type=repo_type, revision=commit, endpoint=source.endpoint,
                                         token=source.token))
-    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
     with hub_errors(target, "main", destination.endpoint, "mirroring the snapshot"):
-        existing = destination.list_repo_files(target, repo_type=repo_type)
-        operations: list = [CommitOperationDelete(path) for path in existing
-                            if path not in files and path != ".gitattributes"]
-        operations += [CommitOperationAdd(path, str(folder / path)) for path in files]
-        info = destination.create_commit(target, operations, commit_message=message, repo_type=repo_type)
+        # delete_patterns="*": every destination file the snapshot does not have goes (.gitattributes stays)
+        info = destination.upload_folder(repo_id=target, folder_path=folder, repo_type=repo_type,
+                                         commit_message=message, delete_patterns="*")
     logger.info("mirrored %s@%s to %s@%s", repo_id, commit[:10], target, info.oid[:10])
     return info.oid

@@ -99,7 +99,7 @@ def gifs(suite: EnvSuite, imaginary: dict[str, Any], folder: Path, count: int) -
     """Side-by-side GIFs of imagined rollouts (one per novel level, successful ones first)."""
     if count <= 0 or not imaginary["summary"]["episodes"]:
         return []
-    from kalm.hub.publish import pull_dataset
+    from kalm.hub.datasets import pull_dataset
 
     dataset = pull_dataset(imaginary["repo_id"], imaginary["commit"]).dataset.with_format("numpy")
     levels, success, lengths = (np.asarray(dataset[column]) for column in ("level", "success", "length"))

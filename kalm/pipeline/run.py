@@ -83,7 +83,7 @@ def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    from kalm.hub.client import kalm_provenance
+    from kalm.hub.provenance import kalm_provenance
 
     provenance = {"hub_endpoint": endpoint, "python": platform.python_version(), "packages": versions,
                   **kalm_provenance(), "config": dataclasses.asdict(config)}

@@ -16,7 +16,7 @@ from typing import Any
 
 from kalm.envs.base import EnvSuite
 from kalm.errors import ConfigError
-from kalm.hub.refs import split_revision
+from kalm.hub.naming import split_revision
 from kalm.pipeline.config import RunConfig
 from kalm.pipeline.state import RunState, stage_key
 
@@ -39,7 +39,7 @@ def cached(state: RunState, stage: str, key: str, produce: Callable[[], dict[str
 def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, Any]:
     """Collect and publish real rollouts, or pull the named dataset revision."""
     from kalm.data import summarize
-    from kalm.hub.publish import publish_dataset, pull_dataset
+    from kalm.hub.datasets import publish_dataset, pull_dataset
 
     settings = config.collect
     if settings.dataset:
@@ -142,7 +142,7 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
     def produce() -> dict[str, Any]:
         from kalm.data import summarize
         from kalm.grounding.hub import load_grounded
-        from kalm.hub.publish import publish_dataset
+        from kalm.hub.datasets import publish_dataset
         from kalm.imagine.replay import replay_agreement
         from kalm.imagine.stage import imaginary_repo_id, imagine, run_dir
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from kalm.envs import LEVELS
 from kalm.errors import KalmError
-from kalm.hub.refs import split_revision
+from kalm.hub.naming import split_revision
 
 log = logging.getLogger(__name__)
 PACKAGES = ("torch", "torchrl", "tensordict", "lightning", "sentence-transformers", "datasets")
@@ -83,7 +83,7 @@ def train_policy(config: str | Path, *overrides: str) -> Path:
 
 def finish_fit(trainer: Any, model: Any, datamodule: Any, config: Any) -> Path:
     """Write ``provenance.json``, export the policy and push it if asked; returns the policy folder."""
-    from kalm.hub.client import kalm_provenance
+    from kalm.hub.provenance import kalm_provenance
     from kalm.rl.policy import push_policy
 
     root = Path(trainer.log_dir or trainer.default_root_dir)

@@ -7,7 +7,7 @@
 ```
 
 :func:`push_policy` publishes such a folder as a versioned Hub model repo (commit + ``vMAJOR.MINOR``
-tag, through :func:`kalm.hub.publish.publish_model`); :func:`load_policy` reads a folder or a repo id
+tag, through :func:`kalm.hub.models.publish_model`); :func:`load_policy` reads a folder or a repo id
 at a revision.
 """
 
@@ -90,7 +90,7 @@ def load_policy(
                 f"policy {source!r} is neither a policy folder nor a Hub repo id namespace/name"
             )
         from kalm.hub.endpoint import ensure_endpoint
-        from kalm.hub.publish import pull_model
+        from kalm.hub.models import pull_model
 
         folder = pull_model(str(source), revision, endpoint=ensure_endpoint(hub_endpoint)).path
     if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
@@ -114,7 +114,7 @@ def push_policy(
 ) -> Any:
     """Publish a policy folder as a versioned Hub model repo; returns the hub's ``Published`` record."""
     from kalm.hub.endpoint import ensure_endpoint
-    from kalm.hub.publish import publish_model
+    from kalm.hub.models import publish_model
 
     config = json.loads((Path(folder) / CONFIG).read_text())
     provenance = {

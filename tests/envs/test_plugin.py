@@ -54,7 +54,7 @@ def test_a_fresh_interpreter_finds_the_plugin_and_lists_it_for_unknown_names(plu
 
 def test_kalm_run_goes_through_every_stage_of_the_plugin(plugin_site, hub, tmp_path):
     from kalm.grounding.hub import load_grounded
-    from kalm.hub.publish import pull_dataset
+    from kalm.hub.datasets import pull_dataset
 
     argv = ["run", "--config", str(ROOT / "configs/run/quick.yaml"), "--env", "grid", "--name", "grid",
             "--out", str(tmp_path), "--hub_endpoint", hub.url, "--org", "plugin", "--collect.episodes", "60",

@@ -131,7 +131,7 @@ def test_a_parent_grounded_from_another_backbone_is_refused_in_one_line(parent, 
 
 
 def test_what_is_not_a_grounded_model_is_refused_naming_what_it_is(hub, tmp_path, make_model):
-    from kalm.hub.publish import publish_model
+    from kalm.hub.models import publish_model
 
     plain = tmp_path / "plain"
     make_model(finetune="full").backbone.save_pretrained(plain)  # a transformers model, no kalm files

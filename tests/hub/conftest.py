@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kalm.hub.endpoint import Endpoint, LocalServer, start_local_server
+from kalm.hub.endpoint import Endpoint
+from kalm.hub.local_server import LocalServer, start_local_server
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from tests.hub.hub_helpers import make_rollouts
 
 from kalm.data import write_rollouts
 from kalm.hub.cli import main
-from kalm.hub.endpoint import LocalServer
-from kalm.hub.server import READY_PREFIX
+from kalm.hub.local_server import LocalServer
+from kalm.hub.server.serve import READY_PREFIX
 
 
 def test_push_tags_ls_pull(hub, repo_name, tmp_path, capsys):
@@ -88,7 +88,7 @@ def test_local_server_exits_when_its_parent_dies(tmp_path):
     """The child of ensure_endpoint/start_local_server never outlives the process that started it."""
     code = textwrap.dedent(f"""
         import os, signal
-        from kalm.hub.endpoint import start_local_server
+        from kalm.hub.local_server import start_local_server
         server = start_local_server({str(tmp_path / 'store')!r})
         print(server.process.pid, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -132,8 +132,8 @@ def test_fsck_refuses_a_folder_that_is_not_a_store(tmp_path, capsys):
 
 
 def test_a_repo_with_no_intact_commit_goes_to_the_quarantine_whole(tmp_path):
-    from kalm.hub.fsck import fsck
-    from kalm.hub.store import Store
+    from kalm.hub.server.fsck import fsck
+    from kalm.hub.server.store import Store
 
     store = Store(tmp_path / "store")
     for name in ("kept", "lost"):

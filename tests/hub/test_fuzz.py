@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 import pytest
 
-from kalm.hub.http import _chunked, parse_range
-from kalm.hub.server import HubServer
-from kalm.hub.validate import StoreError
-from kalm.hub.xet import XetFormatError, chunk_bytes, lz4_frame_decompress, shard_files, xorb_chunks
+from kalm.hub.server.http import _chunked, parse_range
+from kalm.hub.server.serve import HubServer
+from kalm.hub.server.validate import StoreError
+from kalm.hub.server.xet import XetFormatError, chunk_bytes, lz4_frame_decompress, shard_files, xorb_chunks
 from tests.hub.hub_helpers import raw_exchange
 
 hypothesis = pytest.importorskip("hypothesis")

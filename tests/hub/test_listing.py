@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import BadRequestError, GatedRepoError
 
-from kalm.hub.tree import LISTING_FIELDS
+from kalm.hub.server.tree import LISTING_FIELDS
 from tests.hub.hub_helpers import raw_request
 
 CARD = "---\nlicense: apache-2.0\ntask_categories:\n- {task}\ntags:\n- KALM\n- {tag}\n---\n# card\n"

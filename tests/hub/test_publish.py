@@ -13,7 +13,8 @@ from huggingface_hub import CommitOperationAdd, hf_hub_download
 
 from kalm.data import write_rollouts
 from kalm.errors import DatasetSchemaError, HubError
-from kalm.hub.publish import publish_dataset, publish_model, pull_dataset, pull_model
+from kalm.hub.datasets import publish_dataset, pull_dataset
+from kalm.hub.models import publish_model, pull_model
 from tests.hub.hub_helpers import make_rollouts
 
 

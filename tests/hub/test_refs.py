@@ -1,4 +1,4 @@
-from kalm.hub.refs import split_revision
+from kalm.hub.naming import split_revision
 
 
 def test_split_revision(tmp_path):

@@ -17,7 +17,7 @@ from tests.hub.hub_helpers import make_rollouts, raw_request
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from kalm.hub.publish import publish_dataset, pull_dataset
+from kalm.hub.datasets import publish_dataset, pull_dataset
 
 
 def _api(server) -> HfApi:

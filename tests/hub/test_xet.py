@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import hf_hub_download
 
-from kalm.hub.xet import (
+from kalm.hub.server.xet import (
     BOOKEND,
     SHARD_TAG_PREFIX,
     XetFormatError,

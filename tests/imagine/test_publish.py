@@ -3,7 +3,7 @@
 import datasets
 import numpy as np
 
-from kalm.hub.publish import publish_dataset
+from kalm.hub.datasets import publish_dataset
 from kalm.imagine.label import label_rollout
 
 

@@ -20,7 +20,7 @@ PARENT = "pinit/kalm-clevr-grounded-tiny-llama"
 @pytest.fixture
 def real(hub, clevr):
     from kalm.collect import collect_rollouts
-    from kalm.hub.publish import publish_dataset
+    from kalm.hub.datasets import publish_dataset
 
     dataset = collect_rollouts(clevr, episodes=30, seed=1, progress=False).dataset
     published = publish_dataset(dataset, "pinit/kalm-clevr-real", env="clevr", spec=clevr.spec)

@@ -108,8 +108,10 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, clevr_real, embedding_c
 
 def test_hub_round_trip_data_in_policy_out(tmp_path, clevr_real, embedding_cache):
     """Train from a Hub dataset at a revision, push the policy as a versioned model, evaluate it there."""
-    from kalm.hub.endpoint import shutdown_local_server, start_local_server, use_cache_home
-    from kalm.hub.publish import publish_dataset
+    from kalm.hub.datasets import publish_dataset
+    from kalm.hub.endpoint import shutdown_local_server
+    from kalm.hub.hf_config import use_cache_home
+    from kalm.hub.local_server import start_local_server
 
     server = start_local_server(tmp_path / "store")
     try:

@@ -38,7 +38,7 @@ def goal_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
 def test_every_stage_runs_from_its_babyai_config(hub, tmp_path, goal_cache, one_torch_thread, capsys):
     from kalm.grounding.hub import load_grounded
-    from kalm.hub.publish import pull_dataset
+    from kalm.hub.datasets import pull_dataset
     from kalm.rl.cli import evaluate_main, train_policy
 
     real = tmp_path / "real"

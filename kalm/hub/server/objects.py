@@ -1,4 +1,4 @@
-"""The immutable records of the local Hub store and how they reach the disk (stdlib only).
+"""The immutable records of the local Hub store and how they reach the disk (stdlib and filelock).
 
 A commit object is ``{"id", "parents", "title", "message", "authors", "date", "files", "nonce"}`` where
 ``files`` maps every path of the snapshot to ``{"sha256", "size", "lfs", "oid"}`` (``oid`` is the git
@@ -9,19 +9,19 @@ JSON (:func:`dump`) of the object without its ``id``, so :func:`commit_id` can v
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kalm.hub.blobs import git_blob_oid, lfs_pointer
+from filelock import FileLock
+
+from kalm.hub.server.blobs import git_blob_oid, lfs_pointer
 
 
 def now_iso() -> str:
@@ -110,18 +110,12 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
 @contextlib.contextmanager
 def locked(lock_path: Path) -> Iterator[None]:
-    """Hold the lock of one repo: a thread lock (same process) plus ``flock`` (other processes)."""
-    with _THREAD_LOCKS_GUARD:
-        thread_lock = _THREAD_LOCKS.setdefault(str(lock_path), threading.Lock())
-    with thread_lock, open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold the lock of one repo against other threads and other processes (``flock`` through ``filelock``).
+
+    One lock object per path (``is_singleton``); ``thread_local`` gives each thread its own descriptor, so
+    threads of one server exclude each other like separate processes do. The lock file stays in place.
+    """
+    with FileLock(lock_path, is_singleton=True):
+        yield

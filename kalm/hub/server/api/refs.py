@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalm.hub.http import Request, Response
-from kalm.hub.objects import Commit
-from kalm.hub.payload import optional_text, query_flag, text
-from kalm.hub.routing import REPO, Hub, route
-from kalm.hub.validate import MAX_MESSAGE_BYTES, bad_request
+from kalm.hub.server.http import Request, Response
+from kalm.hub.server.objects import Commit
+from kalm.hub.server.payload import optional_text, query_flag, text
+from kalm.hub.server.routing import REPO, Hub, route
+from kalm.hub.server.validate import MAX_MESSAGE_BYTES, bad_request
 
 
 @route("GET", rf"/api/(models|datasets)/{REPO}/refs")

@@ -1,7 +1,7 @@
 """``kalm hub fsck [--repair]``: verify a store's refs, commit objects and blobs; set aside what is damaged.
 
 What is checked, per repo: ``repo.json`` and ``refs.json`` parse and have their shape; every commit object
-parses and its name is the sha1 of its content (:func:`kalm.hub.objects.commit_id`); every ref points to
+parses and its name is the sha1 of its content (:func:`kalm.hub.server.objects.commit_id`); every ref points to
 an intact commit; the history reachable from the refs has all its parents; every file of every reachable
 commit has an intact blob. Store-wide: every blob's sha256 is its name (each blob is read once).
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kalm.hub.blobs import CHUNK, SHA256_RE
-from kalm.hub.objects import Commit, commit_id, dump, locked, now_iso, write_atomic
-from kalm.hub.store import Repo, Store, read_refs
-from kalm.hub.validate import RepoDamagedError
+from kalm.hub.server.blobs import CHUNK, SHA256_RE
+from kalm.hub.server.objects import Commit, commit_id, dump, locked, now_iso, write_atomic
+from kalm.hub.server.store import Repo, Store, read_refs
+from kalm.hub.server.validate import RepoDamagedError
 
 DEFAULT_MIN_AGE_S = 3600.0
 

@@ -12,7 +12,7 @@ import binascii
 import json
 from typing import Any
 
-from kalm.hub.validate import bad_request
+from kalm.hub.server.validate import bad_request
 
 _MISSING = object()
 

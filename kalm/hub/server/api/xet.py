@@ -7,7 +7,7 @@
   upload it directly;
 - ``POST /xet/v1/xorbs/{prefix}/{hash}``: store a xorb;
 - ``POST /xet/v2/shards`` (NDJSON progress answer) and ``/xet/v1/shards``: rebuild the shard's files into
-  sha256-checked blobs (:mod:`kalm.hub.xet`); a failure is an ``error`` frame whose message the client shows.
+  sha256-checked blobs (:mod:`kalm.hub.server.xet`); a failure is an ``error`` frame whose message the client shows.
 
 Downloads never use Xet (no ``X-Xet-Hash`` header), so read tokens are refused.
 """
@@ -19,11 +19,11 @@ import json
 import time
 from typing import Any
 
-from kalm.hub.blobs import BlobError
-from kalm.hub.http import Request, Response
-from kalm.hub.routing import REPO, Hub, route
-from kalm.hub.validate import StoreError
-from kalm.hub.xet import MAX_XORB_BYTES, XetFile, XetFormatError, shard_files
+from kalm.hub.server.blobs import BlobError
+from kalm.hub.server.http import Request, Response
+from kalm.hub.server.routing import REPO, Hub, route
+from kalm.hub.server.validate import StoreError
+from kalm.hub.server.xet import MAX_XORB_BYTES, XetFile, XetFormatError, shard_files
 
 TOKEN_SECONDS = 3600
 MAX_SHARD_BYTES = 64 << 20

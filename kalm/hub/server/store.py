@@ -4,13 +4,13 @@ On-disk format (version 1; ``<root>/FORMAT`` holds ``kalm-hub-store 1``)::
 
     <root>/
       FORMAT
-      blobs/sha256/<aa>/<sha256>           file contents, content-addressed, read-only (see kalm.hub.blobs)
+      blobs/sha256/<aa>/<sha256>           file contents, content-addressed, read-only (see kalm.hub.server.blobs)
       tmp/                                 uploads and repos being assembled; leftovers are safe to delete
-      quarantine/                          what ``kalm hub fsck --repair`` set aside (see kalm.hub.fsck)
-      xet/xorbs/<aa>/<hash>                Xet uploads as received, kept for clients' deduplication (kalm.hub.xet)
+      quarantine/                          what ``kalm hub fsck --repair`` set aside (see kalm.hub.server.fsck)
+      xet/xorbs/<aa>/<hash>                Xet uploads as received, kept for clients' deduplication (kalm.hub.server.xet)
       repos/<models|datasets>/<namespace>/<name>/
         repo.json                          {"id", "type", "private", "created_at", "gated"?}
-        objects/<commit id>.json           immutable commit objects (see kalm.hub.objects)
+        objects/<commit id>.json           immutable commit objects (see kalm.hub.server.objects)
         refs.json                          {"branches": {name: commit id},
                                             "tags": {name: {"target": commit id, "message", "date"}},
                                             "pulls"?: {number: {"target", "base", "title", "status", "date"}}}
@@ -27,7 +27,7 @@ always apply their operations to the head read under the lock, so concurrent com
 never lost; a commit that names a ``parentCommit`` other than the head is refused (412).
 
 Damage: a repo whose ``repo.json``, ``refs.json`` or a commit object it needs is missing or unreadable
-raises :func:`kalm.hub.validate.repo_damaged` on its own calls only; listings skip it.
+raises :func:`kalm.hub.server.validate.repo_damaged` on its own calls only; listings skip it.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kalm.hub.blobs import BlobStore
-from kalm.hub.xet import XorbStore
-from kalm.hub.objects import Commit, FileEntry, Operation, commit_id, dump, locked, now_iso, write_atomic
-from kalm.hub.validate import (
+from kalm.hub.server.blobs import BlobStore
+from kalm.hub.server.xet import XorbStore
+from kalm.hub.server.objects import Commit, FileEntry, Operation, commit_id, dump, locked, now_iso, write_atomic
+from kalm.hub.server.validate import (
     COMMIT_RE,
     PULL_RE,
     StoreError,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kalm.hub.blobs import SHA256_RE
-from kalm.hub.http import Request, Response, parse_range
-from kalm.hub.objects import Commit, FileEntry, Operation
-from kalm.hub.payload import as_object, base64_bytes, integer, listing, optional_text, parse_json, query_flag, text
-from kalm.hub.routing import REPO, Hub, route, web_url
-from kalm.hub.store import Repo
-from kalm.hub.tree import last_commits, path_info, tree_entries
-from kalm.hub.validate import StoreError, bad_request, check_message, check_path, entry_not_found, repo_damaged
+from kalm.hub.server.blobs import SHA256_RE
+from kalm.hub.server.http import Request, Response, parse_range
+from kalm.hub.server.objects import Commit, FileEntry, Operation
+from kalm.hub.server.payload import as_object, base64_bytes, integer, listing, optional_text, parse_json, query_flag, text
+from kalm.hub.server.routing import REPO, Hub, route, web_url
+from kalm.hub.server.store import Repo
+from kalm.hub.server.tree import last_commits, path_info, tree_entries
+from kalm.hub.server.validate import StoreError, bad_request, check_message, check_path, entry_not_found, repo_damaged
 
 LFS_THRESHOLD = 10 << 20
 LFS_SUFFIXES = (".parquet", ".arrow", ".safetensors", ".bin", ".pt", ".pth", ".gguf", ".npy", ".npz", ".zip", ".gz")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kalm.hub.payload import as_object, parse_json
-from kalm.hub.validate import StoreError
+from kalm.hub.server.payload import as_object, parse_json
+from kalm.hub.server.validate import StoreError
 
 CHUNK = 1 << 20
 HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from kalm.hub.blobs import SHA256_RE, BlobError
-from kalm.hub.http import Request, Response
-from kalm.hub.payload import as_object, listing
-from kalm.hub.routing import REPO, Hub, route
-from kalm.hub.validate import StoreError, bad_request
+from kalm.hub.server.blobs import SHA256_RE, BlobError
+from kalm.hub.server.http import Request, Response
+from kalm.hub.server.payload import as_object, listing
+from kalm.hub.server.routing import REPO, Hub, route
+from kalm.hub.server.validate import StoreError, bad_request
 
 MAX_BATCH_OBJECTS = 1000
 

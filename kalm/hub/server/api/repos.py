@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kalm.hub.http import Request, Response
-from kalm.hub.payload import optional_text, query_flag
-from kalm.hub.routing import REPO, TYPES, Hub, route, web_url
-from kalm.hub.store import Repo
-from kalm.hub.tree import LISTING_FIELDS, listing_entry, repo_info
-from kalm.hub.validate import RepoDamagedError, StoreError, bad_request
+from kalm.hub.server.http import Request, Response
+from kalm.hub.server.payload import optional_text, query_flag
+from kalm.hub.server.routing import REPO, TYPES, Hub, route, web_url
+from kalm.hub.server.store import Repo
+from kalm.hub.server.tree import LISTING_FIELDS, listing_entry, repo_info
+from kalm.hub.server.validate import RepoDamagedError, StoreError, bad_request
 
 logger = logging.getLogger(__name__)
 LIST_OPTIONS = {"author", "search", "filter", "full", "limit", "sort", "direction", "expand", "cardData", "gated"}

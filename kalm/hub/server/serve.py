@@ -1,7 +1,7 @@
 """The local Hub-compatible server: ``kalm hub serve`` or ``python -m kalm.hub.server`` (stdlib only).
 
-It answers the endpoints the real clients call (see ``shared/design/hub.md`` and :mod:`kalm.hub.api`) and
-keeps its state in a :class:`kalm.hub.store.Store` (on-disk format documented there). It binds to
+It answers the endpoints the real clients call (see ``shared/design/hub.md`` and :mod:`kalm.hub.server.api`) and
+keeps its state in a :class:`kalm.hub.server.store.Store` (on-disk format documented there). It binds to
 127.0.0.1 unless told otherwise and, when started with a token, refuses writes without it.
 
 From code::
@@ -11,7 +11,7 @@ From code::
     ...  # server.url is the endpoint
     server.shutdown(); server.server_close()
 
-:func:`kalm.hub.endpoint.start_local_server` runs it in a child process instead, which is what kalm does.
+:func:`kalm.hub.local_server.start_local_server` runs it in a child process instead, which is what kalm does.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kalm.hub.api import Hub, dispatch
-from kalm.hub.http import Request, Response, declared_length, error_response, is_chunked, send
-from kalm.hub.store import Store
-from kalm.hub.validate import StoreError
+from kalm.hub.server.api import Hub, dispatch
+from kalm.hub.server.http import Request, Response, declared_length, error_response, is_chunked, send
+from kalm.hub.server.store import Store
+from kalm.hub.server.validate import StoreError
 
 logger = logging.getLogger(__name__)
 READY_PREFIX = "kalm hub listening on "
@@ -169,7 +169,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Start serving with parsed ``add_serve_arguments`` options."""
-    from kalm.hub.paths import default_root
+    from kalm.hub.server.paths import default_root
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(args.root or default_root(), host=args.host, port=args.port, token=args.token,
@@ -181,10 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kalm.hub.server", description="Serve a local kalm hub.")
     add_serve_arguments(parser)
     return run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 __all__ = ["HubServer", "Response", "main", "serve"]

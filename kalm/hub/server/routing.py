@@ -2,7 +2,7 @@
 
 Each route is a function ``(hub, request, *groups) -> Response`` registered with a method and a regex
 over the raw (still percent-encoded) path; groups are unquoted before the call. The route modules
-(``kalm.hub.api_*``) register themselves when :mod:`kalm.hub.api` imports them.
+(:mod:`kalm.hub.server.api`.*) register themselves when that package imports them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from kalm.hub.http import Request, Response
-from kalm.hub.store import Repo, Store
-from kalm.hub.validate import StoreError, repo_not_found
+from kalm.hub.server.http import Request, Response
+from kalm.hub.server.store import Repo, Store
+from kalm.hub.server.validate import StoreError, repo_not_found
 
 TYPES = {"models": "model", "datasets": "dataset"}
 REPO = r"([^/]+/[^/]+)"

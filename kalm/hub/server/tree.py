@@ -8,9 +8,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from kalm.hub.blobs import lfs_pointer
-from kalm.hub.store import Commit, FileEntry, Repo
-from kalm.hub.validate import StoreError
+from kalm.hub.server.blobs import lfs_pointer
+from kalm.hub.server.store import Commit, FileEntry, Repo
+from kalm.hub.server.validate import StoreError
 
 TAG_KEYS = ("license", "language", "task_categories", "task_ids", "size_categories", "multilinguality",
             "language_creators", "annotations_creators", "source_datasets", "base_model")
