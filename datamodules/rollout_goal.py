@@ -41,6 +41,12 @@ class _EpisodeBatches(IterableDataset):
     Examples are bucketed by length: ``bucket`` batches' worth are gathered, sorted by token count, cut
     into batches, and the batches are yielded in random order. Short and long rollouts then share few
     batches, so little compute goes to padding (CLEVR rollouts range from 1 to 50 steps).
+
+    Under DDP every rank builds the same sequence of training batches (same seeds) and takes one batch of each
+    round of ``world_size`` consecutive ones: rank ``r`` trains on batches ``r, r + n, ...`` of the one-process
+    stream, so a step of ``n`` processes sees ``n`` distinct batches (the global batch is ``n * batch_size``) and
+    every rank yields as many batches per pass. Validation batches are not split: every rank validates on the
+    whole held-out split, and the logged values are those of one process.
     """
 
     def __init__(self, module: RolloutGoalDataModule, *, validation: bool) -> None:
@@ -49,6 +55,19 @@ class _EpisodeBatches(IterableDataset):
         self.epoch = 0
 
     def __iter__(self) -> Iterator[list[Any]]:
+        rank, world = (0, 1) if self.validation else self.module.shard()
+        if world == 1:
+            yield from self._stream()
+            return
+        turn: list[list[Any]] = []  # each rank takes its batch of every round of ``world`` consecutive batches;
+        for batch in self._stream():  # an incomplete last round is dropped, so every rank yields as many
+            turn.append(batch)
+            if len(turn) == world:
+                yield turn[rank]
+                turn = []
+
+    def _stream(self) -> Iterator[list[Any]]:
+        """The batches of one pass, the same on every rank."""
         module = self.module
         rng = np.random.default_rng([module.seed, self.epoch, int(self.validation)])
         self.epoch += 1
@@ -138,6 +157,11 @@ class RolloutGoalDataModule(L.LightningDataModule):
         if self.max_episodes is not None:
             stream = stream.take(self.max_episodes)
         return stream.with_format("numpy")
+
+    def shard(self) -> tuple[int, int]:
+        """``(rank, world size)`` of the attached Trainer (``(0, 1)`` without one)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def state_stats(self) -> dict[str, torch.Tensor]:
         """Mean and std of the training episodes' observations (and continuous actions), computed once."""

@@ -238,12 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "learn":
             from kalm.rl.cli import learn_main
 
-            sys.argv = [f"{sys.argv[0]} learn", *argv[1:]]  # LightningCLI reads its program name here
             return learn_main(argv[1:])
         if argv and argv[0] == "ground":
             from kalm.grounding.cli import main as ground_main
 
-            sys.argv = [f"{sys.argv[0]} ground", *argv[1:]]  # LightningCLI reads its program name here
             ground_main(argv[1:])
             return 0
         CLI(COMMANDS, args=_underscore_flags(argv), as_positional=False)

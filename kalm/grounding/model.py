@@ -116,11 +116,9 @@ class GroundedLM(nn.Module):
     def embed(self, batch: GroundingBatch) -> Tensor:
         """Token embeddings with the numeric slots replaced by codec embeddings, ``[B, L, D]``."""
         embeds = self.backbone.get_input_embeddings()(batch.input_ids)
-        if batch.state_inputs.shape[0]:
-            embeds = embeds.index_put((batch.state_input_mask,), self.codec.embed_states(batch.state_inputs))
-        if batch.action_inputs.shape[0]:
-            embeds = embeds.index_put((batch.action_input_mask,), self.codec.embed_actions(batch.action_inputs))
-        return embeds
+        # both embeddings run even on no slots (an empty selection): see ``forward`` on DDP
+        embeds = embeds.index_put((batch.state_input_mask,), self.codec.embed_states(batch.state_inputs))
+        return embeds.index_put((batch.action_input_mask,), self.codec.embed_actions(batch.action_inputs))
 
     def hidden_states(self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, **kwargs: Any) -> Any:
         """Run the backbone's decoder (final norm included) on input embeddings."""
@@ -129,6 +127,11 @@ class GroundedLM(nn.Module):
 
     # -- training --------------------------------------------------------------------------------
     def forward(self, batch: GroundingBatch) -> GroundingOutput:
+        """Losses of a batch. Every codec embedding and head runs on every batch, on an empty selection when the
+        batch holds no slot or target of its kind, and such a part enters the loss as a zero that depends on the
+        part's weights (``_mean``): every trainable parameter gets a gradient (zero) at every step. That is what
+        DDP needs without ``find_unused_parameters`` (which costs a graph traversal per step), and a batch
+        without, say, action targets is common (the dynamics and explanation tasks have none)."""
         hidden = self.hidden_states(self.embed(batch), batch.attention_mask, batch.position_ids,
                                     use_cache=False).last_hidden_state
         predicted_states = self.codec.predict_states(hidden[batch.state_target_mask], batch.state_references)
@@ -224,4 +227,5 @@ def _with_finetuning(backbone: nn.Module, config: GroundingConfig) -> nn.Module:
 
 
 def _mean(values: Tensor) -> Tensor:
-    return values.mean() if values.numel() else values.new_zeros(())
+    """The mean; of no values, a zero still connected to the weights that produced them (see ``forward``)."""
+    return values.mean() if values.numel() else values.sum()

@@ -137,7 +137,9 @@ class GroundingModule(L.LightningModule):
         every = self.hparams.metrics_every
         if self.trainer.sanity_checking or not every or self._validations % every:
             return
-        for name, value in self.paper_metrics().items():
+        strategy = self.trainer.strategy  # rank 0 measures (greedy decoding), every rank logs the same values
+        metrics = self.paper_metrics() if self.trainer.is_global_zero else {}
+        for name, value in strategy.broadcast(metrics).items():
             self.log(f"val/{name}", value)
 
     def paper_metrics(self) -> dict[str, float]:
@@ -162,6 +164,25 @@ class GroundingModule(L.LightningModule):
                                                         horizon=self.hparams.match_horizon)
         self.model.train(was_training)
         return metrics
+
+    def full_model(self) -> GroundedLM:
+        """The grounded LM with all its weights on rank 0, e.g. to publish it after ``fit``.
+
+        Call it on every rank: under a strategy that shards the weights (FSDP, DeepSpeed) gathering them is a
+        collective, and rank 0 loads the full state dict into a fresh model; under DDP (or one device) every
+        rank already holds the whole model, which is returned as it is.
+        """
+        from lightning.pytorch.strategies import Strategy
+
+        strategy = self.trainer.strategy
+        if type(strategy).lightning_module_state_dict is Strategy.lightning_module_state_dict:
+            return self.model
+        state = strategy.lightning_module_state_dict()
+        if not self.trainer.is_global_zero:
+            return self.model
+        model = GroundedLM(self.model.config)
+        model.load_state_dict({key.removeprefix("model."): value for key, value in state.items()})
+        return model
 
     @override
     def configure_optimizers(self) -> Any:

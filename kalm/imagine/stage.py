@@ -19,7 +19,7 @@ from kalm.envs.base import EnvSuite
 from kalm.errors import KalmError
 from kalm.imagine.label import FilterStats
 from kalm.imagine.plan import batches, plan_items
-from kalm.imagine.run import ImagineModule, merge, pending_batches
+from kalm.imagine.run import ImagineModule, batch_path, merge, pending_batches
 from kalm.imagine.settings import ImagineSettings
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,14 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
                                    enable_model_summary=False, **options)
         runner_trainer.predict(runner, dataloaders=DataLoader(todo, batch_size=1), return_predictions=False)
         bar.close()
+        runner_trainer.strategy.barrier("imagine: every rank wrote its batches")
         if not runner_trainer.is_global_zero:
             return None
+        missing = pending_batches(work_dir, len(plan))
+        if missing:
+            raise KalmError(f"{len(missing)} of {len(plan)} imagination batches (e.g. {batch_path(work_dir, missing[0])}) "
+                            "were decoded by other ranks but are not here: with several nodes the run folder must "
+                            "be on a filesystem every node shares")
     dataset, stats = merge(work_dir, len(plan), keep_implausible=settings.keep_implausible)
     if len(dataset) == 0:
         raise KalmError(f"imagination kept none of its {total} rollouts (verdicts {stats.to_dict()}): the grounded "

@@ -48,7 +48,7 @@ def train_policies(config: RunConfig, suite: EnvSuite, state: RunState, real: di
             return {"seeds": [_fit(config, seed, real, data, levels, folder / "policies" / f"{slug}-{key}" / f"seed-{seed}")
                               for seed in seeds]}
 
-        trained[name] = cached(state, f"learn_{name}", key, produce)
+        trained[name] = cached(state, f"learn_{name}", key, produce, every_rank=True)
     return trained
 
 

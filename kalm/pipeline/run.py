@@ -22,8 +22,12 @@ import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kalm.pipeline.config import RunConfig
+from kalm.pipeline.config import RunConfig, TrainerConfig
+
+if TYPE_CHECKING:
+    from kalm.distributed import Ranks
 
 log = logging.getLogger(__name__)
 _PACKAGES = ("kalm", "torch", "lightning", "transformers", "peft", "torchrl", "tensordict", "datasets",
@@ -38,16 +42,47 @@ _THIRD_PARTY_NOISE = (  # warnings about the libraries' own internals, nothing a
 
 
 def run_pipeline(config: RunConfig) -> Path:
-    """Run (or continue) every stage; returns the run folder."""
+    """Run (or continue) every stage; returns the run folder.
+
+    With several processes (``trainer.devices``/``num_nodes`` > 1, or a ``torchrun``/``srun`` launch) every rank
+    runs this; rank 0 alone picks the hub, collects, publishes, records the stages and writes the report
+    (``kalm.distributed``), and its log is ``run.log`` (rank ``r``'s: ``run.rank<r>.log``).
+    """
+    from kalm import distributed
+
+    config = dataclasses.replace(config, trainer=launched_placement(config.trainer))
+    ranks = distributed.start(accelerator=config.trainer.accelerator, devices=config.trainer.devices,
+                              num_nodes=config.trainer.num_nodes)
     folder = Path(config.out) / config.name
     folder.mkdir(parents=True, exist_ok=True)
-    with _logging_to(folder / "run.log"), warnings.catch_warnings():
+    log_file = folder / ("run.log" if ranks.is_zero else f"run.rank{ranks.rank}.log")
+    with _logging_to(log_file), warnings.catch_warnings():
         for message in _THIRD_PARTY_NOISE:
             warnings.filterwarnings("ignore", message=message)
-        return _run(config, folder)
+        _run(config, folder, ranks)
+    distributed.finish()
+    return folder
 
 
-def _run(config: RunConfig, folder: Path) -> Path:
+def launched_placement(trainer: TrainerConfig) -> TrainerConfig:
+    """The Trainer placement for this launch: under ``torchrun``/``srun`` (``WORLD_SIZE`` set) a one-device
+    config takes the launcher's processes (``LOCAL_WORLD_SIZE`` per node); several processes mean ``ddp``
+    unless a strategy is named."""
+    import os
+
+    from kalm.distributed import launched_world_size
+
+    world = launched_world_size()
+    if world > 1 and trainer.devices * trainer.num_nodes == 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        trainer = dataclasses.replace(trainer, devices=local, num_nodes=world // local)
+    if trainer.devices * trainer.num_nodes > 1 and trainer.strategy == "auto":
+        trainer = dataclasses.replace(trainer, strategy="ddp")
+    return trainer
+
+
+def _run(config: RunConfig, folder: Path, ranks: Ranks) -> None:
+    from kalm.distributed import on_rank_zero
     from kalm.envs import get_suite
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.pipeline.policies import evaluate_policies, train_policies
@@ -56,21 +91,32 @@ def _run(config: RunConfig, folder: Path) -> Path:
     from kalm.pipeline.state import RunState
 
     suite = get_suite(config.env)
-    endpoint = ensure_endpoint(config.hub_endpoint)
-    _write_resolved(folder, config, endpoint.url)
+
+    def hub() -> dict[str, Any]:  # rank 0 picks (or starts) the hub; the other ranks use the same one
+        endpoint = ensure_endpoint(config.hub_endpoint)
+        _write_resolved(folder, config, endpoint.url)
+        return {"url": endpoint.url, "token": endpoint.token}
+
+    endpoint = on_rank_zero("hub endpoint", hub)
+    if not ranks.is_zero:
+        ensure_endpoint(endpoint["url"], token=endpoint["token"])
     state = RunState(folder)
     real = real_data(config, suite, state)
     model = grounding(config, suite, state, real, folder)
     imaginary = imagination(config, suite, state, model, folder)
     policies = train_policies(config, suite, state, real, imaginary, folder)
     evaluation = evaluate_policies(config, suite, state, policies, folder, model)
-    figures = gifs(suite, imaginary, folder, config.evaluate.gifs)
-    report = write_report(folder, name=config.name, suite=suite, state=state, real=real, model=model,
-                          imaginary=imaginary, evaluation=evaluation, figures=figures)
-    print(f"\nKALM run {config.name!r} on {suite.name}: success rate per level\n")
-    print(success_table(evaluation))
-    print(f"\nreport: {report}")
-    return folder
+
+    def report() -> str:
+        figures = gifs(suite, imaginary, folder, config.evaluate.gifs)
+        path = write_report(folder, name=config.name, suite=suite, state=state, real=real, model=model,
+                            imaginary=imaginary, evaluation=evaluation, figures=figures)
+        print(f"\nKALM run {config.name!r} on {suite.name}: success rate per level\n")
+        print(success_table(evaluation))
+        print(f"\nreport: {path}")
+        return str(path)
+
+    on_rank_zero("report", report)
 
 
 def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:

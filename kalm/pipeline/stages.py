@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kalm.distributed import on_every_rank, on_rank_zero
 from kalm.envs.base import EnvSuite
 from kalm.errors import ConfigError
 from kalm.hub.naming import split_revision
@@ -23,17 +24,29 @@ from kalm.pipeline.state import RunState, stage_key
 log = logging.getLogger(__name__)
 
 
-def cached(state: RunState, stage: str, key: str, produce: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Return the recorded output of ``stage`` for ``key``, or run ``produce`` and record it."""
-    previous = state.done(stage, key)
+def cached(state: RunState, stage: str, key: str, produce: Callable[[], dict[str, Any] | None], *,
+           every_rank: bool = False) -> dict[str, Any]:
+    """Return the recorded output of ``stage`` for ``key``, or run ``produce`` and record it.
+
+    Rank 0 decides (from its ``stages.json``) and records; every rank returns rank 0's record. ``produce`` runs
+    on rank 0 alone while the other ranks wait, or, with ``every_rank`` (a Lightning stage: every rank joins
+    the Trainer), on every rank, and rank 0's output is the stage's (``kalm.distributed``).
+    """
+    previous = on_rank_zero(f"{stage} look-up", lambda: state.done(stage, key))
     if previous is not None:
         log.info("%s: done before (%s), skipped", stage, key)
         return previous
     log.info("%s: running", stage)
     start = time.perf_counter()
-    output = produce()
-    state.record(stage, key, output, time.perf_counter() - start)
-    return output
+    output = on_every_rank(stage, produce) if every_rank else None
+
+    def record() -> dict[str, Any]:
+        result = output if every_rank else produce()
+        assert result is not None, f"{stage} produced nothing on rank 0"
+        state.record(stage, key, result, time.perf_counter() - start)
+        return result
+
+    return on_rank_zero(f"{stage} record" if every_rank else stage, record)
 
 
 def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, Any]:
@@ -91,10 +104,12 @@ def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[st
     else:
         del parts[3]["init_from"]  # runs recorded before the option keep their keys
     key = stage_key(*parts)
-    return cached(state, "grounding", key, lambda: _fit_grounding(config, suite, real, folder / "ground" / key))
+    return cached(state, "grounding", key, lambda: _fit_grounding(config, suite, real, folder / "ground" / key),
+                  every_rank=True)
 
 
-def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+    """Fit on every rank (each on its share of the batches); rank 0 publishes the full model."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -124,8 +139,11 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
                         logger=CSVLogger(folder, name="logs"), default_root_dir=folder, num_sanity_val_steps=0)
     last = folder / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    model = module.full_model()  # a collective under a sharding strategy (FSDP, DeepSpeed)
+    if not trainer.is_global_zero:
+        return None
     metrics = {key: round(float(value), 4) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
-    published = push_grounded(module.model, f"{config.org}/kalm-{suite.name}-grounded-{_model_name(settings)}",
+    published = push_grounded(model, f"{config.org}/kalm-{suite.name}-grounded-{_model_name(settings)}",
                               env=suite.name, provenance={
                                   "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
                                   "metrics": metrics, "steps": trainer.global_step})
@@ -139,7 +157,7 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
     settings = config.imagine
     key = stage_key("imagine", suite.name, config.seed, dataclasses.asdict(settings), model["commit"])
 
-    def produce() -> dict[str, Any]:
+    def produce() -> dict[str, Any] | None:
         from kalm.data import summarize
         from kalm.grounding.hub import load_grounded
         from kalm.hub.datasets import publish_dataset
@@ -150,8 +168,8 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
         placement = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "precision"}
         work_dir = run_dir(folder / "imagine", model["commit"], settings, config.seed)
         result = imagine(loaded.model.eval(), suite, settings, work_dir=work_dir, seed=config.seed, trainer=placement)
-        if result is None:  # ranks other than 0 stop here; rank 0 publishes
-            raise SystemExit(0)
+        if result is None:  # ranks other than 0 decoded their share; rank 0 merges and publishes
+            return None
         published = publish_dataset(
             result.dataset, imaginary_repo_id(config.org, suite.name, model["repo_id"]), env=suite.name,
             spec=suite.spec, provenance={
@@ -163,7 +181,7 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
                 "filter_table": result.stats.table(), "work_dir": str(result.work_dir),
                 "replay": replay_agreement(suite, result.dataset.with_format("numpy"))}
 
-    return cached(state, "imagination", key, produce)
+    return cached(state, "imagination", key, produce, every_rank=True)
 
 
 def _model_name(settings: Any) -> str:

@@ -56,18 +56,22 @@ class EvaluationCallback(L.Callback):
             self._evaluate(trainer, pl_module, log=False)
 
     def _evaluate(self, trainer: L.Trainer, pl_module: Any, log: bool = True) -> None:
-        datamodule = getattr(trainer, "datamodule", None)
-        encoder = getattr(datamodule, "encoder", None) or GoalEncoder(pl_module.hparams.goal_encoder_id)
-        results = evaluate_policy(
-            pl_module.policy,
-            pl_module.hparams.env_name,
-            encoder,
-            levels=self.levels,
-            episodes=self.episodes,
-            seed=self.seed,
-            num_envs=self.num_envs,
-        )
-        rates = {level: result.rate for level, result in results.items()}
+        """Rank 0 plays the cases (every rank holds the same weights); every rank logs its rates."""
+        rates: dict[str, float] = {}
+        if trainer.is_global_zero:
+            datamodule = getattr(trainer, "datamodule", None)
+            encoder = getattr(datamodule, "encoder", None) or GoalEncoder(pl_module.hparams.goal_encoder_id)
+            results = evaluate_policy(
+                pl_module.policy,
+                pl_module.hparams.env_name,
+                encoder,
+                levels=self.levels,
+                episodes=self.episodes,
+                seed=self.seed,
+                num_envs=self.num_envs,
+            )
+            rates = {level: result.rate for level, result in results.items()}
+        rates = trainer.strategy.broadcast(rates)
         self.history.append((trainer.global_step, rates))
         metrics = {f"eval/success_rate/{level}": rate for level, rate in rates.items()}
         if log:

@@ -56,7 +56,7 @@ def learn_cli(argv: list[str]) -> Any:
         OfflineRLModule,
         TransitionDataModule,
         args=argv,
-        parser_kwargs={"parser_mode": "omegaconf"},
+        parser_kwargs={"parser_mode": "omegaconf", "prog": "kalm learn"},  # sys.argv stays as launched (DDP)
         save_config_kwargs={"overwrite": True},
         seed_everything_default=0,
     )

@@ -190,8 +190,10 @@ class OfflineRLModule(L.LightningModule):
 
     @override
     def on_fit_end(self) -> None:
+        # ``trainer.log_dir`` is a broadcast: every rank asks for it, outside the rank-0 branch
+        folder = self._hp.export_dir or Path(self.trainer.log_dir or ".") / "policy"
         if self.trainer.is_global_zero and self.learner is not None:
-            folder = self.export_policy(self._hp.export_dir or Path(self.trainer.log_dir or ".") / "policy")
+            folder = self.export_policy(folder)
             log.info("saved the policy to %s", folder)
 
     def export_policy(self, folder: str | Path) -> Path:
