@@ -1,6 +1,7 @@
 """``kalm hub serve | ls | push | pull | tags | mirror | fsck``.
 
-``fsck`` works on a store folder directly (see :mod:`kalm.hub.server.fsck`). Every other command except ``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
+``fsck`` works on a store folder directly (see :mod:`kalm.hub.server.fsck`). Every other command except
+``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
 (``--endpoint``, else ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server started for the command
 over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line and return 2.
 """

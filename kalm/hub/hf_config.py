@@ -61,11 +61,13 @@ def point_clients_at(url: str, *, local: bool) -> None:
     if local:
         os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0",
                           TRANSFORMERS_OFFLINE="0")
-    hub: dict[str, Any] = {"ENDPOINT": url, "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}"}
+    hub: dict[str, Any] = {"ENDPOINT": url,
+                           "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}"}
     constants = sys.modules.get(HUB)
     if constants is not None:
         hub["HF_URL_HOSTS"] = frozenset(constants.HF_URL_HOSTS | {(urlsplit(url).hostname or "").lower()})
-    datasets: dict[str, Any] = {"HF_ENDPOINT": url, "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}"}
+    datasets: dict[str, Any] = {"HF_ENDPOINT": url,
+                                "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}"}
     if local:
         hub.update(HF_HUB_DISABLE_XET=True, HF_HUB_OFFLINE=False)
         datasets.update(HF_HUB_OFFLINE=False, HF_DATASETS_OFFLINE=False)

@@ -30,7 +30,7 @@ def latest_revision(api: HfApi, repo_id: str, repo_type: str) -> str:
 
 
 def free_version(api: HfApi, repo_id: str, repo_type: str, version: str | None, bump: str) -> str:
-    """``version`` if it is free (``HubError`` if taken: tags are immutable), else the next version after the highest."""
+    """``version`` if it is free (``HubError`` if taken: tags are immutable), else the next one after the highest."""
     tags = [tag for tag, _ in list_versions(api, repo_id, repo_type)]
     chosen = check_version(version) if version else next_version(tags, bump)
     if chosen in tags:
