@@ -73,8 +73,10 @@ def point_clients_at(url: str, *, local: bool) -> None:
         datasets.update(HF_HUB_OFFLINE=False, HF_DATASETS_OFFLINE=False)
     _set_imported(HUB, hub, ENDPOINT_ATTRIBUTES)
     _set_imported(DATASETS, datasets, ENDPOINT_ATTRIBUTES)
-    if local and constants is not None:
-        constants.DOWNLOAD_CHUNK_SIZE = LOCAL_DOWNLOAD_CHUNK
+    if local:  # imported here if it was not yet: it reads the variables set above
+        import huggingface_hub.constants
+
+        huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE = LOCAL_DOWNLOAD_CHUNK
     filesystem = sys.modules.get("huggingface_hub.hf_file_system")
     if filesystem is not None:
         filesystem.HfFileSystem.clear_instance_cache()  # instances remember the endpoint they were made for
