@@ -49,13 +49,13 @@ class _EpisodeBatches(IterableDataset):
     whole held-out split, and the logged values are those of one process.
     """
 
-    def __init__(self, module: RolloutGoalDataModule, *, validation: bool) -> None:
+    def __init__(self, module: RolloutGoalDataModule, *, validation: bool, shard: tuple[int, int] | None = None) -> None:
         super().__init__()
-        self.module, self.validation = module, validation
+        self.module, self.validation, self.shard = module, validation, shard  # shard: (rank, world size)
         self.epoch = 0
 
     def __iter__(self) -> Iterator[list[Any]]:
-        rank, world = (0, 1) if self.validation else self.module.shard()
+        rank, world = (0, 1) if self.validation else self.shard or self.module.shard()
         if world == 1:
             yield from self._stream()
             return
