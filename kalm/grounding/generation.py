@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+ACCELERATOR_STOP_EVERY = 8
+"""On an accelerator, decoded states are judged in windows of this many (one host copy per window)."""
 StopFn = Callable[[Tensor, Tensor], Tensor]
 """``stop(observations [n, t + 1, obs_dim], rows [n]) -> bool [n]``: whether each rollout still going is
 finished; ``rows`` are their indices in the batch."""
@@ -97,6 +99,7 @@ def generate_rollouts(
     stop: StopFn | None = None,
     project: ProjectFn | None = None,
     use_cache: bool = True,
+    stop_every: int | None = None,
 ) -> ImaginedRollouts:
     """Imagine one rollout per goal sentence, starting from the matching initial state.
 
@@ -113,6 +116,11 @@ def generate_rollouts(
         project: maps each decoded state (with its rollout's initial state) onto what the environment's
             observation guarantees (``EnvSuite.project_states``) before it is judged and fed back.
         use_cache: use the KV cache (one backbone call per element) or recompute everything.
+        stop_every: judge with ``stop`` after every ``stop_every`` states (default: every state on a CPU, every
+            ``ACCELERATOR_STOP_EVERY`` on an accelerator). Every state is still judged, on one host copy of the
+            window, and a rollout still ends at its first stopping state; the rollouts that stopped leave the
+            batch at the window's end. So a GPU waits for the host once per window, not once per decoded state;
+            greedy decoding gives the same rollouts, sampling draws differ (rows leave the batch later).
     """
     if horizon < 1:
         raise ValueError(f"horizon={horizon}: a rollout needs at least one action")
@@ -128,6 +136,8 @@ def generate_rollouts(
     lengths = torch.full((size,), horizon, dtype=torch.long, device=device)
     stopped = torch.zeros(size, dtype=torch.bool, device=device)
     rows = torch.arange(size, device=device)  # the rollouts still going
+    every = stop_every or (1 if device.type == "cpu" else ACCELERATOR_STOP_EVERY)
+    judged = 0  # states judged so far (per rollout still going)
     steps = horizon
     for step in range(horizon):
         action = pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
@@ -139,9 +149,11 @@ def generate_rollouts(
         if project is not None:
             state = project(state, observations[rows, 0])
         observations[rows, step + 1] = state
-        if stop is not None:
-            finished = stop(observations[rows, : step + 2], rows).to(device)
-            lengths[rows[finished]] = step + 1
+        if stop is not None and ((step + 1) % every == 0 or step + 1 == horizon):
+            ends = _first_stops(stop, observations[rows, : step + 2].cpu(), rows.cpu(), judged).to(device)
+            judged = step + 1
+            finished = ends > 0
+            lengths[rows[finished]] = ends[finished]
             stopped[rows[finished]] = True
             if bool(finished.all()):
                 steps = step + 1
@@ -159,6 +171,19 @@ def generate_rollouts(
         lengths=lengths.cpu().numpy(),
         stopped=stopped.cpu().numpy(),
     )
+
+
+def _first_stops(stop: StopFn, observations: Tensor, rows: Tensor, judged: int) -> Tensor:
+    """For each rollout, the number of actions at its first stopping state among the states after the first
+    ``judged`` ones (``observations [n, t + 1, obs_dim]`` on the host), or 0 where none stops."""
+    ends = torch.zeros(len(rows), dtype=torch.long)
+    for count in range(judged + 1, observations.shape[1]):
+        open_ = ends == 0
+        if not bool(open_.any()):
+            break
+        finished = stop(observations[open_, : count + 1], rows[open_])
+        ends[open_.nonzero().squeeze(-1)[finished]] = count
+    return ends
 
 
 @torch.no_grad()

@@ -42,7 +42,8 @@ def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, 
     Each rollout runs under its level's protocol (at most ``horizon`` actions when given). Unless implausible
     rollouts are kept, a rollout stops at its first implausible state (it is dropped).
     """
-    generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
+    device = next(model.parameters()).device  # a CUDA generator for a model on a GPU (no host round trip)
+    generator = torch.Generator(device=device).manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
     levels = [item.level for item in items]
     stop = judge_stop(suite, [item.goal_id for item in items], levels, implausible=not keep_implausible,
                       horizon=horizon)
