@@ -29,7 +29,6 @@ from kalm.hub.local_server import LocalServer, start_local_server
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
-HF_HUB = "https://huggingface.co"
 LOCAL_TOKEN = "kalm-local"
 
 
