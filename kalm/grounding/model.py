@@ -116,9 +116,12 @@ class GroundedLM(nn.Module):
     def embed(self, batch: GroundingBatch) -> Tensor:
         """Token embeddings with the numeric slots replaced by codec embeddings, ``[B, L, D]``."""
         embeds = self.backbone.get_input_embeddings()(batch.input_ids)
-        # both embeddings run even on no slots (an empty selection): see ``forward`` on DDP
-        embeds = embeds.index_put((batch.state_input_mask,), self.codec.embed_states(batch.state_inputs))
-        return embeds.index_put((batch.action_input_mask,), self.codec.embed_actions(batch.action_inputs))
+        # both embeddings run even on no slots (an empty selection): see ``forward`` on DDP; under autocast
+        # (bf16-mixed) the codec's output is cast to the token embeddings' dtype
+        states = self.codec.embed_states(batch.state_inputs).to(embeds.dtype)
+        embeds = embeds.index_put((batch.state_input_mask,), states)
+        actions = self.codec.embed_actions(batch.action_inputs).to(embeds.dtype)
+        return embeds.index_put((batch.action_input_mask,), actions)
 
     def hidden_states(self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, **kwargs: Any) -> Any:
         """Run the backbone's decoder (final norm included) on input embeddings."""

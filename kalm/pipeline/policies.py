@@ -128,7 +128,8 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
             from kalm.grounding.policy import LLM_POLICY
 
             report.results[LLM_POLICY] = _llm_policy(model, suite, columns,
-                                                     min(settings.llm_policy_episodes, settings.episodes), seeds[0])
+                                                     min(settings.llm_policy_episodes, settings.episodes), seeds[0],
+                                                     device=_llm_device(config.trainer.accelerator))
         files = report.save(folder / "evaluation")
         return {"report": report.to_dict(), "markdown": report.to_markdown(), "per_seed": per_seed,
                 "files": {kind: str(path) for kind, path in files.items()}}
@@ -136,12 +137,21 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
     return cached(state, "evaluate", key, produce)
 
 
-def _llm_policy(model: dict[str, Any], suite: EnvSuite, levels: list[str], episodes: int, seed: int) -> dict[str, Any]:
+def _llm_policy(model: dict[str, Any], suite: EnvSuite, levels: list[str], episodes: int, seed: int, *,
+                device: str = "cpu") -> dict[str, Any]:
     from kalm.grounding.hub import load_grounded
     from kalm.grounding.policy import evaluate_llm_policy
 
     loaded = load_grounded(model["repo_id"], model["commit"])
-    return evaluate_llm_policy(loaded.model.eval(), suite, levels=levels, episodes=episodes, seeds=[seed], progress=True)
+    return evaluate_llm_policy(loaded.model.to(device).eval(), suite, levels=levels, episodes=episodes, seeds=[seed],
+                               progress=True)
+
+
+def _llm_device(accelerator: str) -> str:
+    """Where the grounded LM plays as a policy: the run's GPU when it has one (a 30-layer LM is slow on a CPU)."""
+    import torch
+
+    return "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
 
 
 def report_columns(levels: list[str], unseen_phrasings: bool) -> list[str]:
