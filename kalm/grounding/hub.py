@@ -137,6 +137,7 @@ class PublishGroundedModel(L.Callback):
 
     @override
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        model = pl_module.full_model()  # every rank: gathering sharded weights is a collective
         if not trainer.is_global_zero:
             return
         datamodule = getattr(trainer, "datamodule", None)
@@ -145,7 +146,7 @@ class PublishGroundedModel(L.Callback):
             sources.append({"repo_id": datamodule.dataset, "revision": datamodule.resolved_revision})
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
         self.published = push_grounded(
-            pl_module.model, self.repo_id, env=pl_module.hparams.env, version=self.version,
+            model, self.repo_id, env=pl_module.hparams.env, version=self.version,
             provenance={"source_datasets": sources, "metrics": metrics, "steps": trainer.global_step})
         log.info("pushed %s %s (%s)", self.repo_id, self.published.version, self.published.commit)
 
