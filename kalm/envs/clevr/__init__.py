@@ -121,6 +121,12 @@ class ClevrSuite(EnvSuite):
             self._render_envs: dict[int, ClevrRobotEnv] = {}
         return self._render_envs
 
+    def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
+        """What the walls do: a ball decoded past the table's edge stops against the wall (its centre one radius
+        inside), as the simulator's contacts would hold it, instead of the rollout leaving the workspace."""
+        limit = TABLE_HALF_SIZE - BALL_RADIUS
+        return np.clip(states, -limit, limit)
+
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
         scripted = ScriptedPolicy(noise=noise, rng=rng)
         return lambda observation, goal_id: scripted(observation, parse_spec(goal_id))
