@@ -89,6 +89,7 @@ def check_run(folder: Path, printed: str, options: list[str], org: str, tmp_path
     assert set(report["evaluation"]["results"]) >= {"baseline", "kalm"}
 
 
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_tiny_run_on_two_processes(launcher, hub, tmp_path):
     org = f"ddp-tiny-{launcher}"
@@ -97,6 +98,7 @@ def test_tiny_run_on_two_processes(launcher, hub, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_quick_run_on_two_processes(launcher, hub, tmp_path):
     org = f"ddp-quick-{launcher}"
