@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if argv else 2
     _configure_logging()
+    # ``kalm ground|learn`` hand LightningCLI the subcommand's arguments and leave sys.argv as launched (Lightning's
+    # DDP launcher re-runs it for the other local ranks); LightningCLI warns whenever both are set
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
     try:
         if argv and argv[0] == "hub":
             from kalm.hub.cli import main as hub_main
