@@ -25,7 +25,8 @@ def test_dataset_card_front_matter_and_body():
     card = dataset_card("org/kalm-fake-real", "v1.2", INFO, pretty_name=None, description="", license="mit")
     assert _front(card) == {
         "license": "mit", "pretty_name": "KALM fake-v0 rollouts", "size_categories": ["1K<n<10K"],
-        "task_categories": ["robotics", "reinforcement-learning"], "tags": ["KALM", "offline-rl", "rollouts", "fake-v0"],
+        "task_categories": ["robotics", "reinforcement-learning"],
+        "tags": ["KALM", "offline-rl", "rollouts", "fake-v0"],
         "source_datasets": ["org/real"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
     }

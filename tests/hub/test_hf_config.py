@@ -32,7 +32,8 @@ DUMP = """
 
 
 def _run(code: str, env: dict[str, str]) -> dict:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "KALM_HUB", "TRANSFORMERS_"))}
+    clean = {key: value for key, value in os.environ.items()
+             if not key.startswith(("HF_", "KALM_HUB", "TRANSFORMERS_"))}
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**clean, **env}, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
