@@ -13,6 +13,7 @@ import lightning as L
 from typing_extensions import override
 
 from kalm.errors import ConfigError
+from kalm.grounding.backbones import backbone_license
 from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
 from kalm.hub.naming import split_revision
 
@@ -33,7 +34,8 @@ def push_grounded(model: GroundedLM, repo_id: str, *, env: str, version: str | N
     with tempfile.TemporaryDirectory(prefix="kalm-grounded-") as folder:
         model.save_pretrained(folder)
         return publish_model(folder, repo_id, env=env, base_model=base_model(config), provenance=provenance,
-                             version=version, description=description or _description(model, env))
+                             version=version, description=description or _description(model, env),
+                             license=backbone_license(config.backbone))
 
 
 def base_model(config: GroundingConfig) -> str:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kalm.errors import ConfigError
-from kalm.grounding.backbones import load_backbone, load_tokenizer
+from kalm.grounding.backbones import load_backbone, load_tokenizer, write_backbone_terms
 from kalm.grounding.batch import GroundingBatch, collate
 from kalm.grounding.codec import RolloutCodec
 from kalm.grounding.prompts import EncodedExample, PromptEncoder
@@ -33,7 +33,7 @@ class GroundingConfig:
     """What defines a grounded LM (saved with it as ``kalm_grounding.json``).
 
     Args:
-        backbone: packaged name (``smollm2-135m``, ``tiny-llama``), Hub id or local folder.
+        backbone: packaged name (``smollm2-135m``, ``gemma3-270m``, ``tiny-llama``), Hub id or local folder.
         revision: backbone revision (branch, tag or commit) for Hub ids.
         num_layers: keep only the first K transformer blocks (``None`` keeps all).
         finetune: ``lora`` (peft adapters on ``lora_targets``) or ``full``.
@@ -180,6 +180,7 @@ class GroundedLM(nn.Module):
         self.tokenizer.save_pretrained(str(folder / "tokenizer"))
         target = folder / ("adapter" if self.config.finetune == "lora" else "backbone")
         self.backbone.save_pretrained(str(target))
+        write_backbone_terms(self.config.backbone, folder)
         return folder
 
     @classmethod
@@ -212,11 +213,21 @@ class GroundedLM(nn.Module):
 
 def build_codec(config: GroundingConfig, backbone: nn.Module) -> RolloutCodec:
     """A freshly initialised codec for ``config``'s rollout shapes, sized and scaled for ``backbone``."""
-    token_embeddings = backbone.get_input_embeddings().weight
-    token_rms = float(token_embeddings.detach().pow(2).sum(-1).mean().sqrt())
+    token_rms = token_embedding_rms(backbone)
     return RolloutCodec(obs_dim=config.obs_dim, action_dim=config.action_dim, discrete=config.discrete,
                         d_model=backbone.config.hidden_size, hidden=config.codec_hidden, token_rms=token_rms,
                         residual_states=config.residual_states)
+
+
+@torch.no_grad()
+def token_embedding_rms(backbone: nn.Module, *, chunk: int = 16384) -> float:
+    """RMS vector norm of the token embeddings as they enter the decoder: the embedding module's output over the
+    whole vocabulary, so a backbone that scales its embeddings (Gemma: by sqrt(hidden)) is measured scaled."""
+    embeddings = backbone.get_input_embeddings()
+    vocab = embeddings.weight.shape[0]
+    total = sum(float(embeddings(torch.arange(start, min(start + chunk, vocab))).pow(2).sum())
+                for start in range(0, vocab, chunk))
+    return (total / vocab) ** 0.5
 
 
 def _with_finetuning(backbone: nn.Module, config: GroundingConfig) -> nn.Module:

@@ -70,6 +70,18 @@ class EncodedExample:
     text_targets: list[tuple[int, int]] = field(default_factory=list)
 
 
+def leading_special_tokens(tokenizer: Any) -> list[int]:
+    """The ids the tokenizer itself puts before a text (Gemma's BOS; none for SmolLM2), as its post-processor
+    does: ``add_bos_token`` is not read back from a saved transformers 5 tokenizer, so it cannot be trusted."""
+    text = "x"
+    plain = tokenizer(text, add_special_tokens=False)["input_ids"]
+    full = tokenizer(text)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start])
+    return []
+
+
 class PromptEncoder:
     """Encodes grounding examples with a tokenizer (text pieces are tokenised once and cached)."""
 
@@ -79,7 +91,7 @@ class PromptEncoder:
             raise ConfigError(f"tokenizer {type(tokenizer).__name__} has no EOS token; rollout->goal needs one")
         self.eos_id: int = tokenizer.eos_token_id
         self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-        self.bos: list[int] = [tokenizer.bos_token_id] if getattr(tokenizer, "add_bos_token", False) else []
+        self.bos: list[int] = leading_special_tokens(tokenizer)
         self._tokens = lru_cache(maxsize=65536)(self._tokenize)
 
     def _tokenize(self, text: str) -> tuple[int, ...]:
