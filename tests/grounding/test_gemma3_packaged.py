@@ -115,3 +115,25 @@ def test_publish_then_load_restores_the_model_under_the_gemma_terms(hub, gemma_t
     provenance = json.loads(open(hf_hub_download("tester/kalm-clevr-grounded-gemma3-270m-2l", "kalm_provenance.json",
                                                  revision=published.version)).read())
     assert provenance["backbone"] == {"name": GEMMA3, "revision": None, "num_layers": 2}
+
+
+@pytest.mark.timeout(1500)  # the whole pipeline: about 3 minutes on 2 idle cores, far more on a shared machine
+def test_kalm_run_grounds_imagines_and_reports_with_gemma(hub, tmp_path):
+    from pathlib import Path
+
+    from kalm.cli import main
+
+    preset = Path(__file__).resolve().parents[2] / "configs/run/quick.yaml"
+    argv = ["run", "--config", str(preset), "--out", str(tmp_path), "--hub_endpoint", hub.url, "--org", "gemma",
+            "--ground.backbone", GEMMA3, "--ground.num_layers", "1", "--ground.finetune", "lora",
+            "--ground.max_steps", "4", "--ground.val_check_interval", "4", "--ground.explain_episodes", "2",
+            "--ground.match_goals", "1", "--collect.episodes", "60", "--imagine.horizon", "4",
+            "--learn.steps", "10", "--evaluate.episodes", "2", "--evaluate.llm_policy_episodes", "2",
+            "--evaluate.gifs", "0"]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "quick" / "report.json").read_text())
+    assert report["grounding"]["repo_id"] == "gemma/kalm-clevr-grounded-gemma3-270m-1l"
+    assert report["imaginary"]["repo_id"] == "gemma/kalm-clevr-imaginary-gemma3-270m-1l"
+    assert "LLM as policy" in report["evaluation"]["results"]
+    loaded = load_grounded(report["grounding"]["repo_id"])
+    assert loaded.model.config.backbone == GEMMA3 and loaded.model.prompts.bos == [2]
