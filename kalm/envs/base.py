@@ -194,6 +194,12 @@ class EnvSuite(ABC):
         physics check: ``implausibility`` judges the projected states. The default keeps the states."""
         return states
 
+    def project_state_tensors(self, states: Any, initial: Any) -> Any:
+        """``project_states`` on torch tensors on the decoding device, for imagination on a GPU (no host copy per
+        decoded state). ``None`` (the default): imagination copies the states to the host and calls
+        ``project_states``. A suite whose projection is a few tensor operations overrides both, identically."""
+        return None
+
     def implausibility(self, observations: np.ndarray) -> str | None:
         """Why a rollout's observations ``[T + 1, obs_dim]`` cannot be real, or ``None`` if they can.
 

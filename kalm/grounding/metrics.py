@@ -127,6 +127,8 @@ def state_projection(suite: EnvSuite) -> Any:
     environment that keeps decoded states as they are, so decoding does no per-step copy for it)."""
     if type(suite).project_states is EnvSuite.project_states:
         return None
+    if type(suite).project_state_tensors is not EnvSuite.project_state_tensors:
+        return suite.project_state_tensors  # on the decoding device: no host copy per decoded state
 
     def project(states: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
         projected = suite.project_states(states.detach().cpu().numpy(), initial.detach().cpu().numpy())

@@ -29,3 +29,16 @@ def test_windowed_stop_gives_the_rollouts_of_per_state_stops(make_model, episode
             np.testing.assert_allclose(got, want, atol=1e-5)
     assert {device for device, _ in calls} == {"cpu"}
     assert sorted({steps for _, steps in calls}) == list(range(1, 9))  # every state judged, in windows
+
+
+def test_clevr_projects_decoded_states_on_their_device_as_on_the_host(clevr):
+    from kalm.grounding.metrics import state_projection
+
+    states = torch.randn(64, 10) * 0.6  # some balls past the table's edge
+    initial = torch.zeros(64, 10)
+    project = state_projection(clevr)
+    projected = project(states, initial)
+    assert isinstance(projected, torch.Tensor) and projected.dtype == states.dtype
+    np.testing.assert_array_equal(projected.numpy(), clevr.project_states(states.numpy(), initial.numpy()))
+    assert (projected != states).any()  # the walls held some balls
+    assert project.__func__ is type(clevr).project_state_tensors  # tensor operations, no host round trip

@@ -127,6 +127,11 @@ class ClevrSuite(EnvSuite):
         limit = TABLE_HALF_SIZE - BALL_RADIUS
         return np.clip(states, -limit, limit)
 
+    def project_state_tensors(self, states: Any, initial: Any) -> Any:
+        """``project_states`` on tensors where they are (a GPU during imagination)."""
+        limit = TABLE_HALF_SIZE - BALL_RADIUS
+        return states.clamp(-limit, limit)
+
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
         scripted = ScriptedPolicy(noise=noise, rng=rng)
         return lambda observation, goal_id: scripted(observation, parse_spec(goal_id))
