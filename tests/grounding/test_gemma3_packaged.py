@@ -36,6 +36,7 @@ def batch_of(model, episodes, task=Task.GOAL_TO_ROLLOUT, count=8):
                                                actions=row["actions"]) for row in episodes[:count]])
 
 
+@pytest.mark.timeout(900)  # on a fresh cache its setup and call convert the GGUF (about 2 minutes on 2 idle cores)
 def test_the_package_loads_as_gemma3_with_its_real_weights(gemma_tokenizer):
     from transformers import Gemma3ForCausalLM
 
