@@ -97,6 +97,7 @@ def imagine(
     temperature: float = 1.0,
     horizon: int | None = None,
     keep_implausible: bool = False,
+    project_states: bool | None = None,
     work_dir: Path = Path("outputs/imagine"),
     publish: bool = True,
     trainer: TrainerOptions = TrainerOptions(),
@@ -116,6 +117,8 @@ def imagine(
         temperature: sampling temperature.
         horizon: maximum rollout length (default: the environment's).
         keep_implausible: keep rollouts that fail the plausibility checks.
+        project_states: put decoded states back on what the environment guarantees instead of dropping the
+            rollouts that leave it (default: the environment's choice; CLEVR drops, Meta-World and BabyAI repair).
         work_dir: folder of resumable runs (one subfolder per model commit and settings).
         publish: publish the result as a new dataset version.
         trainer: Trainer placement (``--trainer.devices N`` shards batches across ranks).
@@ -133,7 +136,7 @@ def imagine(
     _check_model_fits(loaded.model, suite)
     settings = ImagineSettings(levels=[level.strip() for level in levels.split(",")], per_goal=per_goal,
                                batch_size=batch_size, greedy=greedy, temperature=temperature, horizon=horizon,
-                               keep_implausible=keep_implausible)
+                               keep_implausible=keep_implausible, project_states=project_states)
     result = run_imagination(loaded.model.eval(), suite, settings,
                              work_dir=run_dir(work_dir, f"{loaded.source}@{loaded.commit}", settings, seed), seed=seed,
                              trainer=vars(trainer), progress=progress)

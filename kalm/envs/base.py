@@ -188,6 +188,11 @@ class EnvSuite(ABC):
         that produced a recorded initial state reproduces it."""
         return {}
 
+    project_in_imagination: bool = True
+    """Whether imagination puts decoded states through ``project_states`` unless ``ImagineSettings.project_states``
+    says otherwise: a repair that keeps rollouts, against judging the unrepaired state implausible and dropping
+    the rollout (which filters out a model that, e.g., pushes a ball through a wall)."""
+
     def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
         """Decoded states ``[B, obs_dim]`` put back on what the observation guarantees by construction, given
         each rollout's initial state ``[B, obs_dim]`` (e.g. a clipped coordinate inside its clip range). Not a

@@ -36,11 +36,14 @@ def pending_batches(work_dir: Path, count: int) -> list[int]:
 
 
 def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int | None, greedy: bool,
-                 temperature: float, seed: int, keep_implausible: bool) -> tuple[list[dict[str, Any]], list[str]]:
+                 temperature: float, seed: int, keep_implausible: bool,
+                 project_states: bool | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Imagine, label and judge one batch; returns schema rows and their verdicts.
 
     Each rollout runs under its level's protocol (at most ``horizon`` actions when given). Unless implausible
-    rollouts are kept, a rollout stops at its first implausible state (it is dropped).
+    rollouts are kept, a rollout stops at its first implausible state (it is dropped). ``project_states``: decoded
+    states go through the environment's projection (``ImagineSettings.project_states``; ``None``: the environment's
+    ``project_in_imagination``).
     """
     device = next(model.parameters()).device  # a CUDA generator for a model on a GPU (no host round trip)
     generator = torch.Generator(device=device).manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
@@ -50,7 +53,8 @@ def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, 
     decoded = model.generate_rollouts(
         [item.sentence for item in items], initial_states(suite, items),
         horizon=decoding_horizon(suite, levels, horizon), greedy=greedy,
-        temperature=temperature, generator=generator, stop=stop, project=state_projection(suite))
+        temperature=temperature, generator=generator, stop=stop,
+        project=state_projection(suite) if _projects(suite, project_states) else None)
     rows, verdicts = [], []
     for b, item in enumerate(items):
         observations, actions = decoded.rollout(b)
@@ -69,6 +73,10 @@ def write_batch(work_dir: Path, index: int, rows: list[dict[str, Any]], verdicts
     partial = path.with_suffix(f".{os.getpid()}.partial")
     rollouts_to_dataset(rows, suite.spec).to_parquet(str(partial))
     partial.rename(path)
+
+
+def _projects(suite: EnvSuite, project_states: bool | None) -> bool:
+    return suite.project_in_imagination if project_states is None else project_states
 
 
 def merge(work_dir: Path, count: int, *, keep_implausible: bool) -> tuple[datasets.Dataset, FilterStats]:
@@ -90,11 +98,12 @@ class ImagineModule(L.LightningModule):
     """Decodes plan batches in ``predict_step`` (one batch index per step) and writes their files."""
 
     def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int | None,
-                 greedy: bool, temperature: float, seed: int, keep_implausible: bool, progress: Any = None) -> None:
+                 greedy: bool, temperature: float, seed: int, keep_implausible: bool, project_states: bool | None = None,
+                 progress: Any = None) -> None:
         super().__init__()
         self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir
         self.settings = {"horizon": horizon, "greedy": greedy, "temperature": temperature, "seed": seed,
-                         "keep_implausible": keep_implausible}
+                         "keep_implausible": keep_implausible, "project_states": project_states}
         self.progress = progress
 
     @override

@@ -22,6 +22,11 @@ class ImagineSettings:
         temperature: sampling temperature.
         horizon: a cap on rollout length (default: each level's protocol horizon, ``EnvSuite.protocol``).
         keep_implausible: keep rollouts that fail the plausibility checks (default: drop them).
+        project_states: put each decoded state back on what the environment guarantees
+            (``EnvSuite.project_states``: CLEVR's walls, Meta-World's empty slots, BabyAI's carried objects)
+            before it is judged and fed back; ``False`` decodes them as the model says, so a state the
+            projection would repair is judged implausible and its rollout dropped; ``None`` (default): the
+            environment's choice (``EnvSuite.project_in_imagination``; CLEVR drops, the others repair).
     """
 
     levels: list[str] = field(default_factory=lambda: list(NOVEL_LEVELS))
@@ -31,6 +36,7 @@ class ImagineSettings:
     temperature: float = 1.0
     horizon: int | None = None
     keep_implausible: bool = False
+    project_states: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.per_goal, dict) and not set(self.levels) <= set(self.per_goal):

@@ -62,7 +62,7 @@ def imagine(model: Any, suite: EnvSuite, settings: ImagineSettings, *, work_dir:
         runner = ImagineModule(model, suite, plan, work_dir, horizon=settings.horizon,
                                greedy=settings.greedy, temperature=settings.temperature, seed=seed,
                                keep_implausible=settings.keep_implausible,
-                               progress=bar)
+                               project_states=settings.project_states, progress=bar)
         options = {"accelerator": "cpu", "devices": 1, **(trainer or {})}
         runner_trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                                    enable_model_summary=False, **options)

@@ -82,10 +82,10 @@ def test_sharded_equals_unsharded(model, clevr, tmp_path):
 
 def test_implausible_rollouts_stop_early_with_the_same_verdicts(model, clevr):
     model = copy.deepcopy(model)
-    with torch.no_grad():  # the first ball jumps 0.4 right: too far in one push unless the wall stops it sooner
+    with torch.no_grad():  # the first ball drifts right, off the table for some initial states
         model.codec.state_head.weight.zero_()
         model.codec.state_head.bias.zero_()
-        model.codec.state_head.bias[0] = 0.4
+        model.codec.state_head.bias[0] = 0.04
     items = plan_items(clevr, ["rephrase"], per_goal=1, seed=0)[:16]
     full, full_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
                                        keep_implausible=True)
@@ -99,6 +99,23 @@ def test_implausible_rollouts_stop_early_with_the_same_verdicts(model, clevr):
         else:  # cut at the first implausible state
             assert clevr.implausibility(b["observations"][:-1]) is None
             np.testing.assert_allclose(a["observations"][: b["length"] + 1], b["observations"], atol=1e-5)
+
+
+@pytest.mark.parametrize("project_states", [None, False, True])
+def test_clevr_drops_rollouts_through_a_wall_unless_told_to_hold_the_balls(model, clevr, project_states):
+    model = copy.deepcopy(model)
+    with torch.no_grad():  # as above: the first ball drifts right, off the table for some initial states
+        model.codec.state_head.weight.zero_()
+        model.codec.state_head.bias.zero_()
+        model.codec.state_head.bias[0] = 0.04
+    items = plan_items(clevr, ["rephrase"], per_goal=1, seed=0)[:16]
+    rows, verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
+                                  keep_implausible=True, project_states=project_states)
+    reached = max(abs(row["observations"][:, 0]).max() for row in rows)
+    if project_states:  # the wall holds the ball: every rollout is plausible and ends against it
+        assert set(verdicts) == {"plausible"} and reached <= 0.45 + 1e-6
+    else:  # CLEVR's choice (None) and False: decoded as the model says, judged, dropped
+        assert "out_of_workspace" in verdicts and reached > 0.47
 
 
 def test_resume_finishes_without_duplicates(model, clevr, tmp_path):
@@ -143,7 +160,7 @@ def test_a_run_that_keeps_nothing_fails_clearly(clevr, tmp_path):
     wild = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
                                       finetune="full")).eval()
     with torch.no_grad():
-        wild.codec.state_head.bias.fill_(50.0)  # every ball thrown against a corner of the table in one step
+        wild.codec.state_head.bias.fill_(50.0)  # every imagined state far off the table
     settings = ImagineSettings(levels=["easy"], per_goal=1, batch_size=32, horizon=2)
-    with pytest.raises(KalmError, match=r"imagination kept none of its 20 rollouts .*exceeds_dynamics"):
+    with pytest.raises(KalmError, match=r"imagination kept none of its 20 rollouts .*out_of_workspace"):
         imagine(wild, clevr, settings, work_dir=tmp_path / "wild", progress=False)
