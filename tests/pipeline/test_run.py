@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from kalm.cli import main
 from kalm.pipeline.cli import parse
 from kalm.pipeline.config import RunConfig
@@ -11,13 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted((ROOT / "configs/run").glob("*.yaml"))
 
 
-def test_every_preset_parses_and_default_matches_the_embedded_defaults():
+def test_the_default_preset_is_the_embedded_defaults():  # every preset's own values: tests/test_configs.py
     assert {path.stem for path in PRESETS} >= {"default", "quick"}
-    for path in PRESETS:
-        assert isinstance(parse(["--config", str(path)]), RunConfig)
-    assert parse(["--config", str(ROOT / "configs/run/default.yaml")]) == parse([])
+    assert parse(["--config", str(ROOT / "configs/run/default.yaml")]) == parse([]) == RunConfig()
 
 
+@pytest.mark.timeout(1200)  # four quick runs: ~90 s alone, many times that on a busy machine
 def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, capsys):
     argv = ["run", "--config", str(ROOT / "configs/run/quick.yaml"), "--out", str(tmp_path),
             "--hub_endpoint", hub.url, "--org", "e2e", "--evaluate.episodes", "12"]
