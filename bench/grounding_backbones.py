@@ -1,7 +1,7 @@
 """Which backbone grounds better per CPU minute: SmolLM2-135M (the default) vs Gemma 3 270M, same data and seed.
 
     KALM_HUB_ROOT=/tmp/hub-s4 python bench/grounding_backbones.py --dataset kalm/kalm-clevr-real --revision v1.0 \\
-        --budgets 5 10 15 20 --runs smollm2-135m:8 gemma3-270m:4
+        --budgets 5 10 --runs smollm2-135m:8 gemma3-270m:4
 
 Each run (``BACKBONE:LAYERS``) is a worker process with one thread (``OMP_NUM_THREADS=1``), all side by side;
 each grounds with the default preset's settings (``configs/run/default.yaml``: LoRA r32 / alpha 64 on every
@@ -19,7 +19,9 @@ each budget the worker measures, on held-out episodes:
   cases of the training goals and of the rephrase level (``kalm.grounding.metrics.action_agreement``);
 - strict explanation accuracy on 32 held-out successful episodes (``explanation_metrics``).
 
-The table prints every run against the first (the baseline), with ratios. ``--from-json`` reprints a table
+The table prints every run against the first (the baseline), with ratios. Measured (README, Backbones): at 10 CPU
+minutes SmolLM2 (8 layers) and Gemma 3 (4 layers) are level on the teacher-forced metrics (action accuracy 0.21 vs
+0.19), Gemma ahead earlier and on free-running ball choice. ``--from-json`` reprints a table
 from the workers' result files without running anything.
 """
 
