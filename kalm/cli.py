@@ -94,7 +94,7 @@ def imagine(
     seed: int = 0,
     batch_size: int = 64,
     greedy: bool = True,
-    temperature: float = 1.0,
+    temperature: float | dict[str, float] = 1.0,
     horizon: int | None = None,
     keep_implausible: bool = False,
     project_states: bool | None = None,
@@ -114,7 +114,7 @@ def imagine(
         seed: seed of initial states and sampling.
         batch_size: rollouts decoded together.
         greedy: argmax actions; false samples with ``temperature``.
-        temperature: sampling temperature.
+        temperature: sampling temperature: one value, or one per level (``--temperature '{rephrase: 0.7, hard: 1.0}'``).
         horizon: maximum rollout length (default: the environment's).
         keep_implausible: keep rollouts that fail the plausibility checks.
         project_states: put decoded states back on what the environment guarantees instead of dropping the

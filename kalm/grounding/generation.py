@@ -9,7 +9,7 @@ instead (the authors' way; kept as the reference for tests and benchmarks).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,7 @@ def generate_rollouts(
     *,
     horizon: int,
     greedy: bool = True,
-    temperature: float = 1.0,
+    temperature: float | Sequence[float] = 1.0,
     generator: torch.Generator | None = None,
     stop: StopFn | None = None,
     project: ProjectFn | None = None,
@@ -110,6 +110,7 @@ def generate_rollouts(
         horizon: the maximum number of actions.
         greedy: argmax actions; otherwise sample (softmax with ``temperature``, or Gaussian noise of that
             scale in normalised units for continuous actions). States are always the regression output.
+            ``temperature`` may be one value per rollout.
         generator: random generator for sampling.
         stop: per-rollout stop callback (e.g. the level's judge), called after every state with the rollouts
             still going; a rollout it ends leaves the batch.
@@ -136,11 +137,14 @@ def generate_rollouts(
     lengths = torch.full((size,), horizon, dtype=torch.long, device=device)
     stopped = torch.zeros(size, dtype=torch.bool, device=device)
     rows = torch.arange(size, device=device)  # the rollouts still going
+    temperatures = (torch.as_tensor(temperature, dtype=torch.float32, device=device)
+                    if isinstance(temperature, Sequence) else None)
     every = stop_every or (1 if device.type == "cpu" else ACCELERATOR_STOP_EVERY)
     judged = 0  # states judged so far (per rollout still going)
     steps = horizon
     for step in range(horizon):
-        action = pick_action(codec, codec.action_head(decoder.last), greedy, temperature, generator)
+        scale = temperature if temperatures is None else temperatures[rows, None]
+        action = pick_action(codec, codec.action_head(decoder.last), greedy, scale, generator)
         if actions is None:
             actions = action.new_zeros((size, horizon, *action.shape[1:]))
         actions[rows, step] = action
@@ -212,7 +216,7 @@ def explain(model: Any, observations: list[np.ndarray], actions: list[Any], *, m
     return [text.strip().rstrip(".") for text in texts]
 
 
-def pick_action(codec: Any, output: Tensor, greedy: bool, temperature: float,
+def pick_action(codec: Any, output: Tensor, greedy: bool, temperature: float | Tensor,
                  generator: torch.Generator | None) -> Tensor:
     """Actions from the action head's ``output``: argmax (discrete) or the regression (continuous) when
     ``greedy``, else a softmax sample at ``temperature`` or Gaussian noise of that scale in normalised units."""

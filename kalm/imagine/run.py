@@ -36,7 +36,7 @@ def pending_batches(work_dir: Path, count: int) -> list[int]:
 
 
 def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int | None, greedy: bool,
-                 temperature: float, seed: int, keep_implausible: bool,
+                 temperature: float | dict[str, float], seed: int, keep_implausible: bool,
                  project_states: bool | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Imagine, label and judge one batch; returns schema rows and their verdicts.
 
@@ -53,7 +53,8 @@ def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, 
     decoded = model.generate_rollouts(
         [item.sentence for item in items], initial_states(suite, items),
         horizon=decoding_horizon(suite, levels, horizon), greedy=greedy,
-        temperature=temperature, generator=generator, stop=stop,
+        temperature=[temperature[level] for level in levels] if isinstance(temperature, dict) else temperature,
+        generator=generator, stop=stop,
         project=state_projection(suite) if _projects(suite, project_states) else None)
     rows, verdicts = [], []
     for b, item in enumerate(items):
@@ -98,7 +99,8 @@ class ImagineModule(L.LightningModule):
     """Decodes plan batches in ``predict_step`` (one batch index per step) and writes their files."""
 
     def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int | None,
-                 greedy: bool, temperature: float, seed: int, keep_implausible: bool, project_states: bool | None = None,
+                 greedy: bool, temperature: float | dict[str, float], seed: int, keep_implausible: bool,
+                 project_states: bool | None = None,
                  progress: Any = None) -> None:
         super().__init__()
         self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir

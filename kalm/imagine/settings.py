@@ -19,7 +19,8 @@ class ImagineSettings:
             easy / hard).
         batch_size: rollouts decoded together.
         greedy: argmax actions (``False``: sample with ``temperature``).
-        temperature: sampling temperature.
+        temperature: sampling temperature: one for every level, or one per level (``{rephrase: 0.7, hard: 1.0}``,
+            a value for each imagined level).
         horizon: a cap on rollout length (default: each level's protocol horizon, ``EnvSuite.protocol``).
         keep_implausible: keep rollouts that fail the plausibility checks (default: drop them).
         project_states: put each decoded state back on what the environment guarantees
@@ -33,7 +34,7 @@ class ImagineSettings:
     per_goal: int | dict[str, int] = 4
     batch_size: int = 64
     greedy: bool = True
-    temperature: float = 1.0
+    temperature: float | dict[str, float] = 1.0
     horizon: int | None = None
     keep_implausible: bool = False
     project_states: bool | None = None
@@ -42,6 +43,11 @@ class ImagineSettings:
         if isinstance(self.per_goal, dict) and not set(self.levels) <= set(self.per_goal):
             raise ConfigError(f"per_goal names levels {sorted(self.per_goal)}; expected a count for each of "
                               f"the imagined levels {sorted(self.levels)}")
+        if isinstance(self.temperature, dict) and not set(self.levels) <= set(self.temperature):
+            raise ConfigError(f"temperature names levels {sorted(self.temperature)}; expected a value for each of "
+                              f"the imagined levels {sorted(self.levels)}")
+        if min(self.level_temperatures().values(), default=1.0) <= 0:
+            raise ConfigError(f"temperature={self.temperature} must be positive")
         if min(self.goal_counts().values(), default=1) < 1 or self.batch_size < 1:
             raise ConfigError(f"per_goal={self.per_goal} and batch_size={self.batch_size} must be positive")
 
@@ -50,3 +56,9 @@ class ImagineSettings:
         if isinstance(self.per_goal, dict):
             return {level: int(self.per_goal[level]) for level in self.levels}
         return dict.fromkeys(self.levels, int(self.per_goal))
+
+    def level_temperatures(self) -> dict[str, float]:
+        """Sampling temperature of each imagined level."""
+        if isinstance(self.temperature, dict):
+            return {level: float(self.temperature[level]) for level in self.levels}
+        return dict.fromkeys(self.levels, float(self.temperature))

@@ -123,6 +123,22 @@ def test_sampling_is_seeded_and_differs_from_greedy(make_model, episodes):
     assert len({tuple(row) for row in sample(1)}) > 1  # rows of the same prompt diverge when sampling
 
 
+def test_a_temperature_per_rollout_samples_each_row_at_its_own(make_model, episodes):
+    model = make_model().eval()
+    goals = ["Push the red ball behind the blue ball"] * 8
+    initial = np.stack([episodes[0]["observations"][0]] * 8)
+
+    def sample(temperature):
+        return model.generate_rollouts(goals, initial, horizon=6, greedy=False, temperature=temperature,
+                                       generator=torch.Generator().manual_seed(1)).actions
+
+    np.testing.assert_array_equal(sample([2.0] * 8), sample(2.0))  # one value per row = the same value for all
+    greedy = model.generate_rollouts(goals, initial, horizon=6).actions
+    mixed = sample([1e-4] * 4 + [2.0] * 4)
+    np.testing.assert_array_equal(mixed[:4], greedy[:4])  # a near-zero temperature is argmax
+    assert len({tuple(row) for row in mixed[4:]}) > 1
+
+
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_stop_callback_ends_each_rollout(make_model, episodes, use_cache):
     model = make_model().eval()

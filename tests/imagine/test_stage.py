@@ -58,6 +58,29 @@ def test_per_goal_counts_per_level(clevr):
         ImagineSettings(levels=["easy"], per_goal={"easy": 0})
 
 
+def test_temperature_per_level():
+    settings = ImagineSettings(levels=["rephrase", "hard"], temperature={"rephrase": 0.7, "hard": 1.0, "easy": 2.0})
+    assert settings.level_temperatures() == {"rephrase": 0.7, "hard": 1.0}
+    assert ImagineSettings(levels=["easy"], temperature=0.5).level_temperatures() == {"easy": 0.5}
+    with pytest.raises(ConfigError, match="a value for each of the imagined levels"):
+        ImagineSettings(levels=["rephrase", "hard"], temperature={"rephrase": 0.7})
+    with pytest.raises(ConfigError, match="must be positive"):
+        ImagineSettings(levels=["easy"], temperature={"easy": 0.0})
+
+
+def test_decoding_with_one_temperature_per_level_equals_it_for_all(model, clevr):
+    plan = plan_items(clevr, ["rephrase", "easy"], per_goal=1, seed=0)
+    items = [item for item in plan if item.level == "rephrase"][:8] + [item for item in plan if item.level == "easy"][:8]
+
+    def decode(temperature):
+        rows, _ = decode_batch(model, clevr, items, 0, horizon=4, greedy=False, temperature=temperature, seed=0,
+                               keep_implausible=True)
+        return [row["actions"].tolist() for row in rows]
+
+    assert decode({"rephrase": 1.5, "easy": 1.5}) == decode(1.5)
+    assert decode({"rephrase": 1.5, "easy": 1e-4}) != decode(1.5)
+
+
 def run_shard(model, suite, work_dir, rank, world):
     plan = batches(plan_items(suite, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size)
     for index in shard(len(plan), rank, world):
