@@ -31,8 +31,9 @@ from kalm.rl.evaluation import FloorActor, evaluate_actor  # noqa: E402
 
 def fresh_bot_agreement(episodes: int) -> float:
     """Share of the collected actions a bot started on the same observation would take."""
-    rows = collect_rollouts(get_suite("babyai"), episodes=episodes, seed=0, noise=0.1, random_fraction=0.1,
-                           progress=False).dataset
+    rows = collect_rollouts(
+        get_suite("babyai"), episodes=episodes, seed=0, noise=0.1, random_fraction=0.1, progress=False
+    ).dataset
     agree = total = 0
     for row in rows:
         observations, actions = np.asarray(row["observations"]), np.asarray(row["actions"])

@@ -73,16 +73,23 @@ def kalm_env(episodes: int) -> tuple[float, float]:
         rng = np.random.default_rng([0, index])
         goal = goals[int(rng.integers(len(goals)))]
         policy = suite.behaviour_policy(noise=0.1, rng=rng)
-        steps += run_episode(env, policy, goal_id=goal.id, reset_seed=int(rng.integers(2**31)), episode_id=index,
-                             env_name=suite.name)["length"]
+        steps += run_episode(
+            env,
+            policy,
+            goal_id=goal.id,
+            reset_seed=int(rng.integers(2**31)),
+            episode_id=index,
+            env_name=suite.name,
+        )["length"]
     seconds = time.perf_counter() - start
     return episodes / seconds * 60, steps / episodes
 
 
 def kalm_collect(episodes: int) -> tuple[float, float, float]:
     """Episodes per minute, mean length and success rate of ``collect_rollouts``."""
-    result = collect_rollouts(get_suite("babyai"), episodes=episodes, seed=0, noise=0.1, random_fraction=0.1,
-                              progress=False)
+    result = collect_rollouts(
+        get_suite("babyai"), episodes=episodes, seed=0, noise=0.1, random_fraction=0.1, progress=False
+    )
     return episodes / result.seconds * 60, result.summary["mean_length"], result.summary["success_rate"]
 
 
@@ -98,7 +105,9 @@ def main() -> None:
     print(f"{'minigrid + BabyAIBot':26} {baseline:13,.0f} {raw_length:12.1f} {1.0:7.2f}")
     print(f"{'kalm env + bot':26} {env_rate:13,.0f} {env_length:12.1f} {env_rate / baseline:7.2f}")
     print(f"{'kalm collect':26} {rate:13,.0f} {length:12.1f} {rate / baseline:7.2f}")
-    print(f"\nkalm collect: {args.episodes} episodes, success rate {success:.1%} (goal: >= 1,000 episodes/min)")
+    print(
+        f"\nkalm collect: {args.episodes} episodes, success rate {success:.1%} (goal: >= 1,000 episodes/min)"
+    )
 
 
 if __name__ == "__main__":

@@ -147,8 +147,10 @@ def clevr_table(steps: int) -> None:
 
 def metaworld_table(steps: int, repeats: int = 3) -> None:
     """Raw and kalm measured alternately, ``repeats`` times each, the best of each kept (shared machines)."""
-    print(f"Meta-World v3, 10 training tasks, best of {repeats} x {steps:,} steps per cell "
-          "(episodes end at success or 100 steps)")
+    print(
+        f"Meta-World v3, 10 training tasks, best of {repeats} x {steps:,} steps per cell "
+        "(episodes end at success or 100 steps)"
+    )
     print(f"{'variant':34s} {'env steps/s':>12s} {'raw steps/s':>12s} {'kalm / raw':>11s}")
     for label, expert in (("random actions", False), ("scripted experts", True)):
         raw = kalm = 0.0

@@ -20,13 +20,46 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DRY_RUN = ["--trainer.accelerator", "cpu", "--ground.backbone", "tiny-llama", "--ground.lr", "3.0e-3",
-           "--collect.episodes", "60", "--ground.max_steps", "6", "--ground.batch_size", "8",
-           "--ground.val_check_interval", "6", "--ground.explain_episodes", "2", "--ground.match_goals", "2",
-           "--imagine.per_goal", "1", "--imagine.batch_size", "64", "--imagine.horizon", "6",
-           "--learn.num_seeds", "1", "--learn.steps", "16", "--learn.batch_size", "32",
-           "--learn.imaginary_successful_only", "false", "--evaluate.episodes", "2",
-           "--evaluate.llm_policy_episodes", "2", "--evaluate.gifs", "0"]
+DRY_RUN = [
+    "--trainer.accelerator",
+    "cpu",
+    "--ground.backbone",
+    "tiny-llama",
+    "--ground.lr",
+    "3.0e-3",
+    "--collect.episodes",
+    "60",
+    "--ground.max_steps",
+    "6",
+    "--ground.batch_size",
+    "8",
+    "--ground.val_check_interval",
+    "6",
+    "--ground.explain_episodes",
+    "2",
+    "--ground.match_goals",
+    "2",
+    "--imagine.per_goal",
+    "1",
+    "--imagine.batch_size",
+    "64",
+    "--imagine.horizon",
+    "6",
+    "--learn.num_seeds",
+    "1",
+    "--learn.steps",
+    "16",
+    "--learn.batch_size",
+    "32",
+    "--learn.imaginary_successful_only",
+    "false",
+    "--evaluate.episodes",
+    "2",
+    "--evaluate.llm_policy_episodes",
+    "2",
+    "--evaluate.gifs",
+    "0",
+]
 STAGES = ("real_data", "grounding", "imagination", "learn_baseline", "learn_kalm", "evaluate")
 POLICIES = ("baseline", "kalm")
 
@@ -42,11 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not args.dry_run and not torch.cuda.is_available():
-        print("gpu_check: no CUDA device here; run with --dry-run to check the script on a CPU", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device here; run with --dry-run to check the script on a CPU", file=sys.stderr
+        )
         return 2
     name = args.name or ("gpu-dry-run" if args.dry_run else "gpu")
-    options = ["--config", args.config, "--out", args.out, "--name", name, *(DRY_RUN if args.dry_run else []),
-               *[item for item in extra if item != "--"]]
+    options = [
+        "--config",
+        args.config,
+        "--out",
+        args.out,
+        "--name",
+        name,
+        *(DRY_RUN if args.dry_run else []),
+        *[item for item in extra if item != "--"],
+    ]
     from kalm.cli import main as kalm
 
     if torch.cuda.is_available():
@@ -88,8 +131,10 @@ def floor_table(results: dict) -> str:
     lines = ["| level | best floor | " + " | ".join(POLICIES) + " |", "|---|---:|" + "---:|" * len(POLICIES)]
     for level in levels:
         best = max((levels_[level]["rate"] for levels_ in floors.values() if level in levels_), default=0.0)
-        cells = [f"{results[p][level]['rate']:.3f} {'above' if results[p][level]['rate'] > best else 'NOT above'}"
-                 for p in POLICIES]
+        cells = [
+            f"{results[p][level]['rate']:.3f} {'above' if results[p][level]['rate'] > best else 'NOT above'}"
+            for p in POLICIES
+        ]
         lines.append(f"| {level} | {best:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -37,11 +37,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-METRICS = (("action_acc", "action accuracy", True), ("state_mse", "state MSE", False),
-           ("text_loss", "text loss", False), ("action_agreement/train/exact", "agreement train exact", True),
-           ("action_agreement/train/direction_within_45°", "agreement train dir45", True),
-           ("action_agreement/rephrase/exact", "agreement rephrase exact", True),
-           ("explanation_accuracy", "explanation accuracy", True))
+METRICS = (
+    ("action_acc", "action accuracy", True),
+    ("state_mse", "state MSE", False),
+    ("text_loss", "text loss", False),
+    ("action_agreement/train/exact", "agreement train exact", True),
+    ("action_agreement/train/direction_within_45°", "agreement train dir45", True),
+    ("action_agreement/rephrase/exact", "agreement rephrase exact", True),
+    ("explanation_accuracy", "explanation accuracy", True),
+)
 
 
 def held_out(module: Any, datamodule: Any, batches: int) -> dict[str, float]:
@@ -57,8 +61,11 @@ def held_out(module: Any, datamodule: Any, batches: int) -> dict[str, float]:
             correct.append(output.action_correct.float())
             errors.append(output.state_errors)
             texts.append(output.text_losses)
-    return {"action_acc": float(torch.cat(correct).mean()), "state_mse": float(torch.cat(errors).mean()),
-            "text_loss": float(torch.cat(texts).mean())}
+    return {
+        "action_acc": float(torch.cat(correct).mean()),
+        "state_mse": float(torch.cat(errors).mean()),
+        "text_loss": float(torch.cat(texts).mean()),
+    }
 
 
 def evaluate(module: Any, datamodule: Any, val_batches: int) -> dict[str, float]:
@@ -92,21 +99,44 @@ def worker(args: argparse.Namespace) -> None:
     settings = RunConfig().ground  # the default preset's grounding settings
     L.seed_everything(args.seed, verbose=False)
     loading = time.process_time()
-    module = GroundingModule(backbone=backbone, num_layers=int(layers), finetune=settings.finetune,
-                             lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha,
-                             lora_targets=list(settings.lora_targets), residual_states=settings.residual_states,
-                             env="clevr", lr=settings.lr, codec_lr=settings.codec_lr, metrics_every=0)
-    data = RolloutGoalDataModule(dataset=args.dataset, revision=args.revision, env="clevr", backbone=backbone,
-                                 batch_size=settings.batch_size, tasks_per_episode=settings.tasks_per_episode,
-                                 task_weights=list(settings.task_weights),
-                                 explanation_phrasing=settings.explanation_phrasing, seed=args.seed)
+    module = GroundingModule(
+        backbone=backbone,
+        num_layers=int(layers),
+        finetune=settings.finetune,
+        lora_rank=settings.lora_rank,
+        lora_alpha=settings.lora_alpha,
+        lora_targets=list(settings.lora_targets),
+        residual_states=settings.residual_states,
+        env="clevr",
+        lr=settings.lr,
+        codec_lr=settings.codec_lr,
+        metrics_every=0,
+    )
+    data = RolloutGoalDataModule(
+        dataset=args.dataset,
+        revision=args.revision,
+        env="clevr",
+        backbone=backbone,
+        batch_size=settings.batch_size,
+        tasks_per_episode=settings.tasks_per_episode,
+        task_weights=list(settings.task_weights),
+        explanation_phrasing=settings.explanation_phrasing,
+        seed=args.seed,
+    )
     data.setup("fit")
     module.model.codec.set_normalization(**data.state_stats())
     loading = time.process_time() - loading
     budgets = [60.0 * minutes for minutes in args.budgets]
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    header = {"run": args.worker, "backbone": backbone, "num_layers": int(layers), "threads": torch.get_num_threads(),
-              "load_cpu_s": round(loading, 1), "trainable_parameters": trainable, "points": []}
+    header = {
+        "run": args.worker,
+        "backbone": backbone,
+        "num_layers": int(layers),
+        "threads": torch.get_num_threads(),
+        "load_cpu_s": round(loading, 1),
+        "trainable_parameters": trainable,
+        "points": [],
+    }
     out = Path(args.out)
 
     class CPUBudget(L.Callback):
@@ -129,9 +159,13 @@ def worker(args: argparse.Namespace) -> None:
 
         def record(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
             used, began = self.used(), time.process_time()
-            point = {"budget_min": self.left[0] / 60 if self.left else None, "cpu_min": round(used / 60, 2),
-                     "steps": trainer.global_step, "step_cpu_s": round(used / max(1, trainer.global_step), 3),
-                     **evaluate(pl_module, data, args.val_batches)}
+            point = {
+                "budget_min": self.left[0] / 60 if self.left else None,
+                "cpu_min": round(used / 60, 2),
+                "steps": trainer.global_step,
+                "step_cpu_s": round(used / max(1, trainer.global_step), 3),
+                **evaluate(pl_module, data, args.val_batches),
+            }
             self.excluded += time.process_time() - began
             header["points"].append(point)
             out.write_text(json.dumps(header, indent=2) + "\n")
@@ -147,31 +181,57 @@ def worker(args: argparse.Namespace) -> None:
             if self.left:  # the data ran out first: measure where it stopped
                 self.record(trainer, pl_module)
 
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=-1, max_epochs=-1, limit_val_batches=0,
-                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[CPUBudget()])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=-1,
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[CPUBudget()],
+    )
     trainer.fit(module, datamodule=data)
 
 
 def table(results: list[dict[str, Any]]) -> str:
     base = results[0]
-    lines = [f"Baseline: {base['run']}. Each cell: run value (ratio to the baseline at the same CPU budget).", "",
-             "| metric | CPU min | " + " | ".join(r["run"] for r in results)
-             + "".join(f" | {r['run']} / {base['run']}" for r in results[1:]) + " |",
-             "|---|---|" + "---|" * (2 * len(results) - 1)]
+    lines = [
+        f"Baseline: {base['run']}. Each cell: run value (ratio to the baseline at the same CPU budget).",
+        "",
+        "| metric | CPU min | "
+        + " | ".join(r["run"] for r in results)
+        + "".join(f" | {r['run']} / {base['run']}" for r in results[1:])
+        + " |",
+        "|---|---|" + "---|" * (2 * len(results) - 1),
+    ]
     for key, name, _higher in METRICS:
         for index, point in enumerate(base["points"]):
-            values = [r["points"][index].get(key, math.nan) if index < len(r["points"]) else math.nan
-                      for r in results]
+            values = [
+                r["points"][index].get(key, math.nan) if index < len(r["points"]) else math.nan
+                for r in results
+            ]
             ratios = [value / values[0] if values[0] else math.nan for value in values[1:]]
-            lines.append(f"| {name} | {point['budget_min']:g} | " + " | ".join(f"{v:.3f}" for v in values)
-                         + "".join(f" | {ratio:.2f}" for ratio in ratios) + " |")
-    lines += ["", "| run | CPU min used at each budget | steps | CPU s per step | trainable params | load CPU s |",
-              "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {point['budget_min']:g} | "
+                + " | ".join(f"{v:.3f}" for v in values)
+                + "".join(f" | {ratio:.2f}" for ratio in ratios)
+                + " |"
+            )
+    lines += [
+        "",
+        "| run | CPU min used at each budget | steps | CPU s per step | trainable params | load CPU s |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         cpu, steps = (" / ".join(str(p[key]) for p in r["points"]) for key in ("cpu_min", "steps"))
         per_step = " / ".join(str(p.get("step_cpu_s", "")) for p in r["points"])
-        lines.append(f"| {r['run']} | {cpu} | {steps} | {per_step} | {r['trainable_parameters']:,} | {r['load_cpu_s']} |")
+        lines.append(
+            f"| {r['run']} | {cpu} | {steps} | {per_step} | {r['trainable_parameters']:,} | {r['load_cpu_s']} |"
+        )
     return "\n".join(lines)
 
 
@@ -179,8 +239,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="kalm/kalm-clevr-real", help="Hub dataset repo or local folder")
     parser.add_argument("--revision", default="v1.0")
-    parser.add_argument("--runs", nargs="+", default=["smollm2-135m:8", "gemma3-270m:4"],
-                        help="BACKBONE:LAYERS; the first is the baseline")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=["smollm2-135m:8", "gemma3-270m:4"],
+        help="BACKBONE:LAYERS; the first is the baseline",
+    )
     parser.add_argument("--budgets", type=float, nargs="+", default=[10, 20], help="CPU minutes per run")
     parser.add_argument("--val-batches", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -196,10 +260,24 @@ def main() -> None:
     files = [args.work / (run.replace(":", "-") + ".json") for run in args.runs]
     if not args.from_json:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        common = ["--dataset", args.dataset, "--revision", args.revision, "--val-batches", str(args.val_batches),
-                  "--seed", str(args.seed), "--budgets", *map(str, args.budgets)]
-        workers = [subprocess.Popen([sys.executable, __file__, *common, "--worker", run, "--out", str(path)], env=env)
-                   for run, path in zip(args.runs, files, strict=True)]
+        common = [
+            "--dataset",
+            args.dataset,
+            "--revision",
+            args.revision,
+            "--val-batches",
+            str(args.val_batches),
+            "--seed",
+            str(args.seed),
+            "--budgets",
+            *map(str, args.budgets),
+        ]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, __file__, *common, "--worker", run, "--out", str(path)], env=env
+            )
+            for run, path in zip(args.runs, files, strict=True)
+        ]
         codes = [process.wait() for process in workers]
         if any(codes):
             raise SystemExit(f"a worker failed: exit codes {codes}")

@@ -60,12 +60,28 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     suite = get_suite("clevr")
-    rows = list(collect_rollouts(suite, episodes=args.batch_size, seed=1, progress=False).dataset.with_format("numpy"))
-    config = GroundingConfig(backbone=args.backbone, num_layers=args.num_layers, finetune=args.finetune,
-                             obs_dim=10, action_dim=40, discrete=True)
+    rows = list(
+        collect_rollouts(suite, episodes=args.batch_size, seed=1, progress=False).dataset.with_format("numpy")
+    )
+    config = GroundingConfig(
+        backbone=args.backbone,
+        num_layers=args.num_layers,
+        finetune=args.finetune,
+        obs_dim=10,
+        action_dim=40,
+        discrete=True,
+    )
     model = GroundedLM(config).train()
-    examples = [model.prompts.encode(Task(i % 4), goal=str(row["instruction"]), states=row["observations"],
-                                     actions=row["actions"], step=0) for i, row in enumerate(rows)]
+    examples = [
+        model.prompts.encode(
+            Task(i % 4),
+            goal=str(row["instruction"]),
+            states=row["observations"],
+            actions=row["actions"],
+            step=0,
+        )
+        for i, row in enumerate(rows)
+    ]
     batch = model.collate(examples)
     positions = int(batch.attention_mask.sum())
 
@@ -75,33 +91,45 @@ def main() -> None:
 
     def bare_step() -> None:
         model.zero_grad(set_to_none=True)
-        model.backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       labels=batch.input_ids).loss.backward()
+        model.backbone(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.input_ids
+        ).loss.backward()
 
     def decoder_step() -> None:  # the strictest baseline: no LM head at all, so only the codec's cost shows
         model.zero_grad(set_to_none=True)
-        hidden = model.decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        hidden = model.decoder(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask
+        ).last_hidden_state
         hidden.pow(2).mean().backward()
 
     bare, kalm = timed(bare_step, args.repeats), timed(kalm_step, args.repeats)
     decoder = timed(decoder_step, args.repeats)
-    print(f"{args.backbone}, {args.num_layers or 'all'} layers, {args.finetune}; batch {args.batch_size}, "
-          f"shape {tuple(batch.input_ids.shape)}, {positions} real positions")
+    print(
+        f"{args.backbone}, {args.num_layers or 'all'} layers, {args.finetune}; batch {args.batch_size}, "
+        f"shape {tuple(batch.input_ids.shape)}, {positions} real positions"
+    )
     print(f"{'step':36s} {'s/step':>8s} {'positions/s':>12s} {'ratio':>6s}")
     print(f"{'bare backbone forward+backward':36s} {bare:8.3f} {positions / bare:12,.0f} {1.0:6.2f}")
-    print(f"{'bare decoder, no LM head':36s} {decoder:8.3f} {positions / decoder:12,.0f} {bare / decoder:6.2f}")
-    print(f"{'GroundedLM (codec + heads + losses)':36s} {kalm:8.3f} {positions / kalm:12,.0f} {bare / kalm:6.2f}")
+    print(
+        f"{'bare decoder, no LM head':36s} {decoder:8.3f} {positions / decoder:12,.0f} {bare / decoder:6.2f}"
+    )
+    print(
+        f"{'GroundedLM (codec + heads + losses)':36s} {kalm:8.3f} {positions / kalm:12,.0f} {bare / kalm:6.2f}"
+    )
     print(f"GroundedLM overhead over the bare decoder: {100 * (kalm / decoder - 1):+.1f} %")
 
     flops = counted_flops(kalm_step)
     hidden = model.backbone.config.hidden_size
-    gemm = matmul_flops_per_second(batch.input_ids.numel(), hidden, model.backbone.config.intermediate_size,
-                                   args.repeats)
+    gemm = matmul_flops_per_second(
+        batch.input_ids.numel(), hidden, model.backbone.config.intermediate_size, args.repeats
+    )
     square = matmul_flops_per_second(2048, 2048, 2048, args.repeats)
     print(f"GroundedLM step: {flops / 1e9:.1f} GFLOP counted, {flops / kalm / 1e9:.1f} GFLOP/s achieved")
-    print(f"matmul {batch.input_ids.numel()}x{hidden}x{model.backbone.config.intermediate_size}: "
-          f"{gemm / 1e9:.1f} GFLOP/s (step/matmul {flops / kalm / gemm:.2f}); "
-          f"2048^3: {square / 1e9:.1f} GFLOP/s (step/matmul {flops / kalm / square:.2f})")
+    print(
+        f"matmul {batch.input_ids.numel()}x{hidden}x{model.backbone.config.intermediate_size}: "
+        f"{gemm / 1e9:.1f} GFLOP/s (step/matmul {flops / kalm / gemm:.2f}); "
+        f"2048^3: {square / 1e9:.1f} GFLOP/s (step/matmul {flops / kalm / square:.2f})"
+    )
     print(f"padding: {1 - positions / batch.input_ids.numel():.0%} of the step's positions")
 
 

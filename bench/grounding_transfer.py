@@ -17,9 +17,16 @@ import json
 import math
 from pathlib import Path
 
-METRICS = ("val/state_mse", "val/action_acc", "val/action_agreement/train/exact",
-           "val/action_agreement/rephrase/exact", "val/action_agreement/easy/exact",
-           "val/action_agreement/hard/exact", "val/explanation_accuracy", "val/match_rate/train")
+METRICS = (
+    "val/state_mse",
+    "val/action_acc",
+    "val/action_agreement/train/exact",
+    "val/action_agreement/rephrase/exact",
+    "val/action_agreement/easy/exact",
+    "val/action_agreement/hard/exact",
+    "val/explanation_accuracy",
+    "val/match_rate/train",
+)
 
 
 def grounding_log(run: Path) -> list[dict[str, float]]:
@@ -28,7 +35,9 @@ def grounding_log(run: Path) -> list[dict[str, float]]:
     key = stages["grounding"]["key"]
     paths = sorted((run / "ground" / key / "logs").glob("version_*/metrics.csv"))
     if not paths:
-        raise SystemExit(f"{run}: no grounding log under ground/{key}/logs (was the model pulled, not grounded?)")
+        raise SystemExit(
+            f"{run}: no grounding log under ground/{key}/logs (was the model pulled, not grounded?)"
+        )
     rows = []
     for path in paths:
         with path.open() as handle:
@@ -45,7 +54,9 @@ def at_step(rows: list[dict[str, float]], step: int) -> dict[str, float]:
 
 def comparison(run: Path) -> dict[str, dict[str, float]]:
     report = json.loads((run / "report.json").read_text())
-    return next(c for c in report["evaluation"]["comparisons"] if (c["treated"], c["control"]) == ("kalm", "baseline"))
+    return next(
+        c for c in report["evaluation"]["comparisons"] if (c["treated"], c["control"]) == ("kalm", "baseline")
+    )
 
 
 def main() -> None:
@@ -54,20 +65,30 @@ def main() -> None:
     parser.add_argument("transfer", type=Path, help="run folder grounded from a grounded model")
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 200, 400])
     args = parser.parse_args()
-    logs = {name: grounding_log(run) for name, run in (("baseline", args.baseline), ("transfer", args.transfer))}
+    logs = {
+        name: grounding_log(run) for name, run in (("baseline", args.baseline), ("transfer", args.transfer))
+    }
     print(f"grounding: {args.baseline} (raw backbone) vs {args.transfer} (from a grounded model)\n")
     print("| metric | step | raw backbone | transfer | difference | ratio |")
     print("|---|---|---|---|---|---|")
     for metric in METRICS:
         for step in args.steps:
-            base, moved = (at_step(logs[name], step).get(metric, math.nan) for name in ("baseline", "transfer"))
+            base, moved = (
+                at_step(logs[name], step).get(metric, math.nan) for name in ("baseline", "transfer")
+            )
             ratio = moved / base if base else math.nan
-            print(f"| {metric.removeprefix('val/')} | {step} | {base:.3f} | {moved:.3f} | {moved - base:+.3f} | "
-                  f"{ratio:.2f} |")
+            print(
+                f"| {metric.removeprefix('val/')} | {step} | {base:.3f} | {moved:.3f} | {moved - base:+.3f} | "
+                f"{ratio:.2f} |"
+            )
     chance = at_step(logs["baseline"], args.steps[-1])
-    print("\nchance (uniform random action): " + ", ".join(
-        f"{level} {chance.get(f'val/action_agreement/{level}/exact/chance', math.nan):.3f}"
-        for level in ("train", "rephrase", "easy", "hard")))
+    print(
+        "\nchance (uniform random action): "
+        + ", ".join(
+            f"{level} {chance.get(f'val/action_agreement/{level}/exact/chance', math.nan):.3f}"
+            for level in ("train", "rephrase", "easy", "hard")
+        )
+    )
     for name, run in (("raw backbone", args.baseline), ("transfer", args.transfer)):
         try:
             rows = comparison(run)
@@ -77,8 +98,11 @@ def main() -> None:
         print(f"\nKALM - baseline ({name}, {run}):\n")
         print("| " + " | ".join(["", *levels]) + " |")
         print("|---|" + "---|" * len(levels))
-        cells = [f"{100 * rows[level]['difference']:+.1f} pt [{100 * rows[level]['ci_low']:+.1f}, "
-                 f"{100 * rows[level]['ci_high']:+.1f}]" for level in levels]
+        cells = [
+            f"{100 * rows[level]['difference']:+.1f} pt [{100 * rows[level]['ci_low']:+.1f}, "
+            f"{100 * rows[level]['ci_high']:+.1f}]"
+            for level in levels
+        ]
         print("| KALM - baseline | " + " | ".join(cells) + " |")
 
 

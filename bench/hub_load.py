@@ -65,23 +65,39 @@ HEADERS = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
 def commit_body(summary: str, files: dict[str, bytes]) -> bytes:
     """An NDJSON commit adding ``files`` (path -> bytes), as huggingface_hub sends small files."""
     lines = [{"key": "header", "value": {"summary": summary}}]
-    lines += [{"key": "file", "value": {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"}}
-              for path, data in files.items()]
+    lines += [
+        {
+            "key": "file",
+            "value": {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"},
+        }
+        for path, data in files.items()
+    ]
     return "\n".join(json.dumps(line) for line in lines).encode()
 
 
 def populate(target: Target, repos: int) -> list[str]:
     names = [f"bench/repo-{i:03d}" for i in range(repos)]
     for i, name in enumerate(names):
-        target.call("POST", "/api/repos/create", json.dumps({"name": name.split("/")[1], "organization": "bench",
-                                                              "type": "dataset"}).encode())
-        body = commit_body("card and file", {"README.md": CARD.format(i=i).encode(), "small.txt": b"0123456789abcdef"})
+        target.call(
+            "POST",
+            "/api/repos/create",
+            json.dumps({"name": name.split("/")[1], "organization": "bench", "type": "dataset"}).encode(),
+        )
+        body = commit_body(
+            "card and file", {"README.md": CARD.format(i=i).encode(), "small.txt": b"0123456789abcdef"}
+        )
         target.call("POST", f"/api/datasets/{name}/commit/main", body)
     return names
 
 
-def drive(target: Target, clients: int, make: Callable[[int, int], Request], *, seconds: float | None = None,
-          count: int | None = None) -> tuple[list[float], float, int]:
+def drive(
+    target: Target,
+    clients: int,
+    make: Callable[[int, int], Request],
+    *,
+    seconds: float | None = None,
+    count: int | None = None,
+) -> tuple[list[float], float, int]:
     """Run ``clients`` threads issuing ``make(client, n)`` until ``seconds`` pass or each did ``count``."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -127,35 +143,52 @@ def main() -> None:
     from kalm.hub.local_server import start_local_server
 
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="kalm-hub-load-") as folder, start_local_server(Path(folder)) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="kalm-hub-load-") as folder,
+        start_local_server(Path(folder)) as server,
+    ):
         target = Target(server.url)
         names = populate(target, args.repos)
-        target.call("POST", "/api/repos/create", json.dumps({"name": "commits", "organization": "bench"}).encode())
+        target.call(
+            "POST", "/api/repos/create", json.dumps({"name": "commits", "organization": "bench"}).encode()
+        )
         rows = []
         timed = {
             "baseline: whoami": lambda c, n: ("GET", "/api/whoami-v2", None),
             f"listing ({args.repos} repos, full)": lambda c, n: ("GET", "/api/datasets?full=true", None),
-            "small-file resolve": lambda c, n: ("GET", f"/datasets/{names[(c * 7 + n) % len(names)]}/resolve/main/"
-                                                       "small.txt", None),
+            "small-file resolve": lambda c, n: (
+                "GET",
+                f"/datasets/{names[(c * 7 + n) % len(names)]}/resolve/main/small.txt",
+                None,
+            ),
         }
         for label, make in timed.items():
             latencies, wall, errors = drive(target, args.clients, make, seconds=args.seconds)
             rows.append((label, args.clients, latencies, wall, errors))
-        commit = lambda c, n: ("POST", "/api/models/bench/commits/commit/main",  # noqa: E731
-                               commit_body(f"committer {c} #{n}", {f"c{c}/{n}.txt": f"{c}:{n}".encode()}))
+
+        def commit(c: int, n: int) -> tuple[str, str, bytes]:
+            files = {f"c{c}/{n}.txt": f"{c}:{n}".encode()}
+            return "POST", "/api/models/bench/commits/commit/main", commit_body(f"committer {c} #{n}", files)
+
         latencies, wall, errors = drive(target, args.committers, commit, count=args.commits)
         rows.append((f"{args.committers}-way commits", args.committers, latencies, wall, errors))
         history = json.loads(target.call("GET", "/api/models/bench/commits/commits/main"))
         lost = args.committers * args.commits - (len(history) - 1)
     load_after = os.getloadavg()[0]
 
-    print(f"kalm hub load, loopback, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}")
-    print(f"{'row':<28}{'clients':>8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>7}")
+    print(
+        f"kalm hub load, loopback, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}"
+    )
+    print(
+        f"{'row':<28}{'clients':>8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>7}"
+    )
     baseline = len(rows[0][2]) / rows[0][3]
     for label, clients, latencies, wall, errors in rows:
         rate = len(latencies) / wall
-        print(f"{label:<28}{clients:>8}{len(latencies):>10}{rate:>9.0f}{percentile(latencies, 0.5) * 1e3:>9.1f}"
-              f"{percentile(latencies, 0.99) * 1e3:>9.1f}{errors:>8}{rate / baseline:>7.2f}")
+        print(
+            f"{label:<28}{clients:>8}{len(latencies):>10}{rate:>9.0f}{percentile(latencies, 0.5) * 1e3:>9.1f}"
+            f"{percentile(latencies, 0.99) * 1e3:>9.1f}{errors:>8}{rate / baseline:>7.2f}"
+        )
     print(f"commits lost: {lost} of {args.committers * args.commits}")
 
 

@@ -55,13 +55,20 @@ def make_dataset(megabytes: float):
     episodes = max(1, int(megabytes * 1e6 / per_episode))
     rng = np.random.default_rng(0)
     columns = {
-        "episode_id": list(range(episodes)), "env": ["bench-v0"] * episodes, "source": ["real"] * episodes,
-        "level": ["train"] * episodes, "goal_id": ["g"] * episodes, "instruction": ["reach the goal"] * episodes,
-        "seed": [0] * episodes, "length": [LENGTH] * episodes,
+        "episode_id": list(range(episodes)),
+        "env": ["bench-v0"] * episodes,
+        "source": ["real"] * episodes,
+        "level": ["train"] * episodes,
+        "goal_id": ["g"] * episodes,
+        "instruction": ["reach the goal"] * episodes,
+        "seed": [0] * episodes,
+        "length": [LENGTH] * episodes,
         "observations": list(rng.normal(size=(episodes, LENGTH + 1, OBS_DIM)).astype(np.float32)),
         "actions": list(rng.uniform(-1, 1, size=(episodes, LENGTH, ACTION_DIM)).astype(np.float32)),
         "rewards": list(rng.random((episodes, LENGTH)).astype(np.float32)),
-        "terminated": [False] * episodes, "truncated": [True] * episodes, "success": [False] * episodes,
+        "terminated": [False] * episodes,
+        "truncated": [True] * episodes,
+        "success": [False] * episodes,
     }
     return datasets.Dataset.from_dict(columns, features=rollout_features(spec)), spec
 
@@ -120,8 +127,10 @@ def run(work: Path, megabytes: float, repeats: int) -> None:
     from kalm.hub.datasets import publish_dataset, pull_dataset
 
     dataset, spec = make_dataset(megabytes)
-    folders = [write_rollouts(variant(dataset, attempt), work / f"dataset-{attempt}", env="bench-v0", spec=spec)
-               for attempt in range(repeats)]
+    folders = [
+        write_rollouts(variant(dataset, attempt), work / f"dataset-{attempt}", env="bench-v0", spec=spec)
+        for attempt in range(repeats)
+    ]
     files = [[path for path in folder.rglob("*") if path.is_file()] for folder in folders]
     to_publish = [variant(dataset, repeats + attempt) for attempt in range(repeats)]
     size_mb = sum(path.stat().st_size for path in files[0]) / 1e6
@@ -145,8 +154,12 @@ def run(work: Path, megabytes: float, repeats: int) -> None:
         api.upload_folder(folder_path=folders[attempt], repo_id=f"bench/raw-{attempt}", repo_type="dataset")
 
     def download(attempt: int) -> None:
-        snapshot_download(f"bench/raw-{attempt}", repo_type="dataset", endpoint=endpoint.url,
-                          cache_dir=work / f"download-{attempt}")
+        snapshot_download(
+            f"bench/raw-{attempt}",
+            repo_type="dataset",
+            endpoint=endpoint.url,
+            cache_dir=work / f"download-{attempt}",
+        )
 
     def publish(attempt: int) -> Any:
         return publish_dataset(to_publish[attempt], f"bench/published-{attempt}", env="bench-v0", spec=spec)
@@ -157,14 +170,23 @@ def run(work: Path, megabytes: float, repeats: int) -> None:
         assert len(pulled.dataset) == len(dataset)
         return pulled
 
-    rows = [("file copy (page cache)", best_of(repeats, lambda attempt: copy(attempt, work / f"copy-{attempt}")))]
-    for name, step in (("file copy + fsync", durable_copy), ("upload_folder", upload), ("snapshot_download", download),
-                       ("publish_dataset", publish), ("pull_dataset", pull)):
+    rows = [
+        ("file copy (page cache)", best_of(repeats, lambda attempt: copy(attempt, work / f"copy-{attempt}")))
+    ]
+    for name, step in (
+        ("file copy + fsync", durable_copy),
+        ("upload_folder", upload),
+        ("snapshot_download", download),
+        ("publish_dataset", publish),
+        ("pull_dataset", pull),
+    ):
         rows.append((name, best_of(repeats, step)))
     server.stop()
-    print(f"dataset: {len(dataset)} rollouts, {size_mb:.1f} MB in {len(files[0])} files; best of {repeats}; "
-          f"{os.cpu_count()} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
-          f"{WARM_BYTES >> 20} MiB touched before every run")
+    print(
+        f"dataset: {len(dataset)} rollouts, {size_mb:.1f} MB in {len(files[0])} files; best of {repeats}; "
+        f"{os.cpu_count()} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"{WARM_BYTES >> 20} MiB touched before every run"
+    )
     report(rows, size_mb)
 
 
@@ -178,7 +200,9 @@ def report(rows: list[tuple[str, tuple[float, Any]]], size_mb: float) -> None:
     for name, (seconds, result) in rows:
         if result is not None:
             phases = ", ".join(f"{phase} {value:.3f}" for phase, value in result.timings.items())
-            print(f"{name} phases (s, best run): {phases}, other {seconds - sum(result.timings.values()):.3f}")
+            print(
+                f"{name} phases (s, best run): {phases}, other {seconds - sum(result.timings.values()):.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ from kalm.grounding.model import GroundedLM, GroundingConfig
 from kalm.imagine.plan import initial_states, plan_items
 
 
-def rollouts_per_second(model: GroundedLM, goals: list[str], states: np.ndarray, horizon: int, cache: bool,
-                        device: str) -> float:
+def rollouts_per_second(
+    model: GroundedLM, goals: list[str], states: np.ndarray, horizon: int, cache: bool, device: str
+) -> float:
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -48,21 +49,36 @@ def early_stop(path: str, per_goal: int) -> None:
     suite = get_suite("clevr")
     model = load_grounded(path).model.eval()
     plan = batches(plan_items(suite, ["rephrase", "easy", "hard"], per_goal=per_goal, seed=0), 64)
-    decode_batch(model, suite, plan[0][:2], 0, horizon=2, greedy=True, temperature=1.0, seed=0,
-                 keep_implausible=False)  # warm-up
+    decode_batch(
+        model, suite, plan[0][:2], 0, horizon=2, greedy=True, temperature=1.0, seed=0, keep_implausible=False
+    )  # warm-up
     kept, seconds = {}, {}
     for keep_implausible in (True, False):  # True: the filter runs after decoding every rollout to the end
         start, rows = time.perf_counter(), []
         for index, items in enumerate(plan):
-            decoded, verdicts = decode_batch(model, suite, items, index, horizon=suite.spec.horizon, greedy=True,
-                                             temperature=1.0, seed=0, keep_implausible=keep_implausible)
-            rows += [(row["episode_id"], row["actions"].tolist()) for row, v in zip(decoded, verdicts, strict=True)
-                     if v == "plausible"]
+            decoded, verdicts = decode_batch(
+                model,
+                suite,
+                items,
+                index,
+                horizon=suite.spec.horizon,
+                greedy=True,
+                temperature=1.0,
+                seed=0,
+                keep_implausible=keep_implausible,
+            )
+            rows += [
+                (row["episode_id"], row["actions"].tolist())
+                for row, v in zip(decoded, verdicts, strict=True)
+                if v == "plausible"
+            ]
         seconds[keep_implausible], kept[keep_implausible] = time.perf_counter() - start, rows
     total = sum(len(items) for items in plan)
     print(f"{path}: {total} rollouts ({per_goal} per novel goal), {len(kept[False])} kept")
     print(f"stop at the goal only:                  {seconds[True]:7.1f} s")
-    print(f"also at the first implausible state:    {seconds[False]:7.1f} s  ({seconds[True] / seconds[False]:.1f}x)")
+    print(
+        f"also at the first implausible state:    {seconds[False]:7.1f} s  ({seconds[True] / seconds[False]:.1f}x)"
+    )
     print(f"same kept rollouts: {kept[True] == kept[False]}")
 
 
@@ -81,8 +97,14 @@ def main() -> None:
         return
     torch.manual_seed(0)
     suite = get_suite("clevr")
-    config = GroundingConfig(backbone=args.backbone, num_layers=args.num_layers, finetune="full",
-                             obs_dim=10, action_dim=40, discrete=True)
+    config = GroundingConfig(
+        backbone=args.backbone,
+        num_layers=args.num_layers,
+        finetune="full",
+        obs_dim=10,
+        action_dim=40,
+        discrete=True,
+    )
     model = GroundedLM(config).to(args.device).eval()
     sizes = [int(size) for size in args.batch_sizes.split(",")]
     items = plan_items(suite, ["rephrase"], per_goal=1, seed=0)[: max(sizes)]
@@ -98,7 +120,9 @@ def main() -> None:
         print(f"{size:5d} {uncached:20.2f} {cached:16.2f} {cached / uncached:8.1f}x")
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
-        print(f"kalm batch {large} vs batch {small}: {cached_rates[large] / cached_rates[small]:.1f}x rollouts/s")
+        print(
+            f"kalm batch {large} vs batch {small}: {cached_rates[large] / cached_rates[small]:.1f}x rollouts/s"
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,18 @@ def oracle_imaginary(episodes: int, seed: int) -> list[dict]:
             rng = np.random.default_rng([seed, len(rows)])
             goal = goals[int(rng.integers(len(goals)))].id
             policy = suite.behaviour_policy(noise=0.1, rng=rng)
-            rows.append(run_episode(env, policy, goal_id=goal, reset_seed=int(rng.integers(2**31)),
-                                    episode_id=len(rows), env_name="clevr", level=level, source="imaginary"))
+            rows.append(
+                run_episode(
+                    env,
+                    policy,
+                    goal_id=goal,
+                    reset_seed=int(rng.integers(2**31)),
+                    episode_id=len(rows),
+                    env_name="clevr",
+                    level=level,
+                    source="imaginary",
+                )
+            )
     return rows
 
 

@@ -28,14 +28,38 @@ WORK_SCALES = {"grounding": 2, "learn_baseline": 2, "learn_kalm": 2}
 """How much more work 2 processes do in a stage (same steps, a batch per process)."""
 
 
-def run(config: str, processes: int, threads: int, root: Path, extra: list[str]) -> tuple[dict[str, float], float]:
+def run(
+    config: str, processes: int, threads: int, root: Path, extra: list[str]
+) -> tuple[dict[str, float], float]:
     name = f"p{processes}-t{threads}"
-    command = [sys.executable, "-m", "kalm", "run", "--config", config, "--out", str(root / "runs"), "--name", name,
-               *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "kalm",
+        "run",
+        "--config",
+        config,
+        "--out",
+        str(root / "runs"),
+        "--name",
+        name,
+        *extra,
+    ]
     if processes > 1:
-        command += ["--trainer.accelerator", "cpu", "--trainer.devices", str(processes), "--trainer.strategy", "ddp"]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), KALM_HUB_ROOT=str(root / name / "hub"),
-               HF_HOME=str(root / name / "hf-home"))
+        command += [
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            str(processes),
+            "--trainer.strategy",
+            "ddp",
+        ]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        KALM_HUB_ROOT=str(root / name / "hub"),
+        HF_HOME=str(root / name / "hf-home"),
+    )
     for variable in ("HF_ENDPOINT", "KALM_HUB_ENDPOINT", "LOCAL_RANK", "WORLD_SIZE"):
         env.pop(variable, None)
     start = time.perf_counter()
@@ -48,7 +72,9 @@ def run(config: str, processes: int, threads: int, root: Path, extra: list[str])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs/run/quick.yaml"))
-    parser.add_argument("--threads", type=int, default=1, help="threads per process of the baseline and of DDP")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per process of the baseline and of DDP"
+    )
     args, extra = parser.parse_known_args()
     extra = [item for item in extra if item != "--"]
     with tempfile.TemporaryDirectory(prefix="kalm-scale-out-") as folder:
@@ -59,9 +85,13 @@ def main() -> None:
             "2 processes": run(args.config, 2, args.threads, root, extra),
         }
     names = list(runs)
-    print(f"kalm run --config {Path(args.config).name}, {args.threads} thread(s) per process, {os.cpu_count()} cores\n")
-    print("| stage | " + " | ".join(f"{name} (s)" for name in names) + " | 2 processes: time speed-up | "
-          "2 processes: throughput speed-up |")
+    print(
+        f"kalm run --config {Path(args.config).name}, {args.threads} thread(s) per process, {os.cpu_count()} cores\n"
+    )
+    print(
+        "| stage | " + " | ".join(f"{name} (s)" for name in names) + " | 2 processes: time speed-up | "
+        "2 processes: throughput speed-up |"
+    )
     print("|---|" + "---:|" * (len(names) + 2))
     for stage in (*STAGES, "whole run (wall)"):
         seconds = [run_[1] if stage.startswith("whole") else run_[0][stage] for run_ in runs.values()]

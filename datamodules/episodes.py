@@ -100,8 +100,11 @@ def episodes_to_transitions(
         table = table.filter(table.column("success"))
     lengths = table.column("length").to_numpy().astype(np.int64)
     if len(lengths) == 0:
-        raise DatasetSchemaError(f"{where}: no episodes" + (f" of levels {list(levels)}" if levels else "")
-                                 + (" that succeed" if successful_only else ""))
+        raise DatasetSchemaError(
+            f"{where}: no episodes"
+            + (f" of levels {list(levels)}" if levels else "")
+            + (" that succeed" if successful_only else "")
+        )
     states = _flatten(table.column("observations"), 2).reshape(-1, spec.obs_dim)
     _check_count(
         where, "observations", len(states), int((lengths + 1).sum()), f"(sum(length + 1), {spec.obs_dim})"

@@ -49,7 +49,9 @@ class _EpisodeBatches(IterableDataset):
     whole held-out split, and the logged values are those of one process.
     """
 
-    def __init__(self, module: RolloutGoalDataModule, *, validation: bool, shard: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, module: RolloutGoalDataModule, *, validation: bool, shard: tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.module, self.validation, self.shard = module, validation, shard  # shard: (rank, world size)
         self.epoch = 0
@@ -59,7 +61,9 @@ class _EpisodeBatches(IterableDataset):
         if world == 1:
             yield from self._stream()
             return
-        turn: list[list[Any]] = []  # each rank takes its batch of every round of ``world`` consecutive batches;
+        turn: list[
+            list[Any]
+        ] = []  # each rank takes its batch of every round of ``world`` consecutive batches;
         for batch in self._stream():  # an incomplete last round is dropped, so every rank yields as many
             turn.append(batch)
             if len(turn) == world:
@@ -111,24 +115,46 @@ class RolloutGoalDataModule(L.LightningDataModule):
         seed: seed of shuffling, task draws and phrasings.
     """
 
-    def __init__(self, *, dataset: str, revision: str | None = None, env: str = "clevr",
-                 backbone: str = "smollm2-135m", batch_size: int = 16, val_fraction: float = 0.1,
-                 task_weights: list[float] | tuple[float, ...] = DEFAULT_TASK_WEIGHTS, tasks_per_episode: int = 2,
-                 max_episodes: int | None = None, bucket: int = 8, goal_tasks_need_success: bool = True,
-                 explanation_phrasing: str = "any", shuffle_buffer: int = 1000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        revision: str | None = None,
+        env: str = "clevr",
+        backbone: str = "smollm2-135m",
+        batch_size: int = 16,
+        val_fraction: float = 0.1,
+        task_weights: list[float] | tuple[float, ...] = DEFAULT_TASK_WEIGHTS,
+        tasks_per_episode: int = 2,
+        max_episodes: int | None = None,
+        bucket: int = 8,
+        goal_tasks_need_success: bool = True,
+        explanation_phrasing: str = "any",
+        shuffle_buffer: int = 1000,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if len(task_weights) != len(Task) or min(task_weights) < 0 or sum(task_weights) <= 0:
-            raise ConfigError(f"task_weights={list(task_weights)} is invalid; expected {len(Task)} non-negative "
-                              "weights (goal->rollout, dynamics, consequence, rollout->goal) with a positive sum")
+            raise ConfigError(
+                f"task_weights={list(task_weights)} is invalid; expected {len(Task)} non-negative "
+                "weights (goal->rollout, dynamics, consequence, rollout->goal) with a positive sum"
+            )
         if not 0.0 < val_fraction < 1.0:
             raise ConfigError(f"val_fraction={val_fraction} is invalid; expected a fraction in (0, 1)")
         self.dataset, self.revision, self.suite = dataset, revision, get_suite(env)
         self.backbone, self.batch_size, self.val_fraction = backbone, batch_size, val_fraction
         self.task_probabilities = np.asarray(task_weights, dtype=float) / float(np.sum(task_weights))
-        self.tasks_per_episode, self.max_episodes, self.bucket = tasks_per_episode, max_episodes, max(1, bucket)
+        self.tasks_per_episode, self.max_episodes, self.bucket = (
+            tasks_per_episode,
+            max_episodes,
+            max(1, bucket),
+        )
         if explanation_phrasing not in ("any", "canonical"):
             raise ConfigError(f"explanation_phrasing={explanation_phrasing!r}; expected 'any' or 'canonical'")
-        self.goal_tasks_need_success, self.explanation_phrasing = goal_tasks_need_success, explanation_phrasing
+        self.goal_tasks_need_success, self.explanation_phrasing = (
+            goal_tasks_need_success,
+            explanation_phrasing,
+        )
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
         self.prompts: PromptEncoder | None = None
         self.resolved_revision: str | None = None
@@ -174,8 +200,10 @@ class RolloutGoalDataModule(L.LightningDataModule):
                 raise ConfigError(f"dataset {self.dataset!r} has no training episodes")
             states, moves = np.concatenate(observations), np.concatenate(actions)
             self._stats = {
-                "state_mean": torch.from_numpy(states.mean(0)), "state_std": torch.from_numpy(states.std(0)),
-                "action_mean": torch.from_numpy(moves.mean(0)), "action_std": torch.from_numpy(moves.std(0)),
+                "state_mean": torch.from_numpy(states.mean(0)),
+                "state_std": torch.from_numpy(states.std(0)),
+                "action_mean": torch.from_numpy(moves.mean(0)),
+                "action_std": torch.from_numpy(moves.std(0)),
             }
         return self._stats
 
@@ -190,8 +218,10 @@ class RolloutGoalDataModule(L.LightningDataModule):
         if validation:
             tasks = list(Task)
         else:
-            tasks = [Task(int(i)) for i in rng.choice(len(Task), size=self.tasks_per_episode,
-                                                       p=self.task_probabilities)]
+            tasks = [
+                Task(int(i))
+                for i in rng.choice(len(Task), size=self.tasks_per_episode, p=self.task_probabilities)
+            ]
         if self.goal_tasks_need_success and not bool(row["success"]):
             tasks = [Task.DYNAMICS] if Task.DYNAMICS in tasks or validation else []
         return tasks
@@ -206,13 +236,20 @@ class RolloutGoalDataModule(L.LightningDataModule):
         except UnknownNameError:  # a goal the suite does not know: use the sentence stored with the rollout
             goal = str(row["instruction"])
         step = int(rng.integers(length))
-        return self.prompts.encode(task, goal=goal, states=row["observations"], actions=row["actions"], step=step)
+        return self.prompts.encode(
+            task, goal=goal, states=row["observations"], actions=row["actions"], step=step
+        )
 
     def collate(self, examples: list[Any]) -> GroundingBatch:
         assert self.prompts is not None
         spec = self.suite.spec
-        return collate(examples, pad_id=self.prompts.pad_id, obs_dim=spec.obs_dim, discrete=spec.discrete,
-                       action_dim=spec.action_dim)
+        return collate(
+            examples,
+            pad_id=self.prompts.pad_id,
+            obs_dim=spec.obs_dim,
+            discrete=spec.discrete,
+            action_dim=spec.action_dim,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_EpisodeBatches(self, validation=False), batch_size=None, collate_fn=self.collate)

@@ -43,7 +43,11 @@ class LoadedSource:
     commit: str | None
 
     def provenance(self) -> dict[str, Any]:
-        return {"repo_or_path": self.source.repo_or_path, "revision": self.source.revision, "commit": self.commit}
+        return {
+            "repo_or_path": self.source.repo_or_path,
+            "revision": self.source.revision,
+            "commit": self.commit,
+        }
 
 
 def as_source(value: DatasetSource | str | dict[str, Any]) -> DatasetSource:
@@ -59,7 +63,9 @@ def as_source(value: DatasetSource | str | dict[str, Any]) -> DatasetSource:
     )
 
 
-def load_source(source: DatasetSource, *, streaming: bool = False, hub_endpoint: str | None = None) -> LoadedSource:
+def load_source(
+    source: DatasetSource, *, streaming: bool = False, hub_endpoint: str | None = None
+) -> LoadedSource:
     """Read a local folder, or pull a Hub dataset repo at its revision (format and schema checked).
 
     Raises:
@@ -80,12 +86,16 @@ def load_source(source: DatasetSource, *, streaming: bool = False, hub_endpoint:
     if source.repo_or_path.startswith((".", "/", "~")):
         raise ConfigError(f"dataset folder {source.repo_or_path!r} does not exist (collect it first)")
     if source.repo_or_path.count("/") != 1:
-        raise ConfigError(f"dataset {source.repo_or_path!r} is neither an existing folder nor a Hub repo id "
-                          "of the form namespace/name")
+        raise ConfigError(
+            f"dataset {source.repo_or_path!r} is neither an existing folder nor a Hub repo id "
+            "of the form namespace/name"
+        )
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.datasets import pull_dataset
 
-    pulled = pull_dataset(source.repo_or_path, source.revision, endpoint=ensure_endpoint(hub_endpoint),
-                          streaming=streaming)
-    return LoadedSource(pulled.dataset, pulled.info, DatasetSource(source.repo_or_path, pulled.revision),
-                        pulled.commit)
+    pulled = pull_dataset(
+        source.repo_or_path, source.revision, endpoint=ensure_endpoint(hub_endpoint), streaming=streaming
+    )
+    return LoadedSource(
+        pulled.dataset, pulled.info, DatasetSource(source.repo_or_path, pulled.revision), pulled.commit
+    )

@@ -51,8 +51,12 @@ def collect(
     result = collect_rollouts(
         suite, episodes=episodes, seed=seed, noise=noise, random_fraction=random_fraction, progress=progress
     )
-    provenance = {"generator": "behaviour_policy", "seed": seed, "noise": noise,
-                  "random_fraction": random_fraction}
+    provenance = {
+        "generator": "behaviour_policy",
+        "seed": seed,
+        "noise": noise,
+        "random_fraction": random_fraction,
+    }
     out = out or Path("outputs") / f"{suite.name}-real"
     folder = write_rollouts(result.dataset, out, env=suite.name, spec=suite.spec, provenance=provenance)
     _print_summary(f"{suite.name} real rollouts -> {folder}", result.summary, result.seconds)
@@ -134,16 +138,30 @@ def imagine(
     suite = get_suite(env)
     loaded = load_grounded(model)
     _check_model_fits(loaded.model, suite)
-    settings = ImagineSettings(levels=[level.strip() for level in levels.split(",")], per_goal=per_goal,
-                               batch_size=batch_size, greedy=greedy, temperature=temperature, horizon=horizon,
-                               keep_implausible=keep_implausible, project_states=project_states)
-    result = run_imagination(loaded.model.eval(), suite, settings,
-                             work_dir=run_dir(work_dir, f"{loaded.source}@{loaded.commit}", settings, seed), seed=seed,
-                             trainer=vars(trainer), progress=progress)
+    settings = ImagineSettings(
+        levels=[level.strip() for level in levels.split(",")],
+        per_goal=per_goal,
+        batch_size=batch_size,
+        greedy=greedy,
+        temperature=temperature,
+        horizon=horizon,
+        keep_implausible=keep_implausible,
+        project_states=project_states,
+    )
+    result = run_imagination(
+        loaded.model.eval(),
+        suite,
+        settings,
+        work_dir=run_dir(work_dir, f"{loaded.source}@{loaded.commit}", settings, seed),
+        seed=seed,
+        trainer=vars(trainer),
+        progress=progress,
+    )
     if result is None:  # not rank 0
         return
-    _print_summary(f"{suite.name} imaginary rollouts ({result.work_dir})", summarize(result.dataset),
-                   result.seconds)
+    _print_summary(
+        f"{suite.name} imaginary rollouts ({result.work_dir})", summarize(result.dataset), result.seconds
+    )
     print(result.stats.table())
     if publish:
         from kalm.hub.datasets import publish_dataset
@@ -151,12 +169,20 @@ def imagine(
         provenance = {
             "generator_model": {"repo_id": loaded.source, "revision": loaded.commit},
             "source_datasets": loaded.provenance.get("source_datasets", []),
-            "seed": seed, "config": {"decoding": vars(settings) | {"levels": settings.levels}},
+            "seed": seed,
+            "config": {"decoding": vars(settings) | {"levels": settings.levels}},
             "filter_stats": result.stats.to_dict(),
         }
-        published = publish_dataset(result.dataset, imaginary_repo_id(org, env, loaded.source), env=suite.name,
-                                    spec=suite.spec, provenance=provenance)
-        print(f"published {published.repo_id} {published.version} ({published.commit[:12]}) on {published.endpoint}")
+        published = publish_dataset(
+            result.dataset,
+            imaginary_repo_id(org, env, loaded.source),
+            env=suite.name,
+            spec=suite.spec,
+            provenance=provenance,
+        )
+        print(
+            f"published {published.repo_id} {published.version} ({published.commit[:12]}) on {published.endpoint}"
+        )
 
 
 def _check_model_fits(model: object, suite: object) -> None:
@@ -164,8 +190,10 @@ def _check_model_fits(model: object, suite: object) -> None:
 
     config, spec = model.config, suite.spec  # type: ignore[attr-defined]
     if (config.obs_dim, config.action_dim, config.discrete) != (spec.obs_dim, spec.action_dim, spec.discrete):
-        raise ConfigError(f"the grounded model reads obs_dim={config.obs_dim}, action_dim={config.action_dim}, "
-                          f"discrete={config.discrete}; environment {suite.name!r} has {spec}")  # type: ignore
+        raise ConfigError(
+            f"the grounded model reads obs_dim={config.obs_dim}, action_dim={config.action_dim}, "
+            f"discrete={config.discrete}; environment {suite.name!r} has {spec}"
+        )  # type: ignore
 
 
 def _print_summary(title: str, summary: dict, seconds: float) -> None:
@@ -180,6 +208,7 @@ def _print_summary(title: str, summary: dict, seconds: float) -> None:
 
 def _underscore_flags(argv: list[str]) -> list[str]:
     """Accept ``--per-goal`` as well as ``--per_goal`` (jsonargparse names flags after the parameters)."""
+
     def fix(token: str) -> str:
         if not token.startswith("--"):
             return token
@@ -228,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     # ``kalm ground|learn`` hand LightningCLI the subcommand's arguments and leave sys.argv as launched (Lightning's
     # DDP launcher re-runs it for the other local ranks); LightningCLI warns whenever both are set
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
+    warnings.filterwarnings(
+        "ignore", message="LightningCLI's args parameter is intended to run from within Python"
+    )
     try:
         if argv and argv[0] == "hub":
             from kalm.hub.cli import main as hub_main

@@ -57,8 +57,11 @@ def collect_rollouts(
         explore = bool(rng.random() < random_fraction)
         policy = suite.behaviour_policy(noise=1.0 if explore else noise, rng=rng)
         reset_seed = int(rng.integers(2**31))
-        rows.append(run_episode(env, policy, goal_id=goal.id, reset_seed=reset_seed, episode_id=index,
-                                env_name=suite.name))
+        rows.append(
+            run_episode(
+                env, policy, goal_id=goal.id, reset_seed=reset_seed, episode_id=index, env_name=suite.name
+            )
+        )
     env.close()
     dataset = rollouts_to_dataset(rows, suite.spec)
     seconds = time.perf_counter() - start
@@ -66,8 +69,17 @@ def collect_rollouts(
     return CollectResult(dataset, summarize(dataset), seconds)
 
 
-def run_episode(env: Any, policy: Any, *, goal_id: str, reset_seed: int, episode_id: int, env_name: str,
-                level: str = "train", source: str = "real") -> dict[str, Any]:
+def run_episode(
+    env: Any,
+    policy: Any,
+    *,
+    goal_id: str,
+    reset_seed: int,
+    episode_id: int,
+    env_name: str,
+    level: str = "train",
+    source: str = "real",
+) -> dict[str, Any]:
     """Roll ``policy`` (``(observation, goal_id) -> action``) out for one goal; returns a schema row."""
     observation, info = env.reset(seed=reset_seed, options={"goal": goal_id, "level": level})
     observations, actions, rewards = [observation], [], []

@@ -21,8 +21,12 @@ def test_collect_writes_a_readable_dataset(tmp_path, capsys):
 
 def test_flags_may_use_dashes(tmp_path):
     out = tmp_path / "dashed"
-    assert main(["collect", "--episodes", "3", "--out", str(out), "--random-fraction", "0.0",
-                 "--progress=false"]) == 0
+    assert (
+        main(
+            ["collect", "--episodes", "3", "--out", str(out), "--random-fraction", "0.0", "--progress=false"]
+        )
+        == 0
+    )
     assert len(read_rollouts(out)) == 3
 
 
@@ -34,8 +38,9 @@ def test_collect_reads_a_config_file(tmp_path):
 
 
 def test_user_errors_print_one_line_and_exit_2():
-    result = subprocess.run([sys.executable, "-m", "kalm", "collect", "--env", "atari"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "kalm", "collect", "--env", "atari"], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     registered = ", ".join(sorted(registered_envs()))

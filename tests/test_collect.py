@@ -27,8 +27,9 @@ def test_rows_are_consistent_with_the_judge_and_reward(clevr, collected):
 
 def test_collection_is_reproducible_per_episode(clevr, collected):
     prefix = collect_rollouts(clevr, episodes=10, seed=7, random_fraction=0.25, progress=False).dataset
-    for a, b in zip(prefix.with_format("numpy"), collected.dataset.with_format("numpy").select(range(10)),
-                    strict=True):
+    for a, b in zip(
+        prefix.with_format("numpy"), collected.dataset.with_format("numpy").select(range(10)), strict=True
+    ):
         assert a["goal_id"] == b["goal_id"] and a["seed"] == b["seed"]
         np.testing.assert_array_equal(a["observations"], b["observations"])
 

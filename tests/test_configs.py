@@ -22,7 +22,13 @@ def configs(stage: str) -> list[Path]:
 
 def test_every_config_folder_is_covered():
     assert {folder.name for folder in CONFIGS.iterdir() if folder.is_dir()} == {
-        "collect", "evaluate", "ground", "imagine", "learn", "run"}
+        "collect",
+        "evaluate",
+        "ground",
+        "imagine",
+        "learn",
+        "run",
+    }
     assert all(configs(stage) for stage in ("collect", "evaluate", "ground", "imagine", "learn", "run"))
 
 
@@ -33,8 +39,11 @@ def function_parser(function) -> ArgumentParser:
     return parser
 
 
-@pytest.mark.parametrize("path", configs("collect") + configs("imagine") + configs("evaluate"),
-                         ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize(
+    "path",
+    configs("collect") + configs("imagine") + configs("evaluate"),
+    ids=lambda path: f"{path.parent.name}/{path.name}",
+)
 def test_stage_function_configs_parse(path):
     from kalm.cli import collect, imagine
     from kalm.rl.cli import evaluate
@@ -49,8 +58,13 @@ def parse_only(cli_class, model_class, data_class, path: Path):
         def instantiate_classes(self) -> None:  # validate the config against the signatures, build nothing
             return None
 
-    return ParseOnly(model_class, data_class, args=["--config", str(path)], run=False,
-                     parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False}).config
+    return ParseOnly(
+        model_class,
+        data_class,
+        args=["--config", str(path)],
+        run=False,
+        parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False},
+    ).config
 
 
 @pytest.mark.parametrize("path", configs("ground"), ids=lambda path: path.name)

@@ -22,15 +22,19 @@ def _scenario(rank: int, port: int, scenario: str, out: str) -> None:
     outcome: dict[str, object] = {}
     try:
         if scenario == "share":
-            outcome["value"] = distributed.on_rank_zero("collect", lambda: calls.append("collect") or {"commit": "abc"})
+            outcome["value"] = distributed.on_rank_zero(
+                "collect", lambda: calls.append("collect") or {"commit": "abc"}
+            )
             outcome["each"] = distributed.on_every_rank("fit", lambda: rank * 10)
         elif scenario == "rank 0 fails":
             distributed.on_rank_zero("collect", lambda: (_ for _ in ()).throw(ValueError("no space left")))
         elif scenario == "rank 1 fails":
+
             def fit() -> int:
                 if rank == 1:
                     raise ValueError("out of memory")
                 return 0
+
             distributed.on_every_rank("fit", fit)
         outcome["ranks"] = list(distributed.current().__dict__.values())
         distributed.finish()
@@ -45,7 +49,9 @@ def _run(scenario: str, tmp_path) -> list[dict]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    mp.start_processes(_scenario, args=(port, scenario, str(tmp_path)), nprocs=2, start_method="spawn", join=True)
+    mp.start_processes(
+        _scenario, args=(port, scenario, str(tmp_path)), nprocs=2, start_method="spawn", join=True
+    )
     return [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
 
 
@@ -57,10 +63,13 @@ def test_rank_zero_works_alone_and_every_rank_gets_its_result(tmp_path):
     assert (zero["ranks"], one["ranks"]) == ([0, 2], [1, 2])
 
 
-@pytest.mark.parametrize(("scenario", "failing", "message"), [
-    ("rank 0 fails", 0, "rank 0 failed in collect: ValueError: no space left"),
-    ("rank 1 fails", 1, "rank 1 failed in fit: ValueError: out of memory"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "failing", "message"),
+    [
+        ("rank 0 fails", 0, "rank 0 failed in collect: ValueError: no space left"),
+        ("rank 1 fails", 1, "rank 1 failed in fit: ValueError: out of memory"),
+    ],
+)
 def test_a_failure_on_one_rank_fails_every_rank_with_its_error(tmp_path, scenario, failing, message):
     outcomes = _run(scenario, tmp_path)
     assert outcomes[failing]["error"] == "ValueError: " + message.rsplit("ValueError: ", 1)[1]

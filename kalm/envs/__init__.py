@@ -47,5 +47,13 @@ def _register_gym_ids() -> None:
 
 _register_gym_ids()
 
-__all__ = ["ENTRY_POINT_GROUP", "LEVELS", "NOVEL_LEVELS", "EnvEntry", "EnvSuite", "Goal", "get_suite",
-           "registered_envs"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LEVELS",
+    "NOVEL_LEVELS",
+    "EnvEntry",
+    "EnvSuite",
+    "Goal",
+    "get_suite",
+    "registered_envs",
+]

@@ -165,8 +165,9 @@ class EnvSuite(ABC):
         """A policy that reaches training goals, perturbed by ``noise`` (its meaning is the suite's: CLEVR-Robot
         takes a random action with that probability, Meta-World adds Gaussian noise of that scale)."""
 
-    def render_observation(self, observation: np.ndarray, *, size: int = 160,
-                           goal_id: str | None = None) -> np.ndarray | None:
+    def render_observation(
+        self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None
+    ) -> np.ndarray | None:
         """An RGB image of the scene in ``observation`` (e.g. an imagined state), or ``None`` if the
         environment cannot place its scene from an observation. ``goal_id`` names the state's goal, for
         environments whose scene depends on it (Meta-World: the task's scene)."""
@@ -215,13 +216,17 @@ class EnvSuite(ABC):
         observations = np.asarray(observations, dtype=np.float64)
         if not np.isfinite(observations).all():
             return "non_finite"
-        if self.observation_low is not None and self.observation_high is not None and (
-            (observations < self.observation_low).any() or (observations > self.observation_high).any()
+        if (
+            self.observation_low is not None
+            and self.observation_high is not None
+            and ((observations < self.observation_low).any() or (observations > self.observation_high).any())
         ):
             return "out_of_workspace"
-        if self.max_step_change is not None and len(observations) > 1 and (
-            np.abs(np.diff(observations, axis=0)) > self.max_step_change
-        ).any():
+        if (
+            self.max_step_change is not None
+            and len(observations) > 1
+            and (np.abs(np.diff(observations, axis=0)) > self.max_step_change).any()
+        ):
             return "exceeds_dynamics"
         return None
 
@@ -244,7 +249,11 @@ class EnvSuite(ABC):
 
     @cached_property
     def _sentence_goals(self) -> dict[str, str]:
-        return {normalize_sentence(sentence): goal.id for goal in self.goals("train") for sentence in goal.sentences}
+        return {
+            normalize_sentence(sentence): goal.id
+            for goal in self.goals("train")
+            for sentence in goal.sentences
+        }
 
     @cached_property
     def _goal_index(self) -> dict[str, dict[str, Goal]]:

@@ -50,8 +50,15 @@ def held_out_sentences(goal: Goal) -> tuple[str, ...]:
     return goal.sentences[1::2] if goal.level != "train" else ()
 
 
-def level_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
-                goals: Sequence[str] | None = None, phrasings: str = "any") -> list[EvalCase]:
+def level_cases(
+    suite: EnvSuite,
+    level: str,
+    *,
+    episodes: int,
+    seed: int = 0,
+    goals: Sequence[str] | None = None,
+    phrasings: str = "any",
+) -> list[EvalCase]:
     """The deterministic cases of ``level`` (see the module docstring).
 
     Args:
@@ -67,8 +74,11 @@ def level_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
         raise ConfigError(f"phrasings={phrasings!r}; expected 'any' or 'held_out'")
     if episodes < 1:
         raise ConfigError(f"episodes={episodes!r} is invalid; expected a positive integer")
-    ids = ([goal.id for goal in suite.goals(check_level(level))] if goals is None
-           else [suite.goal(level, goal_id).id for goal_id in goals])
+    ids = (
+        [goal.id for goal in suite.goals(check_level(level))]
+        if goals is None
+        else [suite.goal(level, goal_id).id for goal_id in goals]
+    )
     kinds = [suite.goal_kind(goal_id) for goal_id in ids]
     goal_rng, seed_rng = (np.random.default_rng([seed, LEVELS.index(level), stream]) for stream in (0, 1))
     order = np.concatenate([_spread_cycle(kinds, goal_rng) for _ in range(math.ceil(episodes / len(ids)))])
@@ -76,8 +86,10 @@ def level_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
     cases = [EvalCase(level, ids[int(i)], int(s)) for i, s in zip(order[:episodes], seeds, strict=True)]
     if phrasings == "any":
         return cases
-    return [EvalCase(case.level, case.goal_id, case.seed, _held_out(suite.goal(level, case.goal_id), case.seed))
-            for case in cases]
+    return [
+        EvalCase(case.level, case.goal_id, case.seed, _held_out(suite.goal(level, case.goal_id), case.seed))
+        for case in cases
+    ]
 
 
 def _held_out(goal: Goal, seed: int) -> str:

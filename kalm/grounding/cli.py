@@ -23,7 +23,10 @@ def main(argv: list[str]) -> GroundingCLI:
         RolloutGoalDataModule,
         args=argv,
         seed_everything_default=0,
-        parser_kwargs={"parser_mode": "omegaconf", "prog": "kalm ground"},  # sys.argv stays as launched: Lightning's
+        parser_kwargs={
+            "parser_mode": "omegaconf",
+            "prog": "kalm ground",
+        },  # sys.argv stays as launched: Lightning's
         # DDP launcher re-runs it for the other local ranks
         save_config_kwargs={"overwrite": True},
     )

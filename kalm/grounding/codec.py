@@ -33,15 +33,25 @@ class RolloutCodec(nn.Module):
         residual_states: the state head predicts the change from a reference state (see the module docstring).
     """
 
-    def __init__(self, *, obs_dim: int, action_dim: int, discrete: bool, d_model: int, hidden: int = 256,
-                 token_rms: float = 1.0, residual_states: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        obs_dim: int,
+        action_dim: int,
+        discrete: bool,
+        d_model: int,
+        hidden: int = 256,
+        token_rms: float = 1.0,
+        residual_states: bool = False,
+    ) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
         self.residual_states = residual_states
         self.state_embed = _mlp(obs_dim, hidden, d_model)
         if discrete:
-            self.action_embed: nn.Module = nn.Sequential(nn.Embedding(action_dim, d_model),
-                                                         nn.LayerNorm(d_model, elementwise_affine=False))
+            self.action_embed: nn.Module = nn.Sequential(
+                nn.Embedding(action_dim, d_model), nn.LayerNorm(d_model, elementwise_affine=False)
+            )
         else:
             self.action_embed = _mlp(action_dim, hidden, d_model)
         self.state_head = nn.Linear(d_model, obs_dim)
@@ -55,8 +65,14 @@ class RolloutCodec(nn.Module):
         self.register_buffer("action_mean", torch.zeros(0 if discrete else action_dim))
         self.register_buffer("action_std", torch.ones(0 if discrete else action_dim))
 
-    def set_normalization(self, *, state_mean: Tensor, state_std: Tensor, action_mean: Tensor | None = None,
-                          action_std: Tensor | None = None) -> None:
+    def set_normalization(
+        self,
+        *,
+        state_mean: Tensor,
+        state_std: Tensor,
+        action_mean: Tensor | None = None,
+        action_std: Tensor | None = None,
+    ) -> None:
         """Store the training data's statistics (std is floored to avoid dividing by ~0)."""
         self.state_mean.copy_(torch.as_tensor(state_mean))
         self.state_std.copy_(torch.as_tensor(state_std).clamp(min=1e-3))
@@ -93,6 +109,8 @@ class RolloutCodec(nn.Module):
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, outputs),
+        nn.Linear(inputs, hidden),
+        nn.GELU(),
+        nn.Linear(hidden, outputs),
         nn.LayerNorm(outputs, elementwise_affine=False),
     )

@@ -48,7 +48,9 @@ class ImaginedRollouts:
 class Decoder:
     """Appends embeddings to a batch of left-padded sequences and returns the last hidden states."""
 
-    def __init__(self, model: Any, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, use_cache: bool):
+    def __init__(
+        self, model: Any, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, use_cache: bool
+    ):
         self.model, self.use_cache = model, use_cache
         self.attention_mask, self.next_position = attention_mask, position_ids[:, -1:] + 1
         self.cache: Any = None
@@ -79,8 +81,13 @@ class Decoder:
             self.embeds = self.embeds[rows]
 
     def _run(self, embeds: Tensor, position_ids: Tensor) -> Tensor:
-        outputs = self.model.hidden_states(embeds, self.attention_mask, position_ids, use_cache=self.use_cache,
-                                           past_key_values=self.cache if self.use_cache else None)
+        outputs = self.model.hidden_states(
+            embeds,
+            self.attention_mask,
+            position_ids,
+            use_cache=self.use_cache,
+            past_key_values=self.cache if self.use_cache else None,
+        )
         if self.use_cache:
             self.cache = outputs.past_key_values
         return outputs.last_hidden_state[:, -1]
@@ -127,8 +134,10 @@ def generate_rollouts(
         raise ValueError(f"horizon={horizon}: a rollout needs at least one action")
     codec, device = model.codec, next(model.parameters()).device
     initial = torch.as_tensor(np.asarray(initial_states), dtype=torch.float32, device=device)
-    batch = model.collate([model.prompts.goal_prompt(g, s) for g, s in zip(goals, initial.cpu().numpy(), strict=True)],
-                          left_pad=True).to(device)
+    batch = model.collate(
+        [model.prompts.goal_prompt(g, s) for g, s in zip(goals, initial.cpu().numpy(), strict=True)],
+        left_pad=True,
+    ).to(device)
     decoder = Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
     size = len(goals)
     observations = initial.new_zeros((size, horizon + 1, initial.shape[-1]))
@@ -137,8 +146,11 @@ def generate_rollouts(
     lengths = torch.full((size,), horizon, dtype=torch.long, device=device)
     stopped = torch.zeros(size, dtype=torch.bool, device=device)
     rows = torch.arange(size, device=device)  # the rollouts still going
-    temperatures = (torch.as_tensor(temperature, dtype=torch.float32, device=device)
-                    if isinstance(temperature, Sequence) else None)
+    temperatures = (
+        torch.as_tensor(temperature, dtype=torch.float32, device=device)
+        if isinstance(temperature, Sequence)
+        else None
+    )
     every = stop_every or (1 if device.type == "cpu" else ACCELERATOR_STOP_EVERY)
     judged = 0  # states judged so far (per rollout still going)
     steps = horizon
@@ -191,12 +203,20 @@ def _first_stops(stop: StopFn, observations: Tensor, rows: Tensor, judged: int) 
 
 
 @torch.no_grad()
-def explain(model: Any, observations: list[np.ndarray], actions: list[Any], *, max_new_tokens: int = 40,
-            use_cache: bool = True) -> list[str]:
+def explain(
+    model: Any,
+    observations: list[np.ndarray],
+    actions: list[Any],
+    *,
+    max_new_tokens: int = 40,
+    use_cache: bool = True,
+) -> list[str]:
     """Greedy rollout -> goal decoding: one goal sentence per rollout."""
     device = next(model.parameters()).device
-    examples = [model.prompts.explain_prompt(np.asarray(o), np.asarray(a)) for o, a in zip(observations, actions,
-                                                                                            strict=True)]
+    examples = [
+        model.prompts.explain_prompt(np.asarray(o), np.asarray(a))
+        for o, a in zip(observations, actions, strict=True)
+    ]
     batch = model.collate(examples, left_pad=True).to(device)
     decoder = Decoder(model, model.embed(batch), batch.attention_mask, batch.position_ids, use_cache)
     token_embeddings = model.backbone.get_input_embeddings()
@@ -216,8 +236,9 @@ def explain(model: Any, observations: list[np.ndarray], actions: list[Any], *, m
     return [text.strip().rstrip(".") for text in texts]
 
 
-def pick_action(codec: Any, output: Tensor, greedy: bool, temperature: float | Tensor,
-                 generator: torch.Generator | None) -> Tensor:
+def pick_action(
+    codec: Any, output: Tensor, greedy: bool, temperature: float | Tensor, generator: torch.Generator | None
+) -> Tensor:
     """Actions from the action head's ``output``: argmax (discrete) or the regression (continuous) when
     ``greedy``, else a softmax sample at ``temperature`` or Gaussian noise of that scale in normalised units."""
     if codec.discrete:

@@ -20,22 +20,42 @@ from kalm.hub.naming import split_revision
 log = logging.getLogger(__name__)
 
 
-def push_grounded(model: GroundedLM, repo_id: str, *, env: str, version: str | None = None,
-                  provenance: dict[str, Any] | None = None, description: str = "") -> Any:
+def push_grounded(
+    model: GroundedLM,
+    repo_id: str,
+    *,
+    env: str,
+    version: str | None = None,
+    provenance: dict[str, Any] | None = None,
+    description: str = "",
+) -> Any:
     """Save ``model`` and publish it as a new version of model repo ``repo_id``; returns ``Published``."""
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.models import publish_model
 
     ensure_endpoint()
     config = model.config
-    provenance = {"config": {"finetune": config.finetune, "num_layers": config.num_layers,
-                             "lora_rank": config.lora_rank if config.finetune == "lora" else None},
-                  **lineage_provenance(config), **(provenance or {})}
+    provenance = {
+        "config": {
+            "finetune": config.finetune,
+            "num_layers": config.num_layers,
+            "lora_rank": config.lora_rank if config.finetune == "lora" else None,
+        },
+        **lineage_provenance(config),
+        **(provenance or {}),
+    }
     with tempfile.TemporaryDirectory(prefix="kalm-grounded-") as folder:
         model.save_pretrained(folder)
-        return publish_model(folder, repo_id, env=env, base_model=base_model(config), provenance=provenance,
-                             version=version, description=description or _description(model, env),
-                             license=backbone_license(config.backbone))
+        return publish_model(
+            folder,
+            repo_id,
+            env=env,
+            base_model=base_model(config),
+            provenance=provenance,
+            version=version,
+            description=description or _description(model, env),
+            license=backbone_license(config.backbone),
+        )
 
 
 def base_model(config: GroundingConfig) -> str:
@@ -47,8 +67,9 @@ def base_model(config: GroundingConfig) -> str:
 def lineage_provenance(config: GroundingConfig) -> dict[str, Any]:
     """Where a grounded model comes from: its backbone and, if it was initialised from grounded models, the
     nearest (``parent_model``) and the whole chain back to the backbone (``lineage``, nearest first)."""
-    provenance: dict[str, Any] = {"backbone": {"name": config.backbone, "revision": config.revision,
-                                               "num_layers": config.num_layers}}
+    provenance: dict[str, Any] = {
+        "backbone": {"name": config.backbone, "revision": config.revision, "num_layers": config.num_layers}
+    }
     if config.lineage:
         provenance["parent_model"] = dict(config.lineage[0])
         provenance["lineage"] = [dict(entry) for entry in config.lineage]
@@ -75,10 +96,14 @@ def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGroun
     if Path(repo_or_path).expanduser().is_dir():
         folder = Path(repo_or_path).expanduser()
         check_grounded_folder(folder, repo_or_path)
-        return LoadedGrounded(GroundedLM.from_pretrained(folder), repo_or_path, "local", _read_provenance(folder))
+        return LoadedGrounded(
+            GroundedLM.from_pretrained(folder), repo_or_path, "local", _read_provenance(folder)
+        )
     if repo_or_path.startswith(("/", "./", "../", "~")):
-        raise ConfigError(f"grounded model {repo_or_path!r}: no such folder (expected a folder written by kalm "
-                          "or a Hub model repo REPO[@REV])")
+        raise ConfigError(
+            f"grounded model {repo_or_path!r}: no such folder (expected a folder written by kalm "
+            "or a Hub model repo REPO[@REV])"
+        )
     if revision is None:
         repo_or_path, revision = split_revision(repo_or_path)
     from kalm.hub.endpoint import ensure_endpoint
@@ -87,8 +112,13 @@ def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGroun
     ensure_endpoint()
     pulled = pull_model(repo_or_path, revision)
     check_grounded_folder(pulled.path, f"{repo_or_path}@{pulled.revision} ({pulled.commit[:12]})")
-    return LoadedGrounded(GroundedLM.from_pretrained(pulled.path), repo_or_path, pulled.commit,
-                          _read_provenance(pulled.path), pulled.revision)
+    return LoadedGrounded(
+        GroundedLM.from_pretrained(pulled.path),
+        repo_or_path,
+        pulled.commit,
+        _read_provenance(pulled.path),
+        pulled.revision,
+    )
 
 
 def resolve_grounded(reference: str) -> str:
@@ -105,8 +135,12 @@ def resolve_grounded(reference: str) -> str:
     return resolve_commit(api, repo, revision or latest_revision(api, repo, "model"), "model")
 
 
-_KINDS = (("policy.json", "a kalm policy"), ("meta/info.json", "a kalm rollout dataset"),
-          ("adapter_config.json", "a bare peft adapter"), ("config.json", "a plain transformers model"))
+_KINDS = (
+    ("policy.json", "a kalm policy"),
+    ("meta/info.json", "a kalm rollout dataset"),
+    ("adapter_config.json", "a bare peft adapter"),
+    ("config.json", "a plain transformers model"),
+)
 
 
 def check_grounded_folder(folder: Path, label: str) -> None:
@@ -116,8 +150,10 @@ def check_grounded_folder(folder: Path, label: str) -> None:
     files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
     kind = next((name for marker, name in _KINDS if marker in files), "not a kalm grounded model")
     shown = ", ".join(files[:6]) + (", ..." if len(files) > 6 else "") if files else "no files"
-    raise ConfigError(f"{label} is {kind} ({shown}); expected a kalm grounded model, which has {CONFIG_FILE} "
-                      "(written by kalm ground / GroundedLM.save_pretrained)")
+    raise ConfigError(
+        f"{label} is {kind} ({shown}); expected a kalm grounded model, which has {CONFIG_FILE} "
+        "(written by kalm ground / GroundedLM.save_pretrained)"
+    )
 
 
 def _read_provenance(folder: Path) -> dict[str, Any]:
@@ -146,10 +182,16 @@ class PublishGroundedModel(L.Callback):
         sources = []
         if datamodule is not None and getattr(datamodule, "resolved_revision", None) not in (None, "local"):
             sources.append({"repo_id": datamodule.dataset, "revision": datamodule.resolved_revision})
-        metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
+        metrics = {
+            key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")
+        }
         self.published = push_grounded(
-            model, self.repo_id, env=pl_module.hparams.env, version=self.version,
-            provenance={"source_datasets": sources, "metrics": metrics, "steps": trainer.global_step})
+            model,
+            self.repo_id,
+            env=pl_module.hparams.env,
+            version=self.version,
+            provenance={"source_datasets": sources, "metrics": metrics, "steps": trainer.global_step},
+        )
         log.info("pushed %s %s (%s)", self.repo_id, self.published.version, self.published.commit)
 
 
@@ -157,5 +199,7 @@ def _description(model: GroundedLM, env: str) -> str:
     config = model.config
     mode = f"LoRA rank {config.lora_rank}" if config.finetune == "lora" else "full fine-tuning"
     layers = f"first {config.num_layers} layers of " if config.num_layers else ""
-    return (f"The {layers}{config.backbone} grounded in {env} with KALM's four grounding tasks ({mode}): "
-            "it translates between goal sentences and rollouts (states and actions enter through a codec).")
+    return (
+        f"The {layers}{config.backbone} grounded in {env} with KALM's four grounding tasks ({mode}): "
+        "it translates between goal sentences and rollouts (states and actions enter through a codec)."
+    )

@@ -28,8 +28,9 @@ from kalm.envs.cases import level_cases
 from kalm.errors import KalmError
 
 
-def explanation_metrics(model: Any, suite: EnvSuite, episodes: Sequence[dict[str, Any]], *,
-                        batch_size: int = 32) -> dict[str, float]:
+def explanation_metrics(
+    model: Any, suite: EnvSuite, episodes: Sequence[dict[str, Any]], *, batch_size: int = 32
+) -> dict[str, float]:
     """Strict explanation accuracy of ``episodes`` (rows with observations, actions, goal_id), per-slot
     accuracy, and the best constant answer's accuracy for each (``.../constant``); empty without episodes."""
     if not episodes:
@@ -39,8 +40,12 @@ def explanation_metrics(model: Any, suite: EnvSuite, episodes: Sequence[dict[str
         chunk = episodes[start : start + batch_size]
         texts += model.explain([row["observations"] for row in chunk], [row["actions"] for row in chunk])
     goals = [str(row["goal_id"]) for row in episodes]
-    metrics = {"explanation_accuracy": _share(suite.interpret(text) == goal for text, goal in zip(texts, goals, strict=True)),
-               "explanation_accuracy/constant": _best_constant(goals)}
+    metrics = {
+        "explanation_accuracy": _share(
+            suite.interpret(text) == goal for text, goal in zip(texts, goals, strict=True)
+        ),
+        "explanation_accuracy/constant": _best_constant(goals),
+    }
     truths = [suite.goal_slots(goal) for goal in goals]
     read = [suite.read_slots(text) for text in texts]
     for slot in truths[0]:
@@ -50,8 +55,9 @@ def explanation_metrics(model: Any, suite: EnvSuite, episodes: Sequence[dict[str
     return metrics
 
 
-def action_agreement(model: Any, suite: EnvSuite, level: str, *, count: int = 64, seed: int = 0,
-                     batch_size: int = 64) -> dict[str, float]:
+def action_agreement(
+    model: Any, suite: EnvSuite, level: str, *, count: int = 64, seed: int = 0, batch_size: int = 64
+) -> dict[str, float]:
     """How often the model's free-running first action agrees with the behaviour policy's (noise 0) on ``count``
     cases of ``level``, per criterion, with a uniformly random action's agreement (``.../chance``); empty for a
     level the behaviour policy cannot act on (e.g. CLEVR-Robot's compound goals)."""
@@ -61,18 +67,25 @@ def action_agreement(model: Any, suite: EnvSuite, level: str, *, count: int = 64
     env.close()
     expert = suite.behaviour_policy(noise=0.0, rng=np.random.default_rng(seed))
     try:
-        reference = [expert(observation, case.goal_id) for (observation, _), case in zip(starts, cases, strict=True)]
+        reference = [
+            expert(observation, case.goal_id) for (observation, _), case in zip(starts, cases, strict=True)
+        ]
     except KalmError:
         return {}
     predicted = []
     for start in range(0, len(cases), batch_size):
         chunk = starts[start : start + batch_size]
-        decoded = model.generate_rollouts([info["instruction"] for _, info in chunk],
-                                          np.stack([observation for observation, _ in chunk]), horizon=1)
+        decoded = model.generate_rollouts(
+            [info["instruction"] for _, info in chunk],
+            np.stack([observation for observation, _ in chunk]),
+            horizon=1,
+        )
         predicted += list(decoded.actions[:, 0])
     rng = np.random.default_rng([seed, 1])
     uniform = suite.floor_policies()["uniform random"](rng)
-    guesses = [uniform(observation, case.goal_id) for (observation, _), case in zip(starts, cases, strict=True)]
+    guesses = [
+        uniform(observation, case.goal_id) for (observation, _), case in zip(starts, cases, strict=True)
+    ]
     metrics: dict[str, float] = {}
     for name, actions in (("", predicted), ("/chance", guesses)):
         agreements = [suite.action_agreement(a, r) for a, r in zip(actions, reference, strict=True)]
@@ -92,8 +105,14 @@ def _best_constant(values: Sequence[str]) -> float:
     return Counter(values).most_common(1)[0][1] / len(values) if values else float("nan")
 
 
-def judge_stop(suite: EnvSuite, goal_ids: Sequence[str], levels: Sequence[str], *, implausible: bool = False,
-               horizon: int | None = None) -> Any:
+def judge_stop(
+    suite: EnvSuite,
+    goal_ids: Sequence[str],
+    levels: Sequence[str],
+    *,
+    implausible: bool = False,
+    horizon: int | None = None,
+) -> Any:
     """A ``generate_rollouts`` stop callback: rollout ``b`` stops where its level's protocol ends an episode:
     its latest state achieves or fails its goal, or it took the level's horizon of actions (at most ``horizon``).
 
@@ -108,9 +127,11 @@ def judge_stop(suite: EnvSuite, goal_ids: Sequence[str], levels: Sequence[str], 
         done = []
         for b, row in enumerate(rows.tolist()):
             ends = states[b, [0, -1]]  # judges read a state against the rollout's first one
-            done.append(steps >= limits[levels[row]]
-                        or bool(suite.success(goal_ids[row], ends)[0] or suite.failure(goal_ids[row], ends)[0])
-                        or (implausible and suite.implausibility(states[b, -2:]) is not None))
+            done.append(
+                steps >= limits[levels[row]]
+                or bool(suite.success(goal_ids[row], ends)[0] or suite.failure(goal_ids[row], ends)[0])
+                or (implausible and suite.implausibility(states[b, -2:]) is not None)
+            )
         return torch.tensor(done)
 
     return stop
@@ -137,8 +158,16 @@ def state_projection(suite: EnvSuite) -> Any:
     return project
 
 
-def match_rate(model: Any, suite: EnvSuite, level: str, *, count: int = 16, horizon: int | None = None,
-               seed: int = 0, batch_size: int = 64) -> float:
+def match_rate(
+    model: Any,
+    suite: EnvSuite,
+    level: str,
+    *,
+    count: int = 16,
+    horizon: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> float:
     """Fraction of imagined rollouts for ``count`` cases of ``level`` that reach their goal under the level's
     protocol (greedy decoding, at most ``horizon`` actions when given) and stay plausible."""
     cases = level_cases(suite, level, episodes=count, seed=seed)
@@ -150,12 +179,16 @@ def match_rate(model: Any, suite: EnvSuite, level: str, *, count: int = 16, hori
         chunk, begun = cases[start : start + batch_size], starts[start : start + batch_size]
         goal_ids = [case.goal_id for case in chunk]
         rollouts = model.generate_rollouts(
-            [info["instruction"] for _, info in begun], np.stack([observation for observation, _ in begun]),
+            [info["instruction"] for _, info in begun],
+            np.stack([observation for observation, _ in begun]),
             horizon=decoding_horizon(suite, [level], horizon),
             stop=judge_stop(suite, goal_ids, [level] * len(chunk), implausible=True, horizon=horizon),
-            project=state_projection(suite))
+            project=state_projection(suite),
+        )
         for b, goal_id in enumerate(goal_ids):
             observations = rollouts.rollout(b)[0]
-            matched += (suite.outcome(goal_id, level, observations).success
-                        and suite.implausibility(observations) is None)
+            matched += (
+                suite.outcome(goal_id, level, observations).success
+                and suite.implausibility(observations) is None
+            )
     return matched / len(cases)

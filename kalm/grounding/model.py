@@ -87,13 +87,19 @@ class GroundingOutput:
 class GroundedLM(nn.Module):
     """A causal LM grounded in an environment's rollouts (see the module docstring)."""
 
-    def __init__(self, config: GroundingConfig, *, backbone: nn.Module | None = None, tokenizer: Any = None) -> None:
+    def __init__(
+        self, config: GroundingConfig, *, backbone: nn.Module | None = None, tokenizer: Any = None
+    ) -> None:
         super().__init__()
         self.config = config
-        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.backbone,
-                                                                                revision=config.revision)
-        backbone = backbone if backbone is not None else load_backbone(
-            config.backbone, revision=config.revision, num_layers=config.num_layers)
+        self.tokenizer = (
+            tokenizer if tokenizer is not None else load_tokenizer(config.backbone, revision=config.revision)
+        )
+        backbone = (
+            backbone
+            if backbone is not None
+            else load_backbone(config.backbone, revision=config.revision, num_layers=config.num_layers)
+        )
         self.codec = build_codec(config, backbone)
         self.backbone = _with_finetuning(backbone, config)
         self.prompts = PromptEncoder(self.tokenizer)
@@ -110,8 +116,14 @@ class GroundedLM(nn.Module):
 
     def collate(self, examples: list[EncodedExample], *, left_pad: bool = False) -> GroundingBatch:
         """Pad encoded examples into a batch for this model."""
-        return collate(examples, pad_id=self.prompts.pad_id, obs_dim=self.config.obs_dim,
-                       discrete=self.config.discrete, action_dim=self.config.action_dim, left_pad=left_pad)
+        return collate(
+            examples,
+            pad_id=self.prompts.pad_id,
+            obs_dim=self.config.obs_dim,
+            discrete=self.config.discrete,
+            action_dim=self.config.action_dim,
+            left_pad=left_pad,
+        )
 
     def embed(self, batch: GroundingBatch) -> Tensor:
         """Token embeddings with the numeric slots replaced by codec embeddings, ``[B, L, D]``."""
@@ -123,10 +135,13 @@ class GroundedLM(nn.Module):
         actions = self.codec.embed_actions(batch.action_inputs).to(embeds.dtype)
         return embeds.index_put((batch.action_input_mask,), actions)
 
-    def hidden_states(self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, **kwargs: Any) -> Any:
+    def hidden_states(
+        self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, **kwargs: Any
+    ) -> Any:
         """Run the backbone's decoder (final norm included) on input embeddings."""
-        return self.decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                            **kwargs)
+        return self.decoder(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, **kwargs
+        )
 
     # -- training --------------------------------------------------------------------------------
     def forward(self, batch: GroundingBatch) -> GroundingOutput:
@@ -135,8 +150,9 @@ class GroundedLM(nn.Module):
         part's weights (``_mean``): every trainable parameter gets a gradient (zero) at every step. That is what
         DDP needs without ``find_unused_parameters`` (which costs a graph traversal per step), and a batch
         without, say, action targets is common (the dynamics and explanation tasks have none)."""
-        hidden = self.hidden_states(self.embed(batch), batch.attention_mask, batch.position_ids,
-                                    use_cache=False).last_hidden_state
+        hidden = self.hidden_states(
+            self.embed(batch), batch.attention_mask, batch.position_ids, use_cache=False
+        ).last_hidden_state
         predicted_states = self.codec.predict_states(hidden[batch.state_target_mask], batch.state_references)
         target_states = self.codec.normalize_states(batch.state_targets)
         state_errors = (predicted_states - target_states).pow(2).mean(-1)
@@ -150,10 +166,21 @@ class GroundedLM(nn.Module):
         text_logits = self.lm_head(hidden[batch.text_target_mask])
         text_losses = F.cross_entropy(text_logits.float(), batch.text_targets, reduction="none")
         state_loss, action_loss, text_loss = _mean(state_errors), _mean(action_errors), _mean(text_losses)
-        loss = (self.config.state_loss_weight * state_loss + self.config.action_loss_weight * action_loss
-                + self.config.text_loss_weight * text_loss)
-        return GroundingOutput(loss, state_loss, action_loss, text_loss, state_errors.detach(),
-                               action_errors.detach(), action_correct, text_losses.detach())
+        loss = (
+            self.config.state_loss_weight * state_loss
+            + self.config.action_loss_weight * action_loss
+            + self.config.text_loss_weight * text_loss
+        )
+        return GroundingOutput(
+            loss,
+            state_loss,
+            action_loss,
+            text_loss,
+            state_errors.detach(),
+            action_errors.detach(),
+            action_correct,
+            text_losses.detach(),
+        )
 
     # -- generation (implemented in kalm.grounding.generation) -----------------------------------
     def generate_rollouts(self, goals: list[str], initial_states: np.ndarray, **kwargs: Any) -> Any:
@@ -193,10 +220,16 @@ class GroundedLM(nn.Module):
         if not (folder / CONFIG_FILE).is_file():
             raise ConfigError(f"{folder} is not a grounded model: {CONFIG_FILE} is missing")
         try:
-            config = GroundingConfig(**{"residual_states": False,  # models saved before the option had absolute heads
-                                        **json.loads((folder / CONFIG_FILE).read_text())})
+            config = GroundingConfig(
+                **{
+                    "residual_states": False,  # models saved before the option had absolute heads
+                    **json.loads((folder / CONFIG_FILE).read_text()),
+                }
+            )
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"{folder / CONFIG_FILE} is not a grounding config this kalm reads: {error}") from None
+            raise ConfigError(
+                f"{folder / CONFIG_FILE} is not a grounding config this kalm reads: {error}"
+            ) from None
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         if config.finetune == "full":
             backbone = AutoModelForCausalLM.from_pretrained(str(folder / "backbone"), dtype=torch.float32)
@@ -206,7 +239,9 @@ class GroundedLM(nn.Module):
             from safetensors.torch import load_file as load_adapter
 
             model = cls(config, tokenizer=tokenizer)
-            set_peft_model_state_dict(model.backbone, load_adapter(str(folder / "adapter" / "adapter_model.safetensors")))
+            set_peft_model_state_dict(
+                model.backbone, load_adapter(str(folder / "adapter" / "adapter_model.safetensors"))
+            )
         model.codec.load_state_dict(load_file(str(folder / CODEC_FILE)))
         return model.eval()
 
@@ -214,9 +249,15 @@ class GroundedLM(nn.Module):
 def build_codec(config: GroundingConfig, backbone: nn.Module) -> RolloutCodec:
     """A freshly initialised codec for ``config``'s rollout shapes, sized and scaled for ``backbone``."""
     token_rms = token_embedding_rms(backbone)
-    return RolloutCodec(obs_dim=config.obs_dim, action_dim=config.action_dim, discrete=config.discrete,
-                        d_model=backbone.config.hidden_size, hidden=config.codec_hidden, token_rms=token_rms,
-                        residual_states=config.residual_states)
+    return RolloutCodec(
+        obs_dim=config.obs_dim,
+        action_dim=config.action_dim,
+        discrete=config.discrete,
+        d_model=backbone.config.hidden_size,
+        hidden=config.codec_hidden,
+        token_rms=token_rms,
+        residual_states=config.residual_states,
+    )
 
 
 @torch.no_grad()
@@ -225,8 +266,10 @@ def token_embedding_rms(backbone: nn.Module, *, chunk: int = 16384) -> float:
     whole vocabulary, so a backbone that scales its embeddings (Gemma: by sqrt(hidden)) is measured scaled."""
     embeddings = backbone.get_input_embeddings()
     vocab = embeddings.weight.shape[0]
-    total = sum(float(embeddings(torch.arange(start, min(start + chunk, vocab))).pow(2).sum())
-                for start in range(0, vocab, chunk))
+    total = sum(
+        float(embeddings(torch.arange(start, min(start + chunk, vocab))).pow(2).sum())
+        for start in range(0, vocab, chunk)
+    )
     return (total / vocab) ** 0.5
 
 
@@ -235,8 +278,13 @@ def _with_finetuning(backbone: nn.Module, config: GroundingConfig) -> nn.Module:
         return backbone
     from peft import LoraConfig, get_peft_model
 
-    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_targets),
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(backbone, lora)
 
 

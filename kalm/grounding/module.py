@@ -51,26 +51,52 @@ class GroundingModule(L.LightningModule):
             ``kalm.grounding.parent``).
     """
 
-    def __init__(self, *, backbone: str = "smollm2-135m", revision: str | None = None, num_layers: int | None = None,
-                 finetune: str = "lora", lora_rank: int = 16, lora_alpha: int = 32,
-                 lora_targets: list[str] | None = None, env: str = "clevr", codec_hidden: int = 256,
-                 residual_states: bool = True,
-                 state_loss_weight: float = 0.5, action_loss_weight: float = 0.5, text_loss_weight: float = 1.0,
-                 lr: float = 1e-3, codec_lr: float | None = None, weight_decay: float = 0.0,
-                 warmup_steps: int = 20, metrics_every: int = 1,
-                 explain_episodes: int = 32, match_goals: int = 16,
-                 match_levels: list[str] | None = None, match_horizon: int | None = None,
-                 init_from: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        backbone: str = "smollm2-135m",
+        revision: str | None = None,
+        num_layers: int | None = None,
+        finetune: str = "lora",
+        lora_rank: int = 16,
+        lora_alpha: int = 32,
+        lora_targets: list[str] | None = None,
+        env: str = "clevr",
+        codec_hidden: int = 256,
+        residual_states: bool = True,
+        state_loss_weight: float = 0.5,
+        action_loss_weight: float = 0.5,
+        text_loss_weight: float = 1.0,
+        lr: float = 1e-3,
+        codec_lr: float | None = None,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 20,
+        metrics_every: int = 1,
+        explain_episodes: int = 32,
+        match_goals: int = 16,
+        match_levels: list[str] | None = None,
+        match_horizon: int | None = None,
+        init_from: str | None = None,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.suite = get_suite(env)
         spec = self.suite.spec
         config = GroundingConfig(
-            backbone=backbone, revision=revision, num_layers=num_layers, finetune=finetune, lora_rank=lora_rank,
-            lora_alpha=lora_alpha, lora_targets=lora_targets or ["q_proj", "k_proj", "v_proj", "o_proj"],
-            obs_dim=spec.obs_dim, action_dim=spec.action_dim, discrete=spec.discrete, codec_hidden=codec_hidden,
+            backbone=backbone,
+            revision=revision,
+            num_layers=num_layers,
+            finetune=finetune,
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha,
+            lora_targets=lora_targets or ["q_proj", "k_proj", "v_proj", "o_proj"],
+            obs_dim=spec.obs_dim,
+            action_dim=spec.action_dim,
+            discrete=spec.discrete,
+            codec_hidden=codec_hidden,
             residual_states=residual_states,
-            state_loss_weight=state_loss_weight, action_loss_weight=action_loss_weight,
+            state_loss_weight=state_loss_weight,
+            action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,
         )
         self.codec_kept = False
@@ -106,14 +132,20 @@ class GroundingModule(L.LightningModule):
         output = self.model(batch)
         size = len(batch)
         self.log(f"{stage}/loss", output.loss, prog_bar=True, batch_size=size)
-        for name, value, targets in (("state_mse", output.state_loss, output.state_errors),
-                                     ("action_loss", output.action_loss, output.action_errors),
-                                     ("text_loss", output.text_loss, output.text_losses)):
+        for name, value, targets in (
+            ("state_mse", output.state_loss, output.state_errors),
+            ("action_loss", output.action_loss, output.action_errors),
+            ("text_loss", output.text_loss, output.text_losses),
+        ):
             if targets.numel():  # a batch may hold no target of a kind: logging 0 would bias the mean
                 self.log(f"{stage}/{name}", value, batch_size=targets.numel())
         if output.action_correct.numel():
-            self.log(f"{stage}/action_acc", output.action_correct.float().mean(), prog_bar=stage == "val",
-                     batch_size=size)
+            self.log(
+                f"{stage}/action_acc",
+                output.action_correct.float().mean(),
+                prog_bar=stage == "val",
+                batch_size=size,
+            )
         if stage == "val":
             self._log_per_task(batch, output)
         return output.loss
@@ -159,9 +191,16 @@ class GroundingModule(L.LightningModule):
             metrics.update(explanation_metrics(self.model, self.suite, episodes))
         levels = self.hparams.match_levels or ["train", *NOVEL_LEVELS]
         for level in levels:
-            metrics.update(action_agreement(self.model, self.suite, level, count=max(self.hparams.match_goals, 64)))
-            metrics[f"match_rate/{level}"] = match_rate(self.model, self.suite, level, count=self.hparams.match_goals,
-                                                        horizon=self.hparams.match_horizon)
+            metrics.update(
+                action_agreement(self.model, self.suite, level, count=max(self.hparams.match_goals, 64))
+            )
+            metrics[f"match_rate/{level}"] = match_rate(
+                self.model,
+                self.suite,
+                level,
+                count=self.hparams.match_goals,
+                horizon=self.hparams.match_horizon,
+            )
         self.model.train(was_training)
         return metrics
 
@@ -189,8 +228,10 @@ class GroundingModule(L.LightningModule):
         codec = [p for p in self.model.codec.parameters() if p.requires_grad]
         codec_ids = {id(p) for p in codec}
         backbone = [p for p in self.parameters() if p.requires_grad and id(p) not in codec_ids]
-        groups = [{"params": backbone, "lr": self.hparams.lr},
-                  {"params": codec, "lr": self.hparams.codec_lr or self.hparams.lr}]
+        groups = [
+            {"params": backbone, "lr": self.hparams.lr},
+            {"params": codec, "lr": self.hparams.codec_lr or self.hparams.lr},
+        ]
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         total = self._total_steps()
         warmup = min(self.hparams.warmup_steps, total)

@@ -48,8 +48,11 @@ def init_from_parent(reference: str, config: GroundingConfig) -> Initialised:
     model, parent = loaded.model, loaded.model.config
     check_backbone(reference, parent, config)
     weights = {name: getattr(parent, name) for name in WEIGHT_FIELDS}
-    overridden = [f"{name}={weights[name]!r} (configured {getattr(config, name)!r})" for name in WEIGHT_FIELDS
-                  if getattr(config, name) != weights[name]]
+    overridden = [
+        f"{name}={weights[name]!r} (configured {getattr(config, name)!r})"
+        for name in WEIGHT_FIELDS
+        if getattr(config, name) != weights[name]
+    ]
     if overridden:
         log.info("init_from %s: the parent's weights fix %s", reference, ", ".join(overridden))
     codec_kept = _shapes(parent) == _shapes(config)
@@ -57,12 +60,20 @@ def init_from_parent(reference: str, config: GroundingConfig) -> Initialised:
     entry = {"repo_id": loaded.source, "revision": loaded.revision, "commit": loaded.commit}
     model.config = dataclasses.replace(config, **weights, **codec, lineage=[entry, *parent.lineage])
     if codec_kept:
-        log.info("init_from %s: backbone %s, %s weights and codec from the parent", reference, parent.backbone,
-                 parent.finetune)
+        log.info(
+            "init_from %s: backbone %s, %s weights and codec from the parent",
+            reference,
+            parent.backbone,
+            parent.finetune,
+        )
     else:
         model.codec = build_codec(model.config, model.backbone)
-        log.info("init_from %s: new codec: the parent reads %s, this environment has %s", reference,
-                 _describe(parent), _describe(config))
+        log.info(
+            "init_from %s: new codec: the parent reads %s, this environment has %s",
+            reference,
+            _describe(parent),
+            _describe(config),
+        )
     return Initialised(model.train(), codec_kept)
 
 
@@ -71,8 +82,10 @@ def check_backbone(reference: str, parent: GroundingConfig, config: GroundingCon
     found = {name: getattr(parent, name) for name in BACKBONE_FIELDS}
     expected = {name: getattr(config, name) for name in BACKBONE_FIELDS}
     if found != expected:
-        raise ConfigError(f"init_from {reference!r}: the parent was grounded from {_pairs(found)}; the configuration "
-                          f"expects {_pairs(expected)} (set the backbone to the parent's, or start from another model)")
+        raise ConfigError(
+            f"init_from {reference!r}: the parent was grounded from {_pairs(found)}; the configuration "
+            f"expects {_pairs(expected)} (set the backbone to the parent's, or start from another model)"
+        )
 
 
 def _shapes(config: GroundingConfig) -> tuple[int, int, bool]:

@@ -36,7 +36,9 @@ class Task(IntEnum):
 
 TASK_NAMES = {task: task.name.lower() for task in Task}
 
-GOAL_TO_ROLLOUT_PREFIX = "Translate the textual instruction to state/action trajectory.\nInstruction: {goal}.\nTrajectory:"
+GOAL_TO_ROLLOUT_PREFIX = (
+    "Translate the textual instruction to state/action trajectory.\nInstruction: {goal}.\nTrajectory:"
+)
 ROLLOUT_TO_GOAL_PREFIX = "Translate the state/action trajectory to textual instruction.\nTrajectory:"
 ROLLOUT_TO_GOAL_INFIX = "\nInstruction:"
 DYNAMICS_TEXT = (
@@ -45,7 +47,11 @@ DYNAMICS_TEXT = (
     ", we get next state",
     ".",
 )
-CONSEQUENCE_TEXT = ("Initial state is", ', after completing the instruction "{goal}", we get terminal state', ".")
+CONSEQUENCE_TEXT = (
+    "Initial state is",
+    ', after completing the instruction "{goal}", we get terminal state',
+    ".",
+)
 
 TEXT, STATE, ACTION = 0, 1, 2
 
@@ -88,7 +94,9 @@ class PromptEncoder:
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         if tokenizer.eos_token_id is None:
-            raise ConfigError(f"tokenizer {type(tokenizer).__name__} has no EOS token; rollout->goal needs one")
+            raise ConfigError(
+                f"tokenizer {type(tokenizer).__name__} has no EOS token; rollout->goal needs one"
+            )
         self.eos_id: int = tokenizer.eos_token_id
         self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.bos: list[int] = leading_special_tokens(tokenizer)
@@ -97,7 +105,9 @@ class PromptEncoder:
     def _tokenize(self, text: str) -> tuple[int, ...]:
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def encode(self, task: Task, *, goal: str = "", states: np.ndarray, actions: Any, step: int = 0) -> EncodedExample:
+    def encode(
+        self, task: Task, *, goal: str = "", states: np.ndarray, actions: Any, step: int = 0
+    ) -> EncodedExample:
         """Encode one training example of ``task`` from a rollout's ``T + 1`` states and ``T`` actions.
 
         ``step`` selects the transition of the dynamics task.

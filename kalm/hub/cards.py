@@ -21,8 +21,14 @@ import kalm
 from kalm.errors import ConfigError
 
 DATASET_TAGS = ("KALM", "offline-rl", "rollouts")
-SIZE_STEPS = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
+SIZE_STEPS = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+)
 DATA_FILES = "data/*.parquet"
 
 
@@ -43,7 +49,13 @@ def size_category(episodes: int) -> str:
 
 
 def dataset_card(
-    repo_id: str, version: str, info: dict[str, Any], *, pretty_name: str | None, description: str, license: str
+    repo_id: str,
+    version: str,
+    info: dict[str, Any],
+    *,
+    pretty_name: str | None,
+    description: str,
+    license: str,
 ) -> str:
     """The README.md of a rollout dataset at ``version``, from its ``meta/info.json`` (``info``)."""
     totals, spec = info["totals"], info["rollout_spec"]
@@ -58,23 +70,29 @@ def dataset_card(
         source_datasets=[source["repo_id"] for source in info["provenance"].get("source_datasets") or []],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILES}]}],
     )
-    return _render(DatasetCard, "dataset", data, {
-        "description": description or f"{totals['episodes']} rollouts of `{info['env']}` for KALM.",
-        "env": info["env"],
-        "obs_dim": spec["obs_dim"],
-        "action_kind": f"integers in [0, {spec['action_dim']})" if spec["discrete"] else
-        f"float32 vectors of length {spec['action_dim']}",
-        "episodes": totals["episodes"],
-        "transitions": totals["transitions"],
-        "success_rate": f"{totals['success_rate']:.3f}",
-        "mean_length": f"{totals['mean_length']:.1f}",
-        "levels": _counts(totals["levels"]),
-        "sources": _counts(totals["sources"]),
-        "format_version": info["codebase_version"],
-        "version": version,
-        "provenance": provenance_markdown(info["provenance"]),
-        "repo_id": repo_id,
-    })
+    return _render(
+        DatasetCard,
+        "dataset",
+        data,
+        {
+            "description": description or f"{totals['episodes']} rollouts of `{info['env']}` for KALM.",
+            "env": info["env"],
+            "obs_dim": spec["obs_dim"],
+            "action_kind": f"integers in [0, {spec['action_dim']})"
+            if spec["discrete"]
+            else f"float32 vectors of length {spec['action_dim']}",
+            "episodes": totals["episodes"],
+            "transitions": totals["transitions"],
+            "success_rate": f"{totals['success_rate']:.3f}",
+            "mean_length": f"{totals['mean_length']:.1f}",
+            "levels": _counts(totals["levels"]),
+            "sources": _counts(totals["sources"]),
+            "format_version": info["codebase_version"],
+            "version": version,
+            "provenance": provenance_markdown(info["provenance"]),
+            "repo_id": repo_id,
+        },
+    )
 
 
 def model_card(
@@ -100,10 +118,18 @@ def model_card(
         datasets=[source["repo_id"] for source in provenance.get("source_datasets") or []],
         base_model=base_model,
     )
-    return _render(ModelCard, "model", data, {
-        "description": description or pretty, "env": env, "version": version,
-        "provenance": provenance_markdown(provenance), "repo_id": repo_id,
-    })
+    return _render(
+        ModelCard,
+        "model",
+        data,
+        {
+            "description": description or pretty,
+            "env": env,
+            "version": version,
+            "provenance": provenance_markdown(provenance),
+            "repo_id": repo_id,
+        },
+    )
 
 
 def _render(card: type[RepoCard], kind: str, data: CardData, fields: dict[str, Any]) -> str:
@@ -129,17 +155,25 @@ def provenance_markdown(provenance: dict[str, Any]) -> str:
     """A bullet list of the provenance entries a reader cares about."""
     lines = []
     for source in provenance.get("source_datasets") or []:
-        lines.append(f"- source dataset: `{source.get('repo_id')}` at `{source.get('commit') or source.get('revision')}`")
+        lines.append(
+            f"- source dataset: `{source.get('repo_id')}` at `{source.get('commit') or source.get('revision')}`"
+        )
     model = provenance.get("generator_model")
     if model:
-        lines.append(f"- generator model: `{model.get('repo_id')}` at `{model.get('commit') or model.get('revision')}`")
+        lines.append(
+            f"- generator model: `{model.get('repo_id')}` at `{model.get('commit') or model.get('revision')}`"
+        )
     for depth, parent in enumerate(provenance.get("lineage") or []):
         role = "initialised from" if depth == 0 else "which was initialised from"
-        lines.append(f"- {role}: `{parent.get('repo_id')}` at `{parent.get('commit') or parent.get('revision')}`")
+        lines.append(
+            f"- {role}: `{parent.get('repo_id')}` at `{parent.get('commit') or parent.get('revision')}`"
+        )
     backbone = provenance.get("backbone")
     if backbone:
         layers = f", first {backbone['num_layers']} layers" if backbone.get("num_layers") else ""
-        lines.append(f"- backbone: `{backbone.get('name')}` at `{backbone.get('revision') or 'default'}`{layers}")
+        lines.append(
+            f"- backbone: `{backbone.get('name')}` at `{backbone.get('revision') or 'default'}`{layers}"
+        )
     for key in ("collector", "goal_encoder", "seed", "kalm_version", "kalm_git_sha", "created_at"):
         if provenance.get(key) not in (None, ""):
             lines.append(f"- {key.replace('_', ' ')}: `{provenance[key]}`")

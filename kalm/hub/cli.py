@@ -18,20 +18,36 @@ from kalm.hub.server.serve import add_serve_arguments, run_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kalm hub", description="Publish, pull and serve kalm datasets and models.")
+    parser = argparse.ArgumentParser(
+        prog="kalm hub", description="Publish, pull and serve kalm datasets and models."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     add_serve_arguments(commands.add_parser("serve", help="run the local Hub-compatible server"))
-    fsck = commands.add_parser("fsck", help="verify a local store (refs, commits, blob sha256); --repair fixes it")
-    fsck.add_argument("--root", default=None, help="store folder (default: $KALM_HUB_ROOT or ~/.cache/kalm/hub)")
-    fsck.add_argument("--repair", action="store_true",
-                      help="quarantine what cannot be trusted, rebuild lost refs, remove orphans and leftovers")
-    fsck.add_argument("--min-age", type=float, default=None, metavar="SECONDS",
-                      help="only remove orphans and leftovers older than this (default 3600: in-flight uploads "
-                           "of a running server are younger)")
+    fsck = commands.add_parser(
+        "fsck", help="verify a local store (refs, commits, blob sha256); --repair fixes it"
+    )
+    fsck.add_argument(
+        "--root", default=None, help="store folder (default: $KALM_HUB_ROOT or ~/.cache/kalm/hub)"
+    )
+    fsck.add_argument(
+        "--repair",
+        action="store_true",
+        help="quarantine what cannot be trusted, rebuild lost refs, remove orphans and leftovers",
+    )
+    fsck.add_argument(
+        "--min-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="only remove orphans and leftovers older than this (default 3600: in-flight uploads "
+        "of a running server are younger)",
+    )
 
     def with_endpoint(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002
         sub = commands.add_parser(name, help=help)
-        sub.add_argument("--endpoint", help="Hub URL (default: $KALM_HUB_ENDPOINT, $HF_ENDPOINT or a local server)")
+        sub.add_argument(
+            "--endpoint", help="Hub URL (default: $KALM_HUB_ENDPOINT, $HF_ENDPOINT or a local server)"
+        )
         sub.add_argument("--token", help="token for that endpoint (default: $HF_TOKEN / $KALM_HUB_TOKEN)")
         sub.add_argument("--type", dest="repo_type", choices=("dataset", "model"), default="dataset")
         return sub
@@ -121,8 +137,13 @@ def _pull(args: argparse.Namespace) -> int:
         return 0
     pulled = pull_dataset(args.repo_id, args.revision)
     if args.out:
-        write_rollouts(pulled.dataset, args.out, env=pulled.info["env"],
-                       spec=RolloutSpec.from_dict(pulled.info["rollout_spec"]), provenance=pulled.info["provenance"])
+        write_rollouts(
+            pulled.dataset,
+            args.out,
+            env=pulled.info["env"],
+            spec=RolloutSpec.from_dict(pulled.info["rollout_spec"]),
+            provenance=pulled.info["provenance"],
+        )
     where = f" -> {args.out}" if args.out else ""
     print(f"{pulled.repo_id} {pulled.revision} {pulled.commit} {len(pulled.dataset)} rollouts{where}")
     return 0
@@ -147,9 +168,12 @@ def _mirror(args: argparse.Namespace) -> int:
     from kalm.hub.mirror import mirror_repo
 
     source = _api(args)
-    destination = HfApi(endpoint=args.to.rstrip("/"), token=args.to_token or os.environ.get("KALM_HUB_MIRROR_TOKEN"))
-    copied = mirror_repo(source, destination, args.repo_id, repo_type=args.repo_type,
-                         destination_repo_id=args.to_repo)
+    destination = HfApi(
+        endpoint=args.to.rstrip("/"), token=args.to_token or os.environ.get("KALM_HUB_MIRROR_TOKEN")
+    )
+    copied = mirror_repo(
+        source, destination, args.repo_id, repo_type=args.repo_type, destination_repo_id=args.to_repo
+    )
     for tag in copied:
         print(f"{tag.tag}\t{tag.source_commit} -> {tag.commit}")
     print(f"mirrored {len(copied)} tag(s) of {args.repo_id} to {destination.endpoint}")
@@ -163,7 +187,9 @@ def _fsck(args: argparse.Namespace) -> int:
 
     root = Path(args.root).expanduser() if args.root else default_root()
     try:
-        report = fsck(root, repair=args.repair, min_age=DEFAULT_MIN_AGE_S if args.min_age is None else args.min_age)
+        report = fsck(
+            root, repair=args.repair, min_age=DEFAULT_MIN_AGE_S if args.min_age is None else args.min_age
+        )
     except FileNotFoundError as error:
         print(f"kalm: error: {error}", file=sys.stderr)
         return 2
@@ -174,10 +200,19 @@ def _fsck(args: argparse.Namespace) -> int:
     for finding in report.findings:
         print(finding)
     damaged = report.damaged
-    verdict = ("clean" if not report.findings else "repaired" if args.repair
-               else "run with --repair to set the damage aside" if damaged else "run with --repair to remove garbage")
-    print(f"fsck {root}: {len(report.repos)} repos, {report.blobs_checked} blobs checked; {len(damaged)} damaged, "
-          f"{len(report.findings) - len(damaged)} garbage; {verdict}")
+    verdict = (
+        "clean"
+        if not report.findings
+        else "repaired"
+        if args.repair
+        else "run with --repair to set the damage aside"
+        if damaged
+        else "run with --repair to remove garbage"
+    )
+    print(
+        f"fsck {root}: {len(report.repos)} repos, {report.blobs_checked} blobs checked; {len(damaged)} damaged, "
+        f"{len(report.findings) - len(damaged)} garbage; {verdict}"
+    )
     return 1 if damaged else 0
 
 

@@ -58,7 +58,9 @@ def folder_additions(folder: Path, hashes: dict[str, bytes] | None = None) -> li
     return additions
 
 
-def preupload_folder(api: HfApi, repo_id: str, *, repo_type: str, branch: str, folder: Path) -> dict[str, bytes]:
+def preupload_folder(
+    api: HfApi, repo_id: str, *, repo_type: str, branch: str, folder: Path
+) -> dict[str, bytes]:
     """Upload the large (LFS) files of ``folder`` ahead of the commit that will name them, several at a time.
 
     Returns their sha256 digests, for :func:`folder_additions`. The repo does not change: an uploaded
@@ -66,9 +68,14 @@ def preupload_folder(api: HfApi, repo_id: str, *, repo_type: str, branch: str, f
     """
     additions = folder_additions(folder)
     with hub_errors(repo_id, branch, api.endpoint, "uploading"):
-        api.preupload_lfs_files(repo_id, additions=additions, repo_type=repo_type, revision=branch, free_memory=False)
-    return {addition.path_in_repo: addition.upload_info.sha256 for addition in additions
-            if addition.upload_info.is_hashed}
+        api.preupload_lfs_files(
+            repo_id, additions=additions, repo_type=repo_type, revision=branch, free_memory=False
+        )
+    return {
+        addition.path_in_repo: addition.upload_info.sha256
+        for addition in additions
+        if addition.upload_info.is_hashed
+    }
 
 
 def commit_and_tag(
@@ -98,16 +105,27 @@ def commit_and_tag(
         additions, doomed = build(chosen, existing)
         added = {op.path_in_repo for op in additions}
         deletions = [CommitOperationDelete(path) for path in existing if path not in added and doomed(path)]
-        info = _commit_on(api, repo_id, [*deletions, *additions], repo_type=repo_type, branch=branch, head=head,
-                          message=f"{message} ({chosen})")
+        info = _commit_on(
+            api,
+            repo_id,
+            [*deletions, *additions],
+            repo_type=repo_type,
+            branch=branch,
+            head=head,
+            message=f"{message} ({chosen})",
+        )
         if info is None:
             logger.info("%s moved during the commit; retrying on the new head", branch)
             time.sleep(0.05 * (attempt + 1))
             continue
-        if _tag(api, repo_id, chosen, info.oid, repo_type=repo_type, message=message, retry_taken=not version):
+        if _tag(
+            api, repo_id, chosen, info.oid, repo_type=repo_type, message=message, retry_taken=not version
+        ):
             return chosen, info.oid
         logger.info("version %s was taken concurrently; publishing again as the next one", chosen)
-    raise HubError(f"could not publish to {repo_id!r} on {endpoint}: {MAX_ATTEMPTS} concurrent attempts collided")
+    raise HubError(
+        f"could not publish to {repo_id!r} on {endpoint}: {MAX_ATTEMPTS} concurrent attempts collided"
+    )
 
 
 def _commit_on(
@@ -123,15 +141,23 @@ def _commit_on(
     """Commit ``operations`` on ``branch`` if its head is still ``head``; ``None`` when it moved (412)."""
     with hub_errors(repo_id, branch, api.endpoint, "committing"):
         try:
-            return api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type,
-                                     revision=branch, parent_commit=head)
+            return api.create_commit(
+                repo_id,
+                operations,
+                commit_message=message,
+                repo_type=repo_type,
+                revision=branch,
+                parent_commit=head,
+            )
         except HfHubHTTPError as error:
             if http_status(error) == HTTPStatus.PRECONDITION_FAILED:
                 return None
             raise
 
 
-def _tag(api: HfApi, repo_id: str, tag: str, sha: str, *, repo_type: str, message: str, retry_taken: bool) -> bool:
+def _tag(
+    api: HfApi, repo_id: str, tag: str, sha: str, *, repo_type: str, message: str, retry_taken: bool
+) -> bool:
     """Tag ``sha``; ``False`` when ``retry_taken`` and another publisher created the tag first (409)."""
     try:
         api.create_tag(repo_id, tag=tag, revision=sha, repo_type=repo_type, tag_message=message)

@@ -93,20 +93,32 @@ def publish_dataset(
             hashes = preupload_folder(api, repo_id, repo_type="dataset", branch=branch, folder=folder)
 
         def build(chosen: str, existing: list[str]) -> tuple[list[CommitOperationAdd], Any]:
-            card = dataset_card(repo_id, chosen, info, pretty_name=pretty_name, description=description,
-                                license=license)
+            card = dataset_card(
+                repo_id, chosen, info, pretty_name=pretty_name, description=description, license=license
+            )
             additions = [*folder_additions(folder, hashes), CommitOperationAdd("README.md", card.encode())]
             return additions, lambda path: path.startswith(("data/", "meta/"))
 
         with timed(timings, "commit"):
-            tag, sha = commit_and_tag(api, repo_id, repo_type="dataset", branch=branch, version=version, bump=bump,
-                                      build=build, message=f"Publish {info['totals']['episodes']} {env} rollouts")
+            tag, sha = commit_and_tag(
+                api,
+                repo_id,
+                repo_type="dataset",
+                branch=branch,
+                version=version,
+                bump=bump,
+                build=build,
+                message=f"Publish {info['totals']['episodes']} {env} rollouts",
+            )
     logger.info("published %s %s (%s) on %s", repo_id, tag, sha, api.endpoint)
     return Published(repo_id, "dataset", tag, sha, api.endpoint, timings)
 
 
 def _dataset_inputs(
-    data: datasets.Dataset | str | Path, env: str | None, spec: RolloutSpec | None, provenance: dict[str, Any] | None
+    data: datasets.Dataset | str | Path,
+    env: str | None,
+    spec: RolloutSpec | None,
+    provenance: dict[str, Any] | None,
 ) -> tuple[datasets.Dataset, str, RolloutSpec, dict[str, Any]]:
     dataset = data  # type: ignore[assignment]
     if isinstance(data, (str, Path)):
@@ -116,7 +128,9 @@ def _dataset_inputs(
         spec = spec or RolloutSpec.from_dict(info["rollout_spec"])
         provenance = {**info.get("provenance", {}), **(provenance or {})}
     if env is None or spec is None:
-        raise DatasetSchemaError("publishing a Dataset needs env= and spec= (the RolloutSpec of its environment)")
+        raise DatasetSchemaError(
+            "publishing a Dataset needs env= and spec= (the RolloutSpec of its environment)"
+        )
     check_features(dataset.features, spec)
     if len(dataset) == 0:
         raise DatasetSchemaError("the dataset has no rollouts: there is nothing to publish")
@@ -144,13 +158,16 @@ def pull_dataset(
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     if streaming:
         with hub_errors(repo_id, revision, api.endpoint, "loading the dataset"):
-            dataset = datasets.load_dataset(repo_id, revision=sha, split="train", streaming=True,
-                                            data_files={"train": patterns})
+            dataset = datasets.load_dataset(
+                repo_id, revision=sha, split="train", streaming=True, data_files={"train": patterns}
+            )
     else:
         with timed(timings, "download"):
             files = _download_shards(api, repo_id, revision, sha, patterns)
         with timed(timings, "decode"):
-            fingerprint = hashlib.sha256(f"{api.endpoint} {repo_id} {sha} {patterns}".encode()).hexdigest()[:32]
+            fingerprint = hashlib.sha256(f"{api.endpoint} {repo_id} {sha} {patterns}".encode()).hexdigest()[
+                :32
+            ]
             dataset = load_shards(files, fingerprint=fingerprint)
     check_features(dataset.features, RolloutSpec.from_dict(info["rollout_spec"]))
     return PulledDataset(dataset, repo_id, revision, sha, info, timings)
@@ -160,19 +177,29 @@ def _download_info(api: HfApi, repo_id: str, revision: str, sha: str) -> dict[st
     """``meta/info.json`` of the dataset at commit ``sha`` (``DatasetSchemaError`` when it has none)."""
     with hub_errors(repo_id, revision, api.endpoint, "downloading meta/info.json"):
         try:
-            info_path = hf_hub_download(repo_id, INFO_PATH, repo_type="dataset", revision=sha, endpoint=api.endpoint,
-                                        token=api.token)
+            info_path = hf_hub_download(
+                repo_id, INFO_PATH, repo_type="dataset", revision=sha, endpoint=api.endpoint, token=api.token
+            )
         except EntryNotFoundError:
-            raise DatasetSchemaError(f"{repo_id!r} at {revision!r} is not a kalm rollout dataset: "
-                                     f"{INFO_PATH} is missing") from None
+            raise DatasetSchemaError(
+                f"{repo_id!r} at {revision!r} is not a kalm rollout dataset: {INFO_PATH} is missing"
+            ) from None
     return json.loads(Path(info_path).read_text())
 
 
 def _download_shards(api: HfApi, repo_id: str, revision: str, sha: str, patterns: list[str]) -> list[Path]:
     """The parquet shards matching ``patterns`` at commit ``sha``, downloaded (in parallel) into the HF cache."""
     with hub_errors(repo_id, revision, api.endpoint, "downloading the shards"):
-        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=sha, allow_patterns=patterns,
-                                        endpoint=api.endpoint, token=api.token))
+        folder = Path(
+            snapshot_download(
+                repo_id,
+                repo_type="dataset",
+                revision=sha,
+                allow_patterns=patterns,
+                endpoint=api.endpoint,
+                token=api.token,
+            )
+        )
     files = sorted({path for pattern in patterns for path in folder.glob(pattern) if path.is_file()})
     if not files:
         raise DatasetSchemaError(f"{repo_id!r} at {revision!r} has no parquet shards matching {patterns}")

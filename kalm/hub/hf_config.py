@@ -39,8 +39,13 @@ ENDPOINT_ATTRIBUTES = {
 }
 CACHE_ATTRIBUTES = {
     HUB: ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE"),
-    DATASETS: ("HF_CACHE_HOME", "HF_DATASETS_CACHE", "HF_MODULES_CACHE", "DOWNLOADED_DATASETS_PATH",
-               "EXTRACTED_DATASETS_PATH"),
+    DATASETS: (
+        "HF_CACHE_HOME",
+        "HF_DATASETS_CACHE",
+        "HF_MODULES_CACHE",
+        "DOWNLOADED_DATASETS_PATH",
+        "EXTRACTED_DATASETS_PATH",
+    ),
 }
 # hf_hub_download hands what it receives to the file in DOWNLOAD_CHUNK_SIZE pieces (10 MiB); httpx assembles
 # each piece in a BytesIO and slices it out again, and on loopback these copies and the fresh memory pages
@@ -59,15 +64,20 @@ def point_clients_at(url: str, *, local: bool) -> None:
     """
     os.environ["HF_ENDPOINT"] = url
     if local:
-        os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0",
-                          TRANSFORMERS_OFFLINE="0")
-    hub: dict[str, Any] = {"ENDPOINT": url,
-                           "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}"}
+        os.environ.update(
+            HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0", TRANSFORMERS_OFFLINE="0"
+        )
+    hub: dict[str, Any] = {
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+    }
     constants = sys.modules.get(HUB)
     if constants is not None:
         hub["HF_URL_HOSTS"] = frozenset(constants.HF_URL_HOSTS | {(urlsplit(url).hostname or "").lower()})
-    datasets: dict[str, Any] = {"HF_ENDPOINT": url,
-                                "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}"}
+    datasets: dict[str, Any] = {
+        "HF_ENDPOINT": url,
+        "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+    }
     if local:
         hub.update(HF_HUB_DISABLE_XET=True, HF_HUB_OFFLINE=False)
         datasets.update(HF_HUB_OFFLINE=False, HF_DATASETS_OFFLINE=False)
@@ -85,14 +95,32 @@ def point_clients_at(url: str, *, local: bool) -> None:
 def use_cache_home(folder: str | Path) -> None:
     """Make the HF clients cache under ``folder`` (like ``HF_HOME``), also when they are already imported."""
     home = Path(folder)
-    os.environ.update(HF_HOME=str(home), HF_HUB_CACHE=str(home / "hub"), HF_DATASETS_CACHE=str(home / "datasets"))
-    _set_imported(HUB, {"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"),
-                        "HUGGINGFACE_HUB_CACHE": str(home / "hub"), "HF_ASSETS_CACHE": str(home / "assets"),
-                        "HF_XET_CACHE": str(home / "xet")}, CACHE_ATTRIBUTES)
+    os.environ.update(
+        HF_HOME=str(home), HF_HUB_CACHE=str(home / "hub"), HF_DATASETS_CACHE=str(home / "datasets")
+    )
+    _set_imported(
+        HUB,
+        {
+            "HF_HOME": str(home),
+            "HF_HUB_CACHE": str(home / "hub"),
+            "HUGGINGFACE_HUB_CACHE": str(home / "hub"),
+            "HF_ASSETS_CACHE": str(home / "assets"),
+            "HF_XET_CACHE": str(home / "xet"),
+        },
+        CACHE_ATTRIBUTES,
+    )
     downloads = home / "datasets" / "downloads"
-    _set_imported(DATASETS, {"HF_CACHE_HOME": str(home), "HF_DATASETS_CACHE": home / "datasets",
-                             "HF_MODULES_CACHE": home / "modules", "DOWNLOADED_DATASETS_PATH": downloads,
-                             "EXTRACTED_DATASETS_PATH": downloads / "extracted"}, CACHE_ATTRIBUTES)
+    _set_imported(
+        DATASETS,
+        {
+            "HF_CACHE_HOME": str(home),
+            "HF_DATASETS_CACHE": home / "datasets",
+            "HF_MODULES_CACHE": home / "modules",
+            "DOWNLOADED_DATASETS_PATH": downloads,
+            "EXTRACTED_DATASETS_PATH": downloads / "extracted",
+        },
+        CACHE_ATTRIBUTES,
+    )
 
 
 def _set_imported(module_name: str, values: dict[str, Any], allowed: dict[str, tuple[str, ...]]) -> None:
@@ -103,6 +131,8 @@ def _set_imported(module_name: str, values: dict[str, Any], allowed: dict[str, t
     for name, value in values.items():
         assert name in allowed[module_name], f"{module_name}.{name} is not in kalm.hub.hf_config's tables"
         if not hasattr(module, name):
-            logger.warning("%s.%s no longer exists; the installed version is not the one kalm pins", module_name, name)
+            logger.warning(
+                "%s.%s no longer exists; the installed version is not the one kalm pins", module_name, name
+            )
             continue
         setattr(module, name, value)

@@ -61,12 +61,23 @@ def start_local_server(
     """Start ``python -m kalm.hub.server`` in the background and wait until it listens."""
     root = Path(root).expanduser() if root else default_root()
     root.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "kalm.hub.server", "--root", str(root), "--host", host, "--port", str(port),
-               "--exit-on-stdin-eof"]
+    command = [
+        sys.executable,
+        "-m",
+        "kalm.hub.server",
+        "--root",
+        str(root),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--exit-on-stdin-eof",
+    ]
     env = dict(os.environ, KALM_HUB_TOKEN=token or "")
     with open(root / "server.log", "ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                   env=env)
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env
+        )
     line = _read_ready_line(process, timeout)
     if not line.startswith(READY_PREFIX):
         process.kill()

@@ -56,15 +56,29 @@ def mirror_repo(
         if ref.name in present:
             logger.info("%s already has tag %s; skipped", target, ref.name)
             continue
-        commit = _copy_snapshot(source, destination, repo_id, target, repo_type, ref.target_commit,
-                                message=f"Mirror {ref.name} of {repo_id} ({ref.target_commit[:10]})")
+        commit = _copy_snapshot(
+            source,
+            destination,
+            repo_id,
+            target,
+            repo_type,
+            ref.target_commit,
+            message=f"Mirror {ref.name} of {repo_id} ({ref.target_commit[:10]})",
+        )
         with hub_errors(target, commit, destination.endpoint, f"tagging {ref.name}"):
             destination.create_tag(target, tag=ref.name, revision=commit, repo_type=repo_type)
         copied.append(MirroredTag(ref.name, ref.target_commit, commit))
     main = next(branch.target_commit for branch in refs.branches if branch.name == "main")
     if not tags or tags[-1].target_commit != main:
-        _copy_snapshot(source, destination, repo_id, target, repo_type, main,
-                       message=f"Mirror main of {repo_id} ({main[:10]})")
+        _copy_snapshot(
+            source,
+            destination,
+            repo_id,
+            target,
+            repo_type,
+            main,
+            message=f"Mirror main of {repo_id} ({main[:10]})",
+        )
     return copied
 
 
@@ -73,11 +87,19 @@ def _copy_snapshot(
 ) -> str:
     """Make the destination's ``main`` hold exactly the source snapshot at ``commit``; returns the new commit."""
     with hub_errors(repo_id, commit, source.endpoint, "downloading the snapshot"):
-        folder = Path(snapshot_download(repo_id, repo_type=repo_type, revision=commit, endpoint=source.endpoint,
-                                        token=source.token))
+        folder = Path(
+            snapshot_download(
+                repo_id, repo_type=repo_type, revision=commit, endpoint=source.endpoint, token=source.token
+            )
+        )
     with hub_errors(target, "main", destination.endpoint, "mirroring the snapshot"):
         # delete_patterns="*": every destination file the snapshot does not have goes (.gitattributes stays)
-        info = destination.upload_folder(repo_id=target, folder_path=folder, repo_type=repo_type,
-                                         commit_message=message, delete_patterns="*")
+        info = destination.upload_folder(
+            repo_id=target,
+            folder_path=folder,
+            repo_type=repo_type,
+            commit_message=message,
+            delete_patterns="*",
+        )
     logger.info("mirrored %s@%s to %s@%s", repo_id, commit[:10], target, info.oid[:10])
     return info.oid

@@ -62,10 +62,22 @@ def publish_model(
     provenance_bytes = (json.dumps(provenance, indent=2, sort_keys=True) + "\n").encode()
 
     def build(chosen: str, existing: list[str]) -> tuple[list[CommitOperationAdd], Any]:
-        additions = [*folder_additions(folder, hashes), CommitOperationAdd(MODEL_PROVENANCE, provenance_bytes)]
+        additions = [
+            *folder_additions(folder, hashes),
+            CommitOperationAdd(MODEL_PROVENANCE, provenance_bytes),
+        ]
         if not (folder / "README.md").exists():
-            card = model_card(repo_id, chosen, provenance, env=env, base_model=base_model, pretty_name=pretty_name,
-                              description=description, license=license, library_name=library_name)
+            card = model_card(
+                repo_id,
+                chosen,
+                provenance,
+                env=env,
+                base_model=base_model,
+                pretty_name=pretty_name,
+                description=description,
+                license=license,
+                library_name=library_name,
+            )
             additions.append(CommitOperationAdd("README.md", card.encode()))
         return additions, lambda path: path != ".gitattributes"
 
@@ -75,8 +87,16 @@ def publish_model(
     with timed(timings, "upload"):
         hashes = preupload_folder(api, repo_id, repo_type="model", branch=branch, folder=folder)
     with timed(timings, "commit"):
-        tag, sha = commit_and_tag(api, repo_id, repo_type="model", branch=branch, version=version, bump=bump,
-                                  build=build, message=f"Publish model {repo_id}")
+        tag, sha = commit_and_tag(
+            api,
+            repo_id,
+            repo_type="model",
+            branch=branch,
+            version=version,
+            bump=bump,
+            build=build,
+            message=f"Publish model {repo_id}",
+        )
     logger.info("published model %s %s (%s) on %s", repo_id, tag, sha, api.endpoint)
     return Published(repo_id, "model", tag, sha, api.endpoint, timings)
 

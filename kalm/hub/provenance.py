@@ -20,7 +20,9 @@ from huggingface_hub import HfApi
 import kalm
 from kalm.hub.versions import resolve_commit
 
-MODEL_PROVENANCE = "kalm_provenance.json"  # beside a published model's files; datasets keep it in meta/info.json
+MODEL_PROVENANCE = (
+    "kalm_provenance.json"  # beside a published model's files; datasets keep it in meta/info.json
+)
 
 
 def kalm_provenance() -> dict[str, Any]:
@@ -37,8 +39,13 @@ def kalm_provenance() -> dict[str, Any]:
 def git_sha(folder: Path) -> str | None:
     """The commit checked out in ``folder`` (``None`` outside a git checkout or without git)."""
     try:
-        result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=False)
+        result = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() if result.returncode == 0 else None
@@ -56,6 +63,8 @@ def pin_sources(api: HfApi, provenance: dict[str, Any]) -> dict[str, Any]:
         pinned["source_datasets"] = sources
     model = provenance.get("generator_model")
     if model and "commit" not in model:
-        pinned["generator_model"] = {**model, "commit": resolve_commit(api, model["repo_id"], model.get("revision"),
-                                                                        "model")}
+        pinned["generator_model"] = {
+            **model,
+            "commit": resolve_commit(api, model["repo_id"], model.get("revision"), "model"),
+        }
     return pinned

@@ -34,5 +34,7 @@ def free_version(api: HfApi, repo_id: str, repo_type: str, version: str | None, 
     tags = [tag for tag, _ in list_versions(api, repo_id, repo_type)]
     chosen = check_version(version) if version else next_version(tags, bump)
     if chosen in tags:
-        raise HubError(f"version {chosen} of {repo_id!r} on {api.endpoint} already exists; tags are immutable")
+        raise HubError(
+            f"version {chosen} of {repo_id!r} on {api.endpoint} already exists; tags are immutable"
+        )
     return chosen

@@ -38,8 +38,10 @@ class FilterStats:
     def table(self) -> str:
         """A markdown table: rollouts per level, kept, and each reason with its rate."""
         reasons = sorted({reason for counter in self.counts.values() for reason in counter} - {PLAUSIBLE})
-        lines = ["| " + " | ".join(["level", "rollouts", PLAUSIBLE, *reasons]) + " |",
-                 "|---|---|---|" + "---|" * len(reasons)]
+        lines = [
+            "| " + " | ".join(["level", "rollouts", PLAUSIBLE, *reasons]) + " |",
+            "|---|---|---|" + "---|" * len(reasons),
+        ]
         for level, counter in sorted(self.counts.items()):
             total = sum(counter.values())
             cells = [f"{counter[reason]} ({counter[reason] / total:.1%})" for reason in (PLAUSIBLE, *reasons)]
@@ -47,8 +49,9 @@ class FilterStats:
         return "\n".join(lines)
 
 
-def label_rollout(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray,
-                  actions: np.ndarray) -> dict[str, Any]:
+def label_rollout(
+    suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray
+) -> dict[str, Any]:
     """Cut a decoded rollout where its level's protocol ends it (``EnvSuite.outcome``: first success or
     failure, or the level's horizon) and label it; returns the schema's numeric columns."""
     observations = np.asarray(observations, dtype=np.float32)

@@ -29,7 +29,9 @@ class Item:
     reset_seed: int
 
 
-def plan_items(suite: EnvSuite, levels: list[str], *, per_goal: int | dict[str, int], seed: int) -> list[Item]:
+def plan_items(
+    suite: EnvSuite, levels: list[str], *, per_goal: int | dict[str, int], seed: int
+) -> list[Item]:
     """``per_goal`` rollouts (one count, or one per level) for every goal of every level, each with its own
     sentence and reset seed.
 
@@ -43,7 +45,9 @@ def plan_items(suite: EnvSuite, levels: list[str], *, per_goal: int | dict[str, 
             for k in range(count):
                 rng = np.random.default_rng([seed, level_index, goal_index, k])
                 sentences = prompt_sentences(goal)
-                items.append(Item(len(items), level, goal.id, sentences[k % len(sentences)], int(rng.integers(2**31))))
+                items.append(
+                    Item(len(items), level, goal.id, sentences[k % len(sentences)], int(rng.integers(2**31)))
+                )
     return items
 
 
@@ -60,7 +64,9 @@ def shard(batch_count: int, rank: int, world_size: int) -> list[int]:
 def initial_states(suite: EnvSuite, items: list[Item]) -> np.ndarray:
     """Real initial states: a seeded reset of the environment for each item's goal."""
     env = suite.make()
-    states = [env.reset(seed=item.reset_seed, options={"goal": item.goal_id, "level": item.level})[0]
-              for item in items]
+    states = [
+        env.reset(seed=item.reset_seed, options={"goal": item.goal_id, "level": item.level})[0]
+        for item in items
+    ]
     env.close()
     return np.stack(states)

@@ -21,8 +21,9 @@ import numpy as np
 from kalm.envs.base import EnvSuite
 
 
-def replay(suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray, *,
-           seed: int = 0) -> tuple[np.ndarray, bool]:
+def replay(
+    suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray, *, seed: int = 0
+) -> tuple[np.ndarray, bool]:
     """The real environment's observations when it starts at ``observations[0]`` and takes ``actions`` (until its
     episode ends), and whether it reached the goal."""
     env = suite.make()
@@ -47,12 +48,16 @@ def replay_agreement(suite: EnvSuite, rows: Iterable[dict[str, Any]]) -> dict[st
         observations = np.asarray(row["observations"])
         actions = np.asarray(row["actions"])
         action_list = [int(a) for a in actions] if suite.spec.discrete else list(actions)
-        real, success = replay(suite, str(row["goal_id"]), str(row["level"]), observations, action_list,
-                               seed=int(row["seed"]))
+        real, success = replay(
+            suite, str(row["goal_id"]), str(row["level"]), observations, action_list, seed=int(row["seed"])
+        )
         steps = min(len(real), len(observations))
-        apart = np.flatnonzero(np.abs(real[:steps] - observations[:steps]).max(axis=-1) > suite.replay_tolerance)
-        tally = tallies.setdefault(str(row["level"]), {"success": [], "parted": [], "never": [], "imagined": [],
-                                                        "confirmed": []})
+        apart = np.flatnonzero(
+            np.abs(real[:steps] - observations[:steps]).max(axis=-1) > suite.replay_tolerance
+        )
+        tally = tallies.setdefault(
+            str(row["level"]), {"success": [], "parted": [], "never": [], "imagined": [], "confirmed": []}
+        )
         tally["success"].append(float(success))
         tally["imagined"].append(float(bool(row["success"])))
         if row["success"]:
@@ -60,11 +65,17 @@ def replay_agreement(suite: EnvSuite, rows: Iterable[dict[str, Any]]) -> dict[st
         tally["never"].append(float(not apart.size))
         if apart.size:
             tally["parted"].append(float(apart[0]))
-    return {level: {"rollouts": float(len(t["success"])), "replay_success": float(np.mean(t["success"])),
-                    "imagined_success": float(np.mean(t["imagined"])),
-                    "replay_success_of_imagined": _mean(t["confirmed"]),
-                    "parted_at": _mean(t["parted"]), "never_parted": float(np.mean(t["never"]))}
-            for level, t in sorted(tallies.items())}
+    return {
+        level: {
+            "rollouts": float(len(t["success"])),
+            "replay_success": float(np.mean(t["success"])),
+            "imagined_success": float(np.mean(t["imagined"])),
+            "replay_success_of_imagined": _mean(t["confirmed"]),
+            "parted_at": _mean(t["parted"]),
+            "never_parted": float(np.mean(t["never"])),
+        }
+        for level, t in sorted(tallies.items())
+    }
 
 
 def _mean(values: list[float]) -> float:

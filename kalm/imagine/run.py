@@ -35,9 +35,19 @@ def pending_batches(work_dir: Path, count: int) -> list[int]:
     return [index for index in range(count) if not batch_path(work_dir, index).exists()]
 
 
-def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, horizon: int | None, greedy: bool,
-                 temperature: float | dict[str, float], seed: int, keep_implausible: bool,
-                 project_states: bool | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+def decode_batch(
+    model: Any,
+    suite: EnvSuite,
+    items: list[Item],
+    index: int,
+    *,
+    horizon: int | None,
+    greedy: bool,
+    temperature: float | dict[str, float],
+    seed: int,
+    keep_implausible: bool,
+    project_states: bool | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Imagine, label and judge one batch; returns schema rows and their verdicts.
 
     Each rollout runs under its level's protocol (at most ``horizon`` actions when given). Unless implausible
@@ -46,27 +56,48 @@ def decode_batch(model: Any, suite: EnvSuite, items: list[Item], index: int, *, 
     ``project_in_imagination``).
     """
     device = next(model.parameters()).device  # a CUDA generator for a model on a GPU (no host round trip)
-    generator = torch.Generator(device=device).manual_seed(int(np.random.default_rng([seed, index]).integers(2**62)))
+    generator = torch.Generator(device=device).manual_seed(
+        int(np.random.default_rng([seed, index]).integers(2**62))
+    )
     levels = [item.level for item in items]
-    stop = judge_stop(suite, [item.goal_id for item in items], levels, implausible=not keep_implausible,
-                      horizon=horizon)
+    stop = judge_stop(
+        suite, [item.goal_id for item in items], levels, implausible=not keep_implausible, horizon=horizon
+    )
     decoded = model.generate_rollouts(
-        [item.sentence for item in items], initial_states(suite, items),
-        horizon=decoding_horizon(suite, levels, horizon), greedy=greedy,
-        temperature=[temperature[level] for level in levels] if isinstance(temperature, dict) else temperature,
-        generator=generator, stop=stop,
-        project=state_projection(suite) if _projects(suite, project_states) else None)
+        [item.sentence for item in items],
+        initial_states(suite, items),
+        horizon=decoding_horizon(suite, levels, horizon),
+        greedy=greedy,
+        temperature=[temperature[level] for level in levels]
+        if isinstance(temperature, dict)
+        else temperature,
+        generator=generator,
+        stop=stop,
+        project=state_projection(suite) if _projects(suite, project_states) else None,
+    )
     rows, verdicts = [], []
     for b, item in enumerate(items):
         observations, actions = decoded.rollout(b)
         labelled = label_rollout(suite, item.goal_id, item.level, observations, actions)
         verdicts.append(verdict(suite, labelled["observations"]))
-        rows.append({"episode_id": item.index, "env": suite.name, "source": "imaginary", "level": item.level,
-                     "goal_id": item.goal_id, "instruction": item.sentence, "seed": item.reset_seed, **labelled})
+        rows.append(
+            {
+                "episode_id": item.index,
+                "env": suite.name,
+                "source": "imaginary",
+                "level": item.level,
+                "goal_id": item.goal_id,
+                "instruction": item.sentence,
+                "seed": item.reset_seed,
+                **labelled,
+            }
+        )
     return rows, verdicts
 
 
-def write_batch(work_dir: Path, index: int, rows: list[dict[str, Any]], verdicts: list[str], suite: EnvSuite) -> None:
+def write_batch(
+    work_dir: Path, index: int, rows: list[dict[str, Any]], verdicts: list[str], suite: EnvSuite
+) -> None:
     """Write a batch's rows and verdicts; the parquet file appears last and atomically."""
     path = batch_path(work_dir, index)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,14 +129,31 @@ def merge(work_dir: Path, count: int, *, keep_implausible: bool) -> tuple[datase
 class ImagineModule(L.LightningModule):
     """Decodes plan batches in ``predict_step`` (one batch index per step) and writes their files."""
 
-    def __init__(self, model: Any, suite: EnvSuite, plan: list[list[Item]], work_dir: Path, *, horizon: int | None,
-                 greedy: bool, temperature: float | dict[str, float], seed: int, keep_implausible: bool,
-                 project_states: bool | None = None,
-                 progress: Any = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        suite: EnvSuite,
+        plan: list[list[Item]],
+        work_dir: Path,
+        *,
+        horizon: int | None,
+        greedy: bool,
+        temperature: float | dict[str, float],
+        seed: int,
+        keep_implausible: bool,
+        project_states: bool | None = None,
+        progress: Any = None,
+    ) -> None:
         super().__init__()
         self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir
-        self.settings = {"horizon": horizon, "greedy": greedy, "temperature": temperature, "seed": seed,
-                         "keep_implausible": keep_implausible, "project_states": project_states}
+        self.settings = {
+            "horizon": horizon,
+            "greedy": greedy,
+            "temperature": temperature,
+            "seed": seed,
+            "keep_implausible": keep_implausible,
+            "project_states": project_states,
+        }
         self.progress = progress
 
     @override

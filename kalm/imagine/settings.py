@@ -41,11 +41,15 @@ class ImagineSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.per_goal, dict) and not set(self.levels) <= set(self.per_goal):
-            raise ConfigError(f"per_goal names levels {sorted(self.per_goal)}; expected a count for each of "
-                              f"the imagined levels {sorted(self.levels)}")
+            raise ConfigError(
+                f"per_goal names levels {sorted(self.per_goal)}; expected a count for each of "
+                f"the imagined levels {sorted(self.levels)}"
+            )
         if isinstance(self.temperature, dict) and not set(self.levels) <= set(self.temperature):
-            raise ConfigError(f"temperature names levels {sorted(self.temperature)}; expected a value for each of "
-                              f"the imagined levels {sorted(self.levels)}")
+            raise ConfigError(
+                f"temperature names levels {sorted(self.temperature)}; expected a value for each of "
+                f"the imagined levels {sorted(self.levels)}"
+            )
         if min(self.level_temperatures().values(), default=1.0) <= 0:
             raise ConfigError(f"temperature={self.temperature} must be positive")
         if min(self.goal_counts().values(), default=1) < 1 or self.batch_size < 1:

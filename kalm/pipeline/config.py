@@ -45,8 +45,9 @@ class GroundConfig:
     finetune: str = "lora"
     lora_rank: int = 32
     lora_alpha: int = 64
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                             "gate_proj", "up_proj", "down_proj"])
+    lora_targets: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
     residual_states: bool = True
     lr: float = 1e-3
     codec_lr: float | None = 3e-3
@@ -135,6 +136,8 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     ground: GroundConfig = field(default_factory=GroundConfig)
-    imagine: ImagineSettings = field(default_factory=lambda: ImagineSettings(per_goal=dict(DEFAULT_PER_GOAL), greedy=False))
+    imagine: ImagineSettings = field(
+        default_factory=lambda: ImagineSettings(per_goal=dict(DEFAULT_PER_GOAL), greedy=False)
+    )
     learn: LearnConfig = field(default_factory=LearnConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)

@@ -17,18 +17,35 @@ from kalm.envs.base import EnvSuite
 from kalm.imagine.replay import replay
 
 
-def rollout_gif(suite: EnvSuite, path: str | Path, *, goal_id: str, level: str, sentence: str,
-                observations: np.ndarray, actions: np.ndarray, seed: int = 0, size: int = 160,
-                fps: int = 2) -> Path | None:
+def rollout_gif(
+    suite: EnvSuite,
+    path: str | Path,
+    *,
+    goal_id: str,
+    level: str,
+    sentence: str,
+    observations: np.ndarray,
+    actions: np.ndarray,
+    seed: int = 0,
+    size: int = 160,
+    fps: int = 2,
+) -> Path | None:
     """Write the side-by-side GIF; ``None`` when the environment cannot render observations."""
     if suite.render_observation(observations[0], size=size, goal_id=goal_id) is None:
         return None
     real, _ = replay(suite, goal_id, level, observations, actions, seed=seed)
-    real = np.concatenate([real, np.repeat(real[-1:], len(observations) - len(real), axis=0)])  # the real episode may end first
+    real = np.concatenate(
+        [real, np.repeat(real[-1:], len(observations) - len(real), axis=0)]
+    )  # the real episode may end first
     frames = []
     for step, (imagined, actual) in enumerate(zip(observations, real, strict=True)):
-        panels = np.concatenate([suite.render_observation(imagined, size=size, goal_id=goal_id),
-                                 suite.render_observation(actual, size=size, goal_id=goal_id)], axis=1)
+        panels = np.concatenate(
+            [
+                suite.render_observation(imagined, size=size, goal_id=goal_id),
+                suite.render_observation(actual, size=size, goal_id=goal_id),
+            ],
+            axis=1,
+        )
         frames.append(_caption(panels, sentence, f"{level} goal, step {step}: imagined | real replay"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,11 +27,19 @@ def sides(config: RunConfig) -> dict[str, list[str] | None]:
         return {"baseline": None, "kalm": list(config.imagine.levels)}
     if config.learn.policy_protocol == "per_level":
         return {"baseline": None, **{f"kalm/{level}": [level] for level in config.imagine.levels}}
-    raise ConfigError(f"learn.policy_protocol={config.learn.policy_protocol!r}; expected 'pooled' or 'per_level'")
+    raise ConfigError(
+        f"learn.policy_protocol={config.learn.policy_protocol!r}; expected 'pooled' or 'per_level'"
+    )
 
 
-def train_policies(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any],
-                   imaginary: dict[str, Any], folder: Path) -> dict[str, dict[str, Any]]:
+def train_policies(
+    config: RunConfig,
+    suite: EnvSuite,
+    state: RunState,
+    real: dict[str, Any],
+    imaginary: dict[str, Any],
+    folder: Path,
+) -> dict[str, dict[str, Any]]:
     """Train every side (``sides``) with the same algorithm, steps and seeds; returns their folders per seed."""
     if config.learn.num_seeds < 1:
         raise ConfigError(f"learn.num_seeds={config.learn.num_seeds}; expected at least 1")
@@ -41,19 +49,40 @@ def train_policies(config: RunConfig, suite: EnvSuite, state: RunState, real: di
         key = stage_key("learn", name, suite.name, config.seed, dataclasses.asdict(config.learn), sources)
         data = imaginary if levels else None
 
-        def produce(name: str = name, key: str = key, data: dict[str, Any] | None = data,
-                    levels: list[str] | None = levels) -> dict[str, Any]:
+        def produce(
+            name: str = name,
+            key: str = key,
+            data: dict[str, Any] | None = data,
+            levels: list[str] | None = levels,
+        ) -> dict[str, Any]:
             seeds = range(config.seed, config.seed + config.learn.num_seeds)
             slug = name.replace("/", "-")
-            return {"seeds": [_fit(config, seed, real, data, levels, folder / "policies" / f"{slug}-{key}" / f"seed-{seed}")
-                              for seed in seeds]}
+            return {
+                "seeds": [
+                    _fit(
+                        config,
+                        seed,
+                        real,
+                        data,
+                        levels,
+                        folder / "policies" / f"{slug}-{key}" / f"seed-{seed}",
+                    )
+                    for seed in seeds
+                ]
+            }
 
         trained[name] = cached(state, f"learn_{name}", key, produce, every_rank=True)
     return trained
 
 
-def _fit(config: RunConfig, seed: int, real: dict[str, Any], imaginary: dict[str, Any] | None,
-         levels: list[str] | None, folder: Path) -> dict[str, Any]:
+def _fit(
+    config: RunConfig,
+    seed: int,
+    real: dict[str, Any],
+    imaginary: dict[str, Any] | None,
+    levels: list[str] | None,
+    folder: Path,
+) -> dict[str, Any]:
     """Train one policy (resuming from its last checkpoint if a run was interrupted)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -66,34 +95,68 @@ def _fit(config: RunConfig, seed: int, real: dict[str, Any], imaginary: dict[str
     L.seed_everything(seed, verbose=False)
     data = TransitionDataModule(
         real=f"{real['repo_id']}@{real['commit']}",
-        imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [], imaginary_levels=levels,
+        imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [],
+        imaginary_levels=levels,
         imaginary_successful_only=settings.imaginary_successful_only,
-        real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0, batch_size=settings.batch_size,
-        steps_per_epoch=settings.steps, batches_per_step=settings.batches_per_step, seed=seed)
-    module = OfflineRLModule(algorithm=settings.algorithm, gamma=settings.gamma, hyper=dict(settings.hyper),
-                             export_dir=str(folder / "policy"))
+        real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0,
+        batch_size=settings.batch_size,
+        steps_per_epoch=settings.steps,
+        batches_per_step=settings.batches_per_step,
+        seed=seed,
+    )
+    module = OfflineRLModule(
+        algorithm=settings.algorithm,
+        gamma=settings.gamma,
+        hyper=dict(settings.hyper),
+        export_dir=str(folder / "policy"),
+    )
     per_item = settings.batches_per_step  # global_step counts updates, K per dataloader item
-    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
-                                  every_n_train_steps=max(1, settings.steps // 4 // per_item) * per_item)
-    trainer = L.Trainer(**dataclasses.asdict(config.trainer), max_steps=settings.steps, logger=CSVLogger(folder, name="logs"),
-                        callbacks=[checkpoints], log_every_n_steps=50, default_root_dir=folder,
-                        num_sanity_val_steps=0, limit_val_batches=0)
+    checkpoints = ModelCheckpoint(
+        dirpath=folder / "checkpoints",
+        save_last=True,
+        every_n_train_steps=max(1, settings.steps // 4 // per_item) * per_item,
+    )
+    trainer = L.Trainer(
+        **dataclasses.asdict(config.trainer),
+        max_steps=settings.steps,
+        logger=CSVLogger(folder, name="logs"),
+        callbacks=[checkpoints],
+        log_every_n_steps=50,
+        default_root_dir=folder,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     last = folder / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
-    return {"seed": seed, "policy": str(folder / "policy"), "steps": trainer.global_step,
-            "data": [item for item in data.inputs]}
+    return {
+        "seed": seed,
+        "policy": str(folder / "policy"),
+        "steps": trainer.global_step,
+        "data": [item for item in data.inputs],
+    }
 
 
-def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, policies: dict[str, dict[str, Any]],
-                      folder: Path, model: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_policies(
+    config: RunConfig,
+    suite: EnvSuite,
+    state: RunState,
+    policies: dict[str, dict[str, Any]],
+    folder: Path,
+    model: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Evaluate both policies and the suite's floors on the same cases of every level (training seed ``s`` of
     either side plays the cases of seed ``s``; the floors play all of them), and the grounded ``model`` acting as
     a policy on the first ``evaluate.llm_policy_episodes`` cases of the first seed; returns the report's dict
     and files."""
     settings = config.evaluate
-    key = stage_key("evaluate", suite.name, config.seed, dataclasses.asdict(settings),
-                    {name: [run["policy"] for run in trained["seeds"]] for name, trained in policies.items()},
-                    model["commit"] if model and settings.llm_policy_episodes else None)
+    key = stage_key(
+        "evaluate",
+        suite.name,
+        config.seed,
+        dataclasses.asdict(settings),
+        {name: [run["policy"] for run in trained["seeds"]] for name, trained in policies.items()},
+        model["commit"] if model and settings.llm_policy_episodes else None,
+    )
 
     def produce() -> dict[str, Any]:
         from kalm.rl.evaluation import evaluate_floors, evaluate_policy, pool
@@ -103,10 +166,16 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
 
         seeds = [run["seed"] for run in next(iter(policies.values()))["seeds"]]
         columns = report_columns(settings.levels, settings.unseen_phrasings)
-        report = EvalReport(env=suite.name, settings={"episodes": settings.episodes, "seeds": seeds,
-                                                      "algorithm": config.learn.algorithm,
-                                                      "policy_protocol": config.learn.policy_protocol},
-                            comparisons=[("kalm", "baseline")])
+        report = EvalReport(
+            env=suite.name,
+            settings={
+                "episodes": settings.episodes,
+                "seeds": seeds,
+                "algorithm": config.learn.algorithm,
+                "policy_protocol": config.learn.policy_protocol,
+            },
+            comparisons=[("kalm", "baseline")],
+        )
         results: dict[str, dict[str, Any]] = {}
         per_seed: dict[str, dict[str, list[float]]] = {}
         for name, trained in policies.items():
@@ -114,37 +183,63 @@ def evaluate_policies(config: RunConfig, suite: EnvSuite, state: RunState, polic
             runs = []
             for run in trained["seeds"]:  # seed s of every side plays the cases of seed s: paired
                 loaded = load_policy(run["policy"])
-                runs.append(evaluate_policy(loaded.policy, suite, GoalEncoder(loaded.goal_encoder), levels=levels,
-                                            episodes=settings.episodes, seed=run["seed"], progress=True))
+                runs.append(
+                    evaluate_policy(
+                        loaded.policy,
+                        suite,
+                        GoalEncoder(loaded.goal_encoder),
+                        levels=levels,
+                        episodes=settings.episodes,
+                        seed=run["seed"],
+                        progress=True,
+                    )
+                )
             results[name] = pool(runs)
             per_seed[name] = {level: [result[level].rate for result in runs] for level in levels}
         report.results["baseline"] = results.pop("baseline")
         report.results["kalm"] = results.pop("kalm", None) or {
-            level: results[f"kalm/{_trained_for(level)}"][level] for level in columns}
+            level: results[f"kalm/{_trained_for(level)}"][level] for level in columns
+        }
         report.results.update(results)  # per level: each level's own policy as a row of its own too
-        report.add_floors(evaluate_floors(suite, levels=columns, episodes=settings.episodes,
-                                          seeds=seeds))
+        report.add_floors(evaluate_floors(suite, levels=columns, episodes=settings.episodes, seeds=seeds))
         if model is not None and settings.llm_policy_episodes:
             from kalm.grounding.policy import LLM_POLICY
 
-            report.results[LLM_POLICY] = _llm_policy(model, suite, columns,
-                                                     min(settings.llm_policy_episodes, settings.episodes), seeds[0],
-                                                     device=_llm_device(config.trainer.accelerator))
+            report.results[LLM_POLICY] = _llm_policy(
+                model,
+                suite,
+                columns,
+                min(settings.llm_policy_episodes, settings.episodes),
+                seeds[0],
+                device=_llm_device(config.trainer.accelerator),
+            )
         files = report.save(folder / "evaluation")
-        return {"report": report.to_dict(), "markdown": report.to_markdown(), "per_seed": per_seed,
-                "files": {kind: str(path) for kind, path in files.items()}}
+        return {
+            "report": report.to_dict(),
+            "markdown": report.to_markdown(),
+            "per_seed": per_seed,
+            "files": {kind: str(path) for kind, path in files.items()},
+        }
 
     return cached(state, "evaluate", key, produce)
 
 
-def _llm_policy(model: dict[str, Any], suite: EnvSuite, levels: list[str], episodes: int, seed: int, *,
-                device: str = "cpu") -> dict[str, Any]:
+def _llm_policy(
+    model: dict[str, Any],
+    suite: EnvSuite,
+    levels: list[str],
+    episodes: int,
+    seed: int,
+    *,
+    device: str = "cpu",
+) -> dict[str, Any]:
     from kalm.grounding.hub import load_grounded
     from kalm.grounding.policy import evaluate_llm_policy
 
     loaded = load_grounded(model["repo_id"], model["commit"])
-    return evaluate_llm_policy(loaded.model.to(device).eval(), suite, levels=levels, episodes=episodes, seeds=[seed],
-                               progress=True)
+    return evaluate_llm_policy(
+        loaded.model.to(device).eval(), suite, levels=levels, episodes=episodes, seeds=[seed], progress=True
+    )
 
 
 def _llm_device(accelerator: str) -> str:

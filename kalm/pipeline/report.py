@@ -27,9 +27,11 @@ def _episodes(settings: dict[str, Any]) -> str:
     seeds = settings.get("seeds", [settings.get("seed")])
     if len(seeds) == 1:
         return f"{settings['episodes']} episodes per level and policy."
-    return (f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds, each seed on its "
-            f"own cases ({len(seeds) * settings['episodes']} per policy); seed s of the baseline and of KALM play "
-            "the same cases, and the floors play all of them.")
+    return (
+        f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds, each seed on its "
+        f"own cases ({len(seeds) * settings['episodes']} per policy); seed s of the baseline and of KALM play "
+        "the same cases, and the floors play all of them."
+    )
 
 
 def protocol_lines(suite: EnvSuite, levels: list[str], policy_protocol: str) -> list[str]:
@@ -37,8 +39,10 @@ def protocol_lines(suite: EnvSuite, levels: list[str], policy_protocol: str) -> 
     lines = ["Protocol (each level's horizon and judge; the same judges label the imaginary rollouts):", ""]
     for level in levels:
         if level == UNSEEN_PHRASINGS:
-            lines.append(f"- {level}: the rephrase cases, each said in one of its goal's sentences that imagination "
-                         "never prompted with (every other sentence is held out); judged as rephrase")
+            lines.append(
+                f"- {level}: the rephrase cases, each said in one of its goal's sentences that imagination "
+                "never prompted with (every other sentence is held out); judged as rephrase"
+            )
         else:
             lines.append(f"- {level}: {suite.protocol(level).judge}")
     options = {level: suite.evaluation_options(level) for level in levels if level != UNSEEN_PHRASINGS}
@@ -50,8 +54,10 @@ def protocol_lines(suite: EnvSuite, levels: list[str], policy_protocol: str) -> 
 
 POLICY_PROTOCOLS = {
     "pooled": "one KALM policy, trained on the real data plus the imaginary rollouts of every novel level",
-    "per_level": ("one KALM policy per novel level, trained on the real data plus that level's imaginary rollouts; "
-                  "the train column shows the rephrase policy (the paper's protocol, reference §7)"),
+    "per_level": (
+        "one KALM policy per novel level, trained on the real data plus that level's imaginary rollouts; "
+        "the train column shows the rephrase policy (the paper's protocol, reference §7)"
+    ),
 }
 
 
@@ -61,11 +67,15 @@ def diagnostics_table(metrics: dict[str, float]) -> list[str]:
     for key, value in sorted(metrics.items()):
         name = key.removeprefix("val/")
         if name.endswith(("/chance", "/constant")) or not name.startswith(
-                ("explanation", "action_agreement", "match_rate")):
+            ("explanation", "action_agreement", "match_rate")
+        ):
             continue
         reference = metrics.get(f"{key}/chance", metrics.get(f"{key}/constant"))
         rows.append(f"| {name} | {value:.3f} | {'' if reference is None else f'{reference:.3f}'} |")
-    for key, label in (("val/action_acc", "action_acc (teacher-forced)"), ("val/state_mse", "state_mse (teacher-forced)")):
+    for key, label in (
+        ("val/action_acc", "action_acc (teacher-forced)"),
+        ("val/state_mse", "state_mse (teacher-forced)"),
+    ):
         if key in metrics:
             rows.append(f"| {label} | {metrics[key]:.3f} | |")
     return rows
@@ -75,11 +85,16 @@ def replay_table(replay: dict[str, dict[str, float]] | None) -> list[str]:
     """Per level: how many kept rollouts reach their goal when their actions are replayed in the simulator."""
     if not replay:
         return []
-    rows = ["| level | kept rollouts | replay reaches the goal | labelled successful | of those, replay reaches it "
-            "| imagined and real part at step (mean) | never part |", "|---|---|---|---|---|---|---|"]
-    rows += [f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} | {r.get('imagined_success', float('nan')):.1%} "
-             f"| {r.get('replay_success_of_imagined', float('nan')):.1%} | {r['parted_at']:.1f} | {r['never_parted']:.1%} |"
-             for level, r in replay.items()]
+    rows = [
+        "| level | kept rollouts | replay reaches the goal | labelled successful | of those, replay reaches it "
+        "| imagined and real part at step (mean) | never part |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} | {r.get('imagined_success', float('nan')):.1%} "
+        f"| {r.get('replay_success_of_imagined', float('nan')):.1%} | {r['parted_at']:.1f} | {r['never_parted']:.1%} |"
+        for level, r in replay.items()
+    ]
     return [*rows, ""]
 
 
@@ -90,7 +105,9 @@ def _per_seed(evaluation: dict[str, Any]) -> list[str]:
     per_seed = evaluation["per_seed"]
     lines = ["Per training seed:", ""]
     for name, levels in per_seed.items():
-        cells = ", ".join(f"{level} " + " / ".join(f"{100 * rate:.0f}" for rate in rates) for level, rates in levels.items())
+        cells = ", ".join(
+            f"{level} " + " / ".join(f"{100 * rate:.0f}" for rate in rates) for level, rates in levels.items()
+        )
         lines.append(f"- {name}: {cells} %")
     return [*lines, ""]
 
@@ -110,17 +127,33 @@ def gifs(suite: EnvSuite, imaginary: dict[str, Any], folder: Path, count: int) -
             candidates = np.flatnonzero(levels == level)
         ranked = sorted(candidates.tolist(), key=lambda i: (not success[i], i))
         row = dataset[int(ranked[0])]
-        path = rollout_gif(suite, folder / "figures" / f"imagined-vs-real-{level}.gif", goal_id=str(row["goal_id"]),
-                           level=str(level), sentence=str(row["instruction"]), observations=row["observations"],
-                           actions=row["actions"], seed=int(row["seed"]))
+        path = rollout_gif(
+            suite,
+            folder / "figures" / f"imagined-vs-real-{level}.gif",
+            goal_id=str(row["goal_id"]),
+            level=str(level),
+            sentence=str(row["instruction"]),
+            observations=row["observations"],
+            actions=row["actions"],
+            seed=int(row["seed"]),
+        )
         if path is not None:
             written.append(str(path.relative_to(folder)))
     return written
 
 
-def write_report(folder: Path, *, name: str, suite: EnvSuite, state: RunState, real: dict[str, Any],
-                 model: dict[str, Any], imaginary: dict[str, Any], evaluation: dict[str, Any],
-                 figures: list[str]) -> Path:
+def write_report(
+    folder: Path,
+    *,
+    name: str,
+    suite: EnvSuite,
+    state: RunState,
+    real: dict[str, Any],
+    model: dict[str, Any],
+    imaginary: dict[str, Any],
+    evaluation: dict[str, Any],
+    figures: list[str],
+) -> Path:
     """Write ``report.md`` and ``report.json`` into the run folder; returns the markdown path."""
     chart = Path(evaluation["files"]["png"]).relative_to(folder)
     timings = {stage: state.seconds(stage) for stage in STAGES}
@@ -128,37 +161,81 @@ def write_report(folder: Path, *, name: str, suite: EnvSuite, state: RunState, r
     settings = evaluation["report"]["settings"]
     report = EvalReport.from_dict(evaluation["report"])
     lines = [
-        f"# KALM run `{name}` on {suite.name}", "",
-        "## Success rate per level", "",
-        ("Baseline: offline RL on real data only. KALM: the same algorithm, steps and seeds on real plus "
-         f"imaginary rollouts. Floors: trivial policies on the same cases. {_episodes(settings)}"), "",
+        f"# KALM run `{name}` on {suite.name}",
+        "",
+        "## Success rate per level",
+        "",
+        (
+            "Baseline: offline RL on real data only. KALM: the same algorithm, steps and seeds on real plus "
+            f"imaginary rollouts. Floors: trivial policies on the same cases. {_episodes(settings)}"
+        ),
+        "",
         *protocol_lines(suite, report.levels, settings.get("policy_protocol", "pooled")),
-        report.to_markdown(), *_per_seed(evaluation), f"![success rate per level]({chart})", "",
-        "## Grounding", "",
-        (f"Model `{model['repo_id']}` {model.get('version') or ''} (commit `{model['commit'][:12]}`), "
-         f"{model.get('steps', '?')} training steps. Explanations are read by a strict interpreter on held-out "
-         "real episodes that reached their goal; action agreement compares the model's first action, decoded "
-         "freely from the goal and a real initial state, with the behaviour policy's."), "",
-        *diagnostics_table(metrics), "",
-        "## Imaginary data", "",
-        (f"`{imaginary['repo_id']}` {imaginary['version']}: {imaginary['summary']['episodes']} rollouts kept "
-         f"({imaginary['summary']['transitions']} transitions), per level {imaginary['summary']['levels']}."), "",
-        imaginary["filter_table"], "",
+        report.to_markdown(),
+        *_per_seed(evaluation),
+        f"![success rate per level]({chart})",
+        "",
+        "## Grounding",
+        "",
+        (
+            f"Model `{model['repo_id']}` {model.get('version') or ''} (commit `{model['commit'][:12]}`), "
+            f"{model.get('steps', '?')} training steps. Explanations are read by a strict interpreter on held-out "
+            "real episodes that reached their goal; action agreement compares the model's first action, decoded "
+            "freely from the goal and a real initial state, with the behaviour policy's."
+        ),
+        "",
+        *diagnostics_table(metrics),
+        "",
+        "## Imaginary data",
+        "",
+        (
+            f"`{imaginary['repo_id']}` {imaginary['version']}: {imaginary['summary']['episodes']} rollouts kept "
+            f"({imaginary['summary']['transitions']} transitions), per level {imaginary['summary']['levels']}."
+        ),
+        "",
+        imaginary["filter_table"],
+        "",
         *replay_table(imaginary.get("replay")),
-        "## Real data", "",
-        (f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, success rate "
-         f"{real['summary'].get('success_rate', float('nan')):.3f}."), "",
-        "## Timings", "", "| stage | seconds |", "|---|---|",
-        *[f"| {stage} | {seconds:.1f} |" for stage, seconds in timings.items() if seconds is not None], "",
-        "## Imagined rollouts next to the real environment", "",
-        ("Left: states imagined by the grounded LM. Right: the real environment replaying the imagined actions "
-         "from the same initial state."), "",
-        *[f"![{Path(path).stem}]({path})" for path in figures], "",
+        "## Real data",
+        "",
+        (
+            f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, success rate "
+            f"{real['summary'].get('success_rate', float('nan')):.3f}."
+        ),
+        "",
+        "## Timings",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        *[f"| {stage} | {seconds:.1f} |" for stage, seconds in timings.items() if seconds is not None],
+        "",
+        "## Imagined rollouts next to the real environment",
+        "",
+        (
+            "Left: states imagined by the grounded LM. Right: the real environment replaying the imagined actions "
+            "from the same initial state."
+        ),
+        "",
+        *[f"![{Path(path).stem}]({path})" for path in figures],
+        "",
     ]
     markdown = folder / "report.md"
     markdown.write_text("\n".join(lines))
-    (folder / "report.json").write_text(json.dumps({
-        "name": name, "env": suite.name, "real": real, "grounding": model, "imaginary": imaginary,
-        "evaluation": evaluation["report"], "timings": timings, "figures": figures,
-    }, indent=2, default=str) + "\n")
+    (folder / "report.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "env": suite.name,
+                "real": real,
+                "grounding": model,
+                "imaginary": imaginary,
+                "evaluation": evaluation["report"],
+                "timings": timings,
+                "figures": figures,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     return markdown

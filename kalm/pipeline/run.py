@@ -30,8 +30,20 @@ if TYPE_CHECKING:
     from kalm.distributed import Ranks
 
 log = logging.getLogger(__name__)
-_PACKAGES = ("kalm", "torch", "lightning", "transformers", "peft", "torchrl", "tensordict", "datasets",
-             "huggingface-hub", "mujoco", "metaworld", "gymnasium")
+_PACKAGES = (
+    "kalm",
+    "torch",
+    "lightning",
+    "transformers",
+    "peft",
+    "torchrl",
+    "tensordict",
+    "datasets",
+    "huggingface-hub",
+    "mujoco",
+    "metaworld",
+    "gymnasium",
+)
 
 
 _THIRD_PARTY_NOISE = (  # warnings about the libraries' own internals, nothing a user of kalm can act on
@@ -51,8 +63,11 @@ def run_pipeline(config: RunConfig) -> Path:
     from kalm import distributed
 
     config = dataclasses.replace(config, trainer=launched_placement(config.trainer))
-    ranks = distributed.start(accelerator=config.trainer.accelerator, devices=config.trainer.devices,
-                              num_nodes=config.trainer.num_nodes)
+    ranks = distributed.start(
+        accelerator=config.trainer.accelerator,
+        devices=config.trainer.devices,
+        num_nodes=config.trainer.num_nodes,
+    )
     folder = Path(config.out) / config.name
     folder.mkdir(parents=True, exist_ok=True)
     log_file = folder / ("run.log" if ranks.is_zero else f"run.rank{ranks.rank}.log")
@@ -109,8 +124,17 @@ def _run(config: RunConfig, folder: Path, ranks: Ranks) -> None:
 
     def report() -> str:
         figures = gifs(suite, imaginary, folder, config.evaluate.gifs)
-        path = write_report(folder, name=config.name, suite=suite, state=state, real=real, model=model,
-                            imaginary=imaginary, evaluation=evaluation, figures=figures)
+        path = write_report(
+            folder,
+            name=config.name,
+            suite=suite,
+            state=state,
+            real=real,
+            model=model,
+            imaginary=imaginary,
+            evaluation=evaluation,
+            figures=figures,
+        )
         print(f"\nKALM run {config.name!r} on {suite.name}: success rate per level\n")
         print(success_table(evaluation))
         print(f"\nreport: {path}")
@@ -131,8 +155,13 @@ def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:
             versions[package] = None
     from kalm.hub.provenance import kalm_provenance
 
-    provenance = {"hub_endpoint": endpoint, "python": platform.python_version(), "packages": versions,
-                  **kalm_provenance(), "config": dataclasses.asdict(config)}
+    provenance = {
+        "hub_endpoint": endpoint,
+        "python": platform.python_version(),
+        "packages": versions,
+        **kalm_provenance(),
+        "config": dataclasses.asdict(config),
+    }
     (folder / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
 
 

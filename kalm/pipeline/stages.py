@@ -24,8 +24,14 @@ from kalm.pipeline.state import RunState, stage_key
 log = logging.getLogger(__name__)
 
 
-def cached(state: RunState, stage: str, key: str, produce: Callable[[], dict[str, Any] | None], *,
-           every_rank: bool = False) -> dict[str, Any]:
+def cached(
+    state: RunState,
+    stage: str,
+    key: str,
+    produce: Callable[[], dict[str, Any] | None],
+    *,
+    every_rank: bool = False,
+) -> dict[str, Any]:
     """Return the recorded output of ``stage`` for ``key``, or run ``produce`` and record it.
 
     Rank 0 decides (from its ``stages.json``) and records; every rank returns rank 0's record. ``produce`` runs
@@ -60,40 +66,73 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
 
         def pull() -> dict[str, Any]:
             pulled = pull_dataset(repo, revision)
-            return {"repo_id": repo, "version": pulled.revision, "commit": pulled.commit,
-                    "summary": pulled.info.get("totals", {})}
+            return {
+                "repo_id": repo,
+                "version": pulled.revision,
+                "commit": pulled.commit,
+                "summary": pulled.info.get("totals", {}),
+            }
 
         return cached(state, "real_data", stage_key("pull", settings.dataset), pull)
 
     def collect() -> dict[str, Any]:
         from kalm.collect import collect_rollouts
 
-        result = collect_rollouts(suite, episodes=settings.episodes, seed=config.seed, noise=settings.noise,
-                                  random_fraction=settings.random_fraction)
+        result = collect_rollouts(
+            suite,
+            episodes=settings.episodes,
+            seed=config.seed,
+            noise=settings.noise,
+            random_fraction=settings.random_fraction,
+        )
         published = publish_dataset(
-            result.dataset, f"{config.org}/kalm-{suite.name}-real", env=suite.name, spec=suite.spec,
-            provenance={"collector": "scripted behaviour policy", "seed": config.seed,
-                        "config": dataclasses.asdict(settings)})
-        return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
-                "summary": summarize(result.dataset)}
+            result.dataset,
+            f"{config.org}/kalm-{suite.name}-real",
+            env=suite.name,
+            spec=suite.spec,
+            provenance={
+                "collector": "scripted behaviour policy",
+                "seed": config.seed,
+                "config": dataclasses.asdict(settings),
+            },
+        )
+        return {
+            "repo_id": published.repo_id,
+            "version": published.version,
+            "commit": published.commit,
+            "summary": summarize(result.dataset),
+        }
 
-    return cached(state, "real_data", stage_key("collect", suite.name, config.seed, dataclasses.asdict(settings)),
-                  collect)
+    return cached(
+        state,
+        "real_data",
+        stage_key("collect", suite.name, config.seed, dataclasses.asdict(settings)),
+        collect,
+    )
 
 
-def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any], folder: Path) -> dict[str, Any]:
+def grounding(
+    config: RunConfig, suite: EnvSuite, state: RunState, real: dict[str, Any], folder: Path
+) -> dict[str, Any]:
     """Ground the LLM on the real data and publish it, or pull the named grounded model."""
     settings = config.ground
     if settings.model and settings.init_from:
-        raise ConfigError("ground.model (use a grounded model as it is) and ground.init_from (ground further "
-                          "from one) exclude each other; set one of them")
+        raise ConfigError(
+            "ground.model (use a grounded model as it is) and ground.init_from (ground further "
+            "from one) exclude each other; set one of them"
+        )
     if settings.model:
+
         def pull() -> dict[str, Any]:
             from kalm.grounding.hub import load_grounded
 
             loaded = load_grounded(settings.model)
-            return {"repo_id": loaded.source, "version": split_revision(settings.model)[1], "commit": loaded.commit,
-                    "metrics": loaded.provenance.get("metrics", {})}
+            return {
+                "repo_id": loaded.source,
+                "version": split_revision(settings.model)[1],
+                "commit": loaded.commit,
+                "metrics": loaded.provenance.get("metrics", {}),
+            }
 
         return cached(state, "grounding", stage_key("pull", settings.model), pull)
     parts: list[Any] = ["ground", suite.name, config.seed, dataclasses.asdict(settings), real["commit"]]
@@ -104,11 +143,18 @@ def grounding(config: RunConfig, suite: EnvSuite, state: RunState, real: dict[st
     else:
         del parts[3]["init_from"]  # runs recorded before the option keep their keys
     key = stage_key(*parts)
-    return cached(state, "grounding", key, lambda: _fit_grounding(config, suite, real, folder / "ground" / key),
-                  every_rank=True)
+    return cached(
+        state,
+        "grounding",
+        key,
+        lambda: _fit_grounding(config, suite, real, folder / "ground" / key),
+        every_rank=True,
+    )
 
 
-def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], folder: Path) -> dict[str, Any] | None:
+def _fit_grounding(
+    config: RunConfig, suite: EnvSuite, real: dict[str, Any], folder: Path
+) -> dict[str, Any] | None:
     """Fit on every rank (each on its share of the batches); rank 0 publishes the full model."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -121,38 +167,84 @@ def _fit_grounding(config: RunConfig, suite: EnvSuite, real: dict[str, Any], fol
     settings = config.ground
     L.seed_everything(config.seed, verbose=False)
     module = GroundingModule(
-        backbone=settings.backbone, num_layers=settings.num_layers, finetune=settings.finetune,
-        lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_targets=list(settings.lora_targets),
-        residual_states=settings.residual_states, env=suite.name, lr=settings.lr, codec_lr=settings.codec_lr,
+        backbone=settings.backbone,
+        num_layers=settings.num_layers,
+        finetune=settings.finetune,
+        lora_rank=settings.lora_rank,
+        lora_alpha=settings.lora_alpha,
+        lora_targets=list(settings.lora_targets),
+        residual_states=settings.residual_states,
+        env=suite.name,
+        lr=settings.lr,
+        codec_lr=settings.codec_lr,
         explain_episodes=settings.explain_episodes,
-        match_goals=settings.match_goals, init_from=settings.init_from)
+        match_goals=settings.match_goals,
+        init_from=settings.init_from,
+    )
     data = RolloutGoalDataModule(
-        dataset=real["repo_id"], revision=real["commit"], env=suite.name, backbone=settings.backbone,
-        batch_size=settings.batch_size, tasks_per_episode=settings.tasks_per_episode,
-        task_weights=list(settings.task_weights), explanation_phrasing=settings.explanation_phrasing,
-        max_episodes=settings.max_episodes, seed=config.seed)
-    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True,
-                                  every_n_train_steps=max(1, settings.val_check_interval))
+        dataset=real["repo_id"],
+        revision=real["commit"],
+        env=suite.name,
+        backbone=settings.backbone,
+        batch_size=settings.batch_size,
+        tasks_per_episode=settings.tasks_per_episode,
+        task_weights=list(settings.task_weights),
+        explanation_phrasing=settings.explanation_phrasing,
+        max_episodes=settings.max_episodes,
+        seed=config.seed,
+    )
+    checkpoints = ModelCheckpoint(
+        dirpath=folder / "checkpoints",
+        save_last=True,
+        every_n_train_steps=max(1, settings.val_check_interval),
+    )
     # streamed data has no length: validate every N steps across epochs, not at epoch ends
-    trainer = L.Trainer(**dataclasses.asdict(config.trainer), max_steps=settings.max_steps, val_check_interval=settings.val_check_interval,
-                        check_val_every_n_epoch=None, limit_val_batches=10, log_every_n_steps=20, callbacks=[checkpoints],
-                        logger=CSVLogger(folder, name="logs"), default_root_dir=folder, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        **dataclasses.asdict(config.trainer),
+        max_steps=settings.max_steps,
+        val_check_interval=settings.val_check_interval,
+        check_val_every_n_epoch=None,
+        limit_val_batches=10,
+        log_every_n_steps=20,
+        callbacks=[checkpoints],
+        logger=CSVLogger(folder, name="logs"),
+        default_root_dir=folder,
+        num_sanity_val_steps=0,
+    )
     last = folder / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
     model = module.full_model()  # a collective under a sharding strategy (FSDP, DeepSpeed)
     if not trainer.is_global_zero:
         return None
-    metrics = {key: round(float(value), 4) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
-    published = push_grounded(model, f"{config.org}/kalm-{suite.name}-grounded-{_model_name(settings)}",
-                              env=suite.name, provenance={
-                                  "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
-                                  "metrics": metrics, "steps": trainer.global_step})
+    metrics = {
+        key: round(float(value), 4)
+        for key, value in trainer.callback_metrics.items()
+        if key.startswith("val/")
+    }
+    published = push_grounded(
+        model,
+        f"{config.org}/kalm-{suite.name}-grounded-{_model_name(settings)}",
+        env=suite.name,
+        provenance={
+            "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
+            "metrics": metrics,
+            "steps": trainer.global_step,
+        },
+    )
     lineage = module.model.config.lineage
-    return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
-            "metrics": metrics, "steps": trainer.global_step, **({"parent": lineage[0]} if lineage else {})}
+    return {
+        "repo_id": published.repo_id,
+        "version": published.version,
+        "commit": published.commit,
+        "metrics": metrics,
+        "steps": trainer.global_step,
+        **({"parent": lineage[0]} if lineage else {}),
+    }
 
 
-def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict[str, Any], folder: Path) -> dict[str, Any]:
+def imagination(
+    config: RunConfig, suite: EnvSuite, state: RunState, model: dict[str, Any], folder: Path
+) -> dict[str, Any]:
     """Imagine rollouts for the novel levels with the grounded model and publish them."""
     settings = config.imagine
     key = stage_key("imagine", suite.name, config.seed, dataclasses.asdict(settings), model["commit"])
@@ -167,19 +259,34 @@ def imagination(config: RunConfig, suite: EnvSuite, state: RunState, model: dict
         loaded = load_grounded(model["repo_id"], model["commit"])
         placement = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "precision"}
         work_dir = run_dir(folder / "imagine", model["commit"], settings, config.seed)
-        result = imagine(loaded.model.eval(), suite, settings, work_dir=work_dir, seed=config.seed, trainer=placement)
+        result = imagine(
+            loaded.model.eval(), suite, settings, work_dir=work_dir, seed=config.seed, trainer=placement
+        )
         if result is None:  # ranks other than 0 decoded their share; rank 0 merges and publishes
             return None
         published = publish_dataset(
-            result.dataset, imaginary_repo_id(config.org, suite.name, model["repo_id"]), env=suite.name,
-            spec=suite.spec, provenance={
+            result.dataset,
+            imaginary_repo_id(config.org, suite.name, model["repo_id"]),
+            env=suite.name,
+            spec=suite.spec,
+            provenance={
                 "generator_model": {"repo_id": model["repo_id"], "revision": model["commit"]},
-                "source_datasets": loaded.provenance.get("source_datasets", []), "seed": config.seed,
-                "config": {"decoding": dataclasses.asdict(settings)}, "filter_stats": result.stats.to_dict()})
-        return {"repo_id": published.repo_id, "version": published.version, "commit": published.commit,
-                "summary": summarize(result.dataset), "filter_stats": result.stats.to_dict(),
-                "filter_table": result.stats.table(), "work_dir": str(result.work_dir),
-                "replay": replay_agreement(suite, result.dataset.with_format("numpy"))}
+                "source_datasets": loaded.provenance.get("source_datasets", []),
+                "seed": config.seed,
+                "config": {"decoding": dataclasses.asdict(settings)},
+                "filter_stats": result.stats.to_dict(),
+            },
+        )
+        return {
+            "repo_id": published.repo_id,
+            "version": published.version,
+            "commit": published.commit,
+            "summary": summarize(result.dataset),
+            "filter_stats": result.stats.to_dict(),
+            "filter_table": result.stats.table(),
+            "work_dir": str(result.work_dir),
+            "replay": replay_agreement(suite, result.dataset.with_format("numpy")),
+        }
 
     return cached(state, "imagination", key, produce, every_rank=True)
 

@@ -24,7 +24,9 @@ class RunState:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / "stages.json"
-        self.stages: dict[str, dict[str, Any]] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.stages: dict[str, dict[str, Any]] = (
+            json.loads(self.path.read_text()) if self.path.exists() else {}
+        )
 
     def done(self, stage: str, key: str) -> dict[str, Any] | None:
         """The recorded output of ``stage`` if it finished with ``key``."""

@@ -193,11 +193,25 @@ def evaluate(
 
         report.settings["llm_policy"] = llm_policy
         grounded = load_grounded(llm_policy)
-        report.results[LLM_POLICY] = evaluate_llm_policy(grounded.model.eval(), get_suite(env), levels=levels or LEVELS,
-                                                         episodes=episodes, seeds=[seed], progress=progress)
+        report.results[LLM_POLICY] = evaluate_llm_policy(
+            grounded.model.eval(),
+            get_suite(env),
+            levels=levels or LEVELS,
+            episodes=episodes,
+            seeds=[seed],
+            progress=progress,
+        )
     if floors:
-        report.add_floors(evaluate_floors(get_suite(env), levels=levels or LEVELS, episodes=episodes, seeds=[seed],
-                                          num_envs=num_envs, progress=progress))
+        report.add_floors(
+            evaluate_floors(
+                get_suite(env),
+                levels=levels or LEVELS,
+                episodes=episodes,
+                seeds=[seed],
+                num_envs=num_envs,
+                progress=progress,
+            )
+        )
     paths = report.save(out)
     print(report.to_markdown())
     print(f"report -> {paths['json']}, {paths['markdown']}, {paths['png']}")

@@ -94,33 +94,42 @@ class FloorActor:
         self._episodes[index] = (self.floor(np.random.default_rng([case.seed, _FLOOR_STREAM])), case.goal_id)
 
     def act(self, indices: Sequence[int], observations: np.ndarray) -> Sequence[Any]:
-        return [self._episodes[i][0](observation, self._episodes[i][1])
-                for i, observation in zip(indices, observations, strict=True)]
+        return [
+            self._episodes[i][0](observation, self._episodes[i][1])
+            for i, observation in zip(indices, observations, strict=True)
+        ]
 
 
-def evaluation_cases(suite: EnvSuite, level: str, *, episodes: int, seed: int = 0,
-                     goals: Sequence[str] | None = None) -> list[EvalCase]:
+def evaluation_cases(
+    suite: EnvSuite, level: str, *, episodes: int, seed: int = 0, goals: Sequence[str] | None = None
+) -> list[EvalCase]:
     """The deterministic evaluation cases of ``level``: ``kalm.envs.cases.level_cases``."""
     return level_cases(suite, level, episodes=episodes, seed=seed, goals=goals)
 
 
-def column_cases(suite: EnvSuite, column: str, *, episodes: int, seed: int = 0,
-                 goals: Sequence[str] | None = None) -> list[EvalCase]:
+def column_cases(
+    suite: EnvSuite, column: str, *, episodes: int, seed: int = 0, goals: Sequence[str] | None = None
+) -> list[EvalCase]:
     """The cases of a report column: a level, or ``UNSEEN_PHRASINGS`` (rephrase goals in held-out sentences)."""
     if column == UNSEEN_PHRASINGS:
         return level_cases(suite, "rephrase", episodes=episodes, seed=seed, goals=goals, phrasings="held_out")
     return evaluation_cases(suite, column, episodes=episodes, seed=seed, goals=goals)
 
 
-def run_cases(actor: Actor, suite: EnvSuite, cases: Sequence[EvalCase], *, num_envs: int = 8,
-              progress: bool = False) -> list[bool]:
+def run_cases(
+    actor: Actor, suite: EnvSuite, cases: Sequence[EvalCase], *, num_envs: int = 8, progress: bool = False
+) -> list[bool]:
     """Roll ``actor`` out on every case; whether each episode reached its goal, in case order."""
     envs = [suite.make() for _ in range(max(1, min(num_envs, len(cases))))]
     results: list[bool | None] = [None] * len(cases)
     running: list[dict[str, Any] | None] = [None] * len(envs)
     queue = iter(range(len(cases)))
-    bar = tqdm(total=len(cases), desc=f"evaluate {cases[0].level if cases else ''}", unit="ep",
-               disable=not progress or None)
+    bar = tqdm(
+        total=len(cases),
+        desc=f"evaluate {cases[0].level if cases else ''}",
+        unit="ep",
+        disable=not progress or None,
+    )
     for slot, env in enumerate(envs):
         running[slot] = _start(env, suite, cases, queue, actor)
     while any(running):
@@ -141,7 +150,9 @@ def run_cases(actor: Actor, suite: EnvSuite, cases: Sequence[EvalCase], *, num_e
     return [bool(result) for result in results]
 
 
-def _start(env: Any, suite: EnvSuite, cases: Sequence[EvalCase], queue: Any, actor: Actor) -> dict[str, Any] | None:
+def _start(
+    env: Any, suite: EnvSuite, cases: Sequence[EvalCase], queue: Any, actor: Actor
+) -> dict[str, Any] | None:
     index = next(queue, None)
     if index is None:
         return None
@@ -152,16 +163,28 @@ def _start(env: Any, suite: EnvSuite, cases: Sequence[EvalCase], queue: Any, act
     return {"case": index, "observation": observation}
 
 
-def evaluate_actor(actor: Actor, suite: EnvSuite, *, levels: Sequence[str] = LEVELS, episodes: int = 100,
-                   seeds: Sequence[int] = (0,), num_envs: int = 8, goals: Sequence[str] | None = None,
-                   progress: bool = False) -> dict[str, LevelResult]:
+def evaluate_actor(
+    actor: Actor,
+    suite: EnvSuite,
+    *,
+    levels: Sequence[str] = LEVELS,
+    episodes: int = 100,
+    seeds: Sequence[int] = (0,),
+    num_envs: int = 8,
+    goals: Sequence[str] | None = None,
+    progress: bool = False,
+) -> dict[str, LevelResult]:
     """``actor``'s success rate per level over the cases of every seed in ``seeds`` (``episodes`` each).
 
     ``levels`` may name ``kalm.envs.cases.UNSEEN_PHRASINGS``: the rephrase cases said in held-out sentences.
     """
     results = {}
     for level in levels:
-        cases = [case for seed in seeds for case in column_cases(suite, level, episodes=episodes, seed=seed, goals=goals)]
+        cases = [
+            case
+            for seed in seeds
+            for case in column_cases(suite, level, episodes=episodes, seed=seed, goals=goals)
+        ]
         outcomes = run_cases(actor, suite, cases, num_envs=num_envs, progress=progress)
         groups = [seed for seed in seeds for _ in range(episodes)]
         results[level] = level_result(level, outcomes, [case.goal_id for case in cases], groups)
@@ -175,8 +198,10 @@ def evaluate_floors(suite: EnvSuite, **kwargs: Any) -> dict[str, dict[str, Level
     floors = {}
     for name, floor in suite.floor_policies().items():
         results = evaluate_actor(FloorActor(floor), suite, **kwargs)
-        floors[name] = {level: level_result(level, r.outcomes, r.goal_ids, r.groups, interval="wilson")
-                        for level, r in results.items()}
+        floors[name] = {
+            level: level_result(level, r.outcomes, r.goal_ids, r.groups, interval="wilson")
+            for level, r in results.items()
+        }
     return floors
 
 
@@ -199,12 +224,26 @@ def evaluate_policy(
     """
     suite = get_suite(suite) if isinstance(suite, str) else suite
     _prefetch_sentences(suite, levels, encoder, goals)
-    return evaluate_actor(PolicyActor(policy, encoder), suite, levels=levels, episodes=episodes, seeds=[seed],
-                          num_envs=num_envs, goals=goals, progress=progress)
+    return evaluate_actor(
+        PolicyActor(policy, encoder),
+        suite,
+        levels=levels,
+        episodes=episodes,
+        seeds=[seed],
+        num_envs=num_envs,
+        goals=goals,
+        progress=progress,
+    )
 
 
-def level_result(level: str, outcomes: Sequence[bool], goal_ids: Sequence[str] = (),
-                 groups: Sequence[int] | None = None, *, interval: str | None = None) -> LevelResult:
+def level_result(
+    level: str,
+    outcomes: Sequence[bool],
+    goal_ids: Sequence[str] = (),
+    groups: Sequence[int] | None = None,
+    *,
+    interval: str | None = None,
+) -> LevelResult:
     """The rate of a level's episode outcomes with its interval: ``wilson`` for one policy on independent cases,
     ``bootstrap`` over ``groups`` (training seeds, each with its own cases) and the cases within them. By default
     the bootstrap when ``groups`` holds several, else Wilson."""
@@ -216,16 +255,31 @@ def level_result(level: str, outcomes: Sequence[bool], goal_ids: Sequence[str] =
         low, high = bootstrap_interval(flags, groups)
     else:
         low, high = wilson_interval(successes, len(flags))
-    return LevelResult(level, len(flags), successes, successes / max(1, len(flags)), low, high, flags,
-                       tuple(goal_ids), groups, interval)
+    return LevelResult(
+        level,
+        len(flags),
+        successes,
+        successes / max(1, len(flags)),
+        low,
+        high,
+        flags,
+        tuple(goal_ids),
+        groups,
+        interval,
+    )
 
 
 def pool(runs: Sequence[dict[str, LevelResult]]) -> dict[str, LevelResult]:
     """The results of several policies (e.g. training seeds, each evaluated on its own cases), as one."""
-    return {level: level_result(level, [o for run in runs for o in run[level].outcomes],
-                                [g for run in runs for g in run[level].goal_ids],
-                                [group for run in runs for group in run[level].groups])
-            for level in runs[0]}
+    return {
+        level: level_result(
+            level,
+            [o for run in runs for o in run[level].outcomes],
+            [g for run in runs for g in run[level].goal_ids],
+            [group for run in runs for group in run[level].groups],
+        )
+        for level in runs[0]
+    }
 
 
 def _prefetch_sentences(
@@ -233,8 +287,15 @@ def _prefetch_sentences(
 ) -> None:
     """Encode every sentence the environment may show in one batch (cached), not one reset at a time."""
     levels = dict.fromkeys("rephrase" if level == UNSEEN_PHRASINGS else level for level in levels)
-    encoder.encode([s for level in levels for goal in suite.goals(level) if goals is None or goal.id in goals
-                    for s in goal.sentences])
+    encoder.encode(
+        [
+            s
+            for level in levels
+            for goal in suite.goals(level)
+            if goals is None or goal.id in goals
+            for s in goal.sentences
+        ]
+    )
 
 
 def result_dict(result: LevelResult) -> dict[str, Any]:

@@ -62,22 +62,42 @@ class EvalReport:
         return {
             "env": self.env,
             "settings": self.settings,
-            "results": {name: {level: result_dict(r) for level, r in per_level.items()}
-                        for name, per_level in self.results.items()},
-            "comparisons": [{"treated": treated, "control": control,
-                             **{level: dict(zip(("difference", "ci_low", "ci_high"),
-                                                self.difference(treated, control, level), strict=True))
-                                for level in self.levels if level in self.results[treated]}}
-                            for treated, control in self.comparisons],
+            "results": {
+                name: {level: result_dict(r) for level, r in per_level.items()}
+                for name, per_level in self.results.items()
+            },
+            "comparisons": [
+                {
+                    "treated": treated,
+                    "control": control,
+                    **{
+                        level: dict(
+                            zip(
+                                ("difference", "ci_low", "ci_high"),
+                                self.difference(treated, control, level),
+                                strict=True,
+                            )
+                        )
+                        for level in self.levels
+                        if level in self.results[treated]
+                    },
+                }
+                for treated, control in self.comparisons
+            ],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalReport:
         """The report ``to_dict`` wrote (intervals are recomputed from the outcomes)."""
-        results = {name: {level: level_result(level, r["outcomes"], r.get("goal_ids", ()), r.get("groups"),
-                                              interval=r.get("interval"))
-                          for level, r in per_level.items()}
-                   for name, per_level in data["results"].items()}
+        results = {
+            name: {
+                level: level_result(
+                    level, r["outcomes"], r.get("goal_ids", ()), r.get("groups"), interval=r.get("interval")
+                )
+                for level, r in per_level.items()
+            }
+            for name, per_level in data["results"].items()
+        }
         comparisons = [(c["treated"], c["control"]) for c in data.get("comparisons", [])]
         return cls(data["env"], results, dict(data.get("settings", {})), comparisons)
 
@@ -89,7 +109,11 @@ class EvalReport:
         """Write ``report.json``, ``report.md`` and ``success.png`` into ``folder``; returns their paths."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        paths = {"json": folder / "report.json", "markdown": folder / "report.md", "png": folder / "success.png"}
+        paths = {
+            "json": folder / "report.json",
+            "markdown": folder / "report.md",
+            "png": folder / "success.png",
+        }
         paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         paths["markdown"].write_text(self.to_markdown())
         bar_chart(self, paths["png"])
@@ -125,14 +149,23 @@ def kinds_table(report: EvalReport, levels: Sequence[str] | None = None) -> str:
         kinds = [kind for kind in dict.fromkeys([*known, *sorted(present)]) if kind in present]
         if len(kinds) < 2:
             continue
-        lines = [f"{level} goals by kind:", "", "| policy | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines = [
+            f"{level} goals by kind:",
+            "",
+            "| policy | " + " | ".join(kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+        ]
         for name, per_level in report.results.items():
             if level not in per_level:
                 continue
             result = per_level[level]
             cells = []
             for kind in kinds:
-                picked = [o for o, g in zip(result.outcomes, result.goal_ids, strict=True) if suite.goal_kind(g) == kind]
+                picked = [
+                    o
+                    for o, g in zip(result.outcomes, result.goal_ids, strict=True)
+                    if suite.goal_kind(g) == kind
+                ]
                 cells.append(f"{100 * sum(picked) / len(picked):.1f} % (n={len(picked)})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines) + "\n")
@@ -143,7 +176,9 @@ def _intervals_note(report: EvalReport) -> str:
     kinds = {result.interval for per_level in report.results.values() for result in per_level.values()}
     parts = []
     if "bootstrap" in kinds:
-        parts.append("policies trained with several seeds: a bootstrap over the seeds and the cases within each")
+        parts.append(
+            "policies trained with several seeds: a bootstrap over the seeds and the cases within each"
+        )
     if "wilson" in kinds:
         parts.append("one policy on independent cases (floors, single seeds): Wilson score")
     if report.comparisons:

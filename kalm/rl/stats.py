@@ -53,8 +53,9 @@ def _resampled_means(samples: list[np.ndarray], rng: np.random.Generator, resamp
     return totals / np.maximum(sizes, 1)
 
 
-def bootstrap_interval(outcomes: Sequence[float], groups: Sequence[int], *, resamples: int = RESAMPLES,
-                       level: float = 0.95) -> tuple[float, float]:
+def bootstrap_interval(
+    outcomes: Sequence[float], groups: Sequence[int], *, resamples: int = RESAMPLES, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the mean of ``outcomes`` under a two-stage bootstrap over ``groups`` (e.g. training
     seeds) and the cases within each group. With one group it is a plain bootstrap over cases."""
     samples = _groups(outcomes, groups)
@@ -65,8 +66,14 @@ def bootstrap_interval(outcomes: Sequence[float], groups: Sequence[int], *, resa
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
-def paired_difference(treated: Sequence[float], control: Sequence[float], groups: Sequence[int], *,
-                      resamples: int = RESAMPLES, level: float = 0.95) -> tuple[float, float, float]:
+def paired_difference(
+    treated: Sequence[float],
+    control: Sequence[float],
+    groups: Sequence[int],
+    *,
+    resamples: int = RESAMPLES,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     """``mean(treated) - mean(control)`` with its paired two-stage bootstrap interval.
 
     ``treated[i]`` and ``control[i]`` are outcomes of the same case (the same group and reset); every resample
@@ -75,7 +82,9 @@ def paired_difference(treated: Sequence[float], control: Sequence[float], groups
     treated_values = np.asarray(treated, dtype=np.float64)
     control_values = np.asarray(control, dtype=np.float64)
     if treated_values.shape != control_values.shape:
-        raise ValueError(f"paired outcomes differ in length: {treated_values.shape} vs {control_values.shape}")
+        raise ValueError(
+            f"paired outcomes differ in length: {treated_values.shape} vs {control_values.shape}"
+        )
     difference = treated_values - control_values
     samples = _groups(difference, groups)
     means = _resampled_means(samples, np.random.default_rng(_SEED), resamples)

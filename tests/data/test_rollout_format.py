@@ -21,19 +21,34 @@ SPEC = RolloutSpec(obs_dim=10, action_dim=40, discrete=True, horizon=50)
 def row(index=0, length=3, **overrides):
     rng = np.random.default_rng(index)
     data = {
-        "episode_id": index, "env": "clevr", "source": "real", "level": "train", "goal_id": "red-left-of-blue",
-        "instruction": "Push the red ball to the left of the blue ball", "seed": 100 + index, "length": length,
+        "episode_id": index,
+        "env": "clevr",
+        "source": "real",
+        "level": "train",
+        "goal_id": "red-left-of-blue",
+        "instruction": "Push the red ball to the left of the blue ball",
+        "seed": 100 + index,
+        "length": length,
         "observations": rng.normal(size=(length + 1, 10)).astype(np.float32),
-        "actions": rng.integers(40, size=length), "rewards": rng.normal(size=length).astype(np.float32),
-        "terminated": True, "truncated": False, "success": True,
+        "actions": rng.integers(40, size=length),
+        "rewards": rng.normal(size=length).astype(np.float32),
+        "terminated": True,
+        "truncated": False,
+        "success": True,
     }
     return {**data, **overrides}
 
 
 def test_round_trip_keeps_values_and_float32(tmp_path):
     rows = [row(i, length=i + 1) for i in range(7)]
-    folder = write_rollouts(rollouts_to_dataset(rows, SPEC), tmp_path / "ds", env="clevr", spec=SPEC,
-                            provenance={"seed": 1}, rows_per_shard=3)
+    folder = write_rollouts(
+        rollouts_to_dataset(rows, SPEC),
+        tmp_path / "ds",
+        env="clevr",
+        spec=SPEC,
+        provenance={"seed": 1},
+        rows_per_shard=3,
+    )
     assert len(list((folder / "data").glob("*.parquet"))) == 3
     loaded = read_rollouts(folder).with_format("numpy")
     for original, back in zip(rows, loaded, strict=True):
@@ -63,8 +78,15 @@ def test_shards_are_cut_by_size_and_read_back_in_order(tmp_path, monkeypatch):
 
 def test_continuous_actions_are_float32_matrices(tmp_path):
     spec = RolloutSpec(obs_dim=91, action_dim=4, discrete=False, horizon=100)
-    rows = [row(0, observations=np.zeros((3, 91), np.float32), length=2,
-                actions=np.ones((2, 4), np.float32), rewards=np.zeros(2, np.float32))]
+    rows = [
+        row(
+            0,
+            observations=np.zeros((3, 91), np.float32),
+            length=2,
+            actions=np.ones((2, 4), np.float32),
+            rewards=np.zeros(2, np.float32),
+        )
+    ]
     folder = write_rollouts(rollouts_to_dataset(rows, spec), tmp_path / "mw", env="metaworld", spec=spec)
     back = read_rollouts(folder).with_format("numpy")[0]
     assert back["actions"].shape == (2, 4) and back["actions"].dtype == np.float32
@@ -73,7 +95,10 @@ def test_continuous_actions_are_float32_matrices(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"observations": np.zeros((4, 9), np.float32)}, r"observations have shape \(4, 9\); expected \(4, 10\)"),
+        (
+            {"observations": np.zeros((4, 9), np.float32)},
+            r"observations have shape \(4, 9\); expected \(4, 10\)",
+        ),
         ({"actions": np.array([1, 2])}, r"actions have shape \(2,\); expected \(3,\)"),
         ({"actions": np.array([1, 2, 40])}, r"actions outside \[0, 40\)"),
         ({"source": "dreamed"}, "source 'dreamed'; expected one of"),
@@ -89,8 +114,11 @@ def test_missing_or_mistyped_column_is_named(tmp_path):
     with pytest.raises(DatasetSchemaError, match="no column 'success'"):
         write_rollouts(dataset.remove_columns("success"), tmp_path / "a", env="clevr", spec=SPEC)
     float64 = dataset.cast_column("observations", datasets.Array2D(shape=(None, 10), dtype="float64"))
-    with pytest.raises(DatasetSchemaError, match=r"column 'observations' is Array2D\(shape=\(None, 10\), "
-                                                 r"dtype=float64\); expected .*float32"):
+    with pytest.raises(
+        DatasetSchemaError,
+        match=r"column 'observations' is Array2D\(shape=\(None, 10\), "
+        r"dtype=float64\); expected .*float32",
+    ):
         write_rollouts(float64, tmp_path / "b", env="clevr", spec=SPEC)
 
 
@@ -99,7 +127,9 @@ def test_unsupported_format_version_is_rejected(tmp_path):
     info_path = folder / "meta/info.json"
     info = json.loads(info_path.read_text())
     info_path.write_text(json.dumps({**info, "codebase_version": "2.0"}))
-    with pytest.raises(DatasetSchemaError, match="format version '2.0' is not supported; this kalm reads 1.x"):
+    with pytest.raises(
+        DatasetSchemaError, match="format version '2.0' is not supported; this kalm reads 1.x"
+    ):
         read_rollouts(folder)
 
 

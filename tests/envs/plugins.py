@@ -20,8 +20,22 @@ def build_example_plugin(work: Path) -> Path:
     """
     source = work / "kalm-grid"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--quiet", "--wheel-dir", str(work / "dist"), str(source)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--wheel-dir",
+            str(work / "dist"),
+            str(source),
+        ],
+        check=True,
+    )
     wheel = next((work / "dist").glob("kalm_grid-*.whl"))
     site = work / "site"
     with zipfile.ZipFile(wheel) as archive:
@@ -29,8 +43,14 @@ def build_example_plugin(work: Path) -> Path:
     return site
 
 
-def write_distribution(site: Path, name: str, entry_points: dict[str, str], *, version: str = "1.0",
-                       modules: dict[str, str] | None = None) -> Path:
+def write_distribution(
+    site: Path,
+    name: str,
+    entry_points: dict[str, str],
+    *,
+    version: str = "1.0",
+    modules: dict[str, str] | None = None,
+) -> Path:
     """A minimal installed distribution in ``site``: ``METADATA`` and ``kalm.envs`` entry points, plus modules."""
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)

@@ -17,7 +17,9 @@ def test_registered_with_gymnasium():
 
 
 def test_unknown_environment_lists_registered_ones():
-    with pytest.raises(UnknownNameError, match=r"^unknown environment 'clever'; registered: (\w+, )*clevr(, \w+)*$"):
+    with pytest.raises(
+        UnknownNameError, match=r"^unknown environment 'clever'; registered: (\w+, )*clevr(, \w+)*$"
+    ):
         get_suite("clever")
 
 

@@ -119,11 +119,21 @@ def test_reward_penalises_disturbing_uninvolved_balls():
 
 def test_judges_are_vectorised_over_time():
     observations = np.stack([state(red=[x, 0.0], blue=[0.0, 0.0]) for x in (0.3, 0.1, -0.1, -0.2)])
-    assert judges.success(RED_LEFT_OF_BLUE, observations, observations[0]).tolist() == [False, False, True, True]
+    assert judges.success(RED_LEFT_OF_BLUE, observations, observations[0]).tolist() == [
+        False,
+        False,
+        True,
+        True,
+    ]
     assert judges.first_success(RED_LEFT_OF_BLUE, observations) == 2
 
 
 def test_goal_ids_round_trip():
-    for spec in [RED_LEFT_OF_BLUE, Step(CYAN, "front"), AllOf((RED_LEFT_OF_BLUE, Relation(GREEN, CYAN, "behind"))),
-                 LineUp((CYAN, RED, BLUE, GREEN, PURPLE)), Gather(GREEN)]:
+    for spec in [
+        RED_LEFT_OF_BLUE,
+        Step(CYAN, "front"),
+        AllOf((RED_LEFT_OF_BLUE, Relation(GREEN, CYAN, "behind"))),
+        LineUp((CYAN, RED, BLUE, GREEN, PURPLE)),
+        Gather(GREEN),
+    ]:
         assert parse_spec(spec.id) == spec

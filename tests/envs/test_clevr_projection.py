@@ -45,8 +45,9 @@ def test_imagination_decodes_states_on_the_table(clevr):
     from kalm.grounding.model import GroundedLM, GroundingConfig
 
     torch.manual_seed(0)
-    model = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
-                                       finetune="full")).eval()
+    model = GroundedLM(
+        GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True, finetune="full")
+    ).eval()
     with torch.no_grad():  # a state head that drifts every ball off the table within a few steps
         model.codec.state_head.bias.fill_(0.2)
     initial = np.repeat(SPREAD.reshape(1, -1).astype(np.float32), 2, axis=0)

@@ -6,7 +6,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from kalm.collect import run_episode
 from kalm.envs.cases import level_cases
 from kalm.envs.clevr import judges
 from kalm.envs.clevr.env import ClevrRobotEnv
@@ -60,7 +59,9 @@ def test_a_rollout_ends_at_its_first_success_or_failure(clevr):
 def test_floors_see_the_goal_colours_only(clevr, rng):
     named = clevr.floor_policies()["named ball, random direction"](rng)
     assert {named(SPREAD.reshape(-1), "red-left-of-blue") // 8 for _ in range(50)} == {0}
-    assert {named(SPREAD.reshape(-1), "all(red-left-of-blue,cyan-behind-of-green)") // 8 for _ in range(80)} == {0, 4}
+    assert {
+        named(SPREAD.reshape(-1), "all(red-left-of-blue,cyan-behind-of-green)") // 8 for _ in range(80)
+    } == {0, 4}
     assert len({named(SPREAD.reshape(-1), "step-blue-left") % 8 for _ in range(80)}) == 8
 
 
@@ -69,13 +70,24 @@ def test_the_strict_interpreter_reads_training_sentences_only(clevr):
         for sentence in goal.sentences:
             assert clevr.interpret(sentence) == goal.id
             assert clevr.interpret(f"  {sentence.lower()}. ") == goal.id
-    for text in ("Can you push the cyan ball to the left of the cyan ball", "Push the red ball", "",
-                 "Push the red ball to the left of the blue bal", clevr.goal("rephrase", "red-left-of-blue").sentences[0]):
+    for text in (
+        "Can you push the cyan ball to the left of the cyan ball",
+        "Push the red ball",
+        "",
+        "Push the red ball to the left of the blue bal",
+        clevr.goal("rephrase", "red-left-of-blue").sentences[0],
+    ):
         assert clevr.interpret(text) is None
     assert clevr.read_slots("Can you push the cyan ball to the left of the cyan ball") == {
-        "source ball": "cyan", "reference ball": None, "direction": "left"}
-    assert clevr.goal_slots("green-behind-of-red") == {"source ball": "green", "reference ball": "red",
-                                                    "direction": "behind"}
+        "source ball": "cyan",
+        "reference ball": None,
+        "direction": "left",
+    }
+    assert clevr.goal_slots("green-behind-of-red") == {
+        "source ball": "green",
+        "reference ball": "red",
+        "direction": "behind",
+    }
 
 
 @pytest.mark.parametrize("count", [18, 24, 32, 87])
@@ -83,7 +95,9 @@ def test_short_case_lists_cover_every_hard_kind_in_proportion(clevr, count):
     kinds = Counter(clevr.goal_kind(goal.id) for goal in clevr.goals("hard"))
     assert set(kinds) == {"2 relations", "3 relations", "line-up", "gather"}
     for seed in range(4):
-        drawn = Counter(clevr.goal_kind(case.goal_id) for case in level_cases(clevr, "hard", episodes=count, seed=seed))
+        drawn = Counter(
+            clevr.goal_kind(case.goal_id) for case in level_cases(clevr, "hard", episodes=count, seed=seed)
+        )
         for kind, size in kinds.items():  # systematic sampling: within 2 of the proportional count, never 0
             assert drawn[kind] >= 1 and abs(drawn[kind] - count * size / len(clevr.goals("hard"))) <= 2
 
@@ -100,5 +114,7 @@ def test_unseen_phrasing_cases_are_the_rephrase_cases_in_sentences_imagination_n
         goal = clevr.goal("rephrase", case.goal_id)
         assert case.sentence in held_out_sentences(goal) and case.sentence not in prompted
     assert prompted == {s for goal in clevr.goals("rephrase") for s in prompt_sentences(goal)}
-    assert all(set(prompt_sentences(g)).isdisjoint(held_out_sentences(g)) and held_out_sentences(g)
-               for g in clevr.goals("rephrase"))
+    assert all(
+        set(prompt_sentences(g)).isdisjoint(held_out_sentences(g)) and held_out_sentences(g)
+        for g in clevr.goals("rephrase")
+    )

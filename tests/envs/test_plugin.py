@@ -44,8 +44,13 @@ def test_kalm_envs_lists_the_plugin_with_its_package(plugin_site, capsys):
 
 
 def test_a_fresh_interpreter_finds_the_plugin_and_lists_it_for_unknown_names(plugin_site):
-    result = subprocess.run([sys.executable, "-m", "kalm", "collect", "--env", "gird"], capture_output=True,
-                            text=True, env={"PYTHONPATH": str(plugin_site), "PATH": ""}, cwd=plugin_site)
+    result = subprocess.run(
+        [sys.executable, "-m", "kalm", "collect", "--env", "gird"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(plugin_site), "PATH": ""},
+        cwd=plugin_site,
+    )
     assert result.returncode == 2
     registered = ", ".join(sorted(registered_envs()))  # kalm's own and the plugin
     assert "grid" in registered.split(", ")
@@ -56,11 +61,39 @@ def test_kalm_run_goes_through_every_stage_of_the_plugin(plugin_site, hub, tmp_p
     from kalm.grounding.hub import load_grounded
     from kalm.hub.datasets import pull_dataset
 
-    argv = ["run", "--config", str(ROOT / "configs/run/quick.yaml"), "--env", "grid", "--name", "grid",
-            "--out", str(tmp_path), "--hub_endpoint", hub.url, "--org", "plugin", "--collect.episodes", "60",
-            "--ground.max_steps", "4", "--ground.val_check_interval", "4", "--ground.explain_episodes", "2",
-            "--ground.match_goals", "1", "--imagine.horizon", "4", "--learn.steps", "20",
-            "--evaluate.episodes", "4", "--evaluate.gifs", "0"]
+    argv = [
+        "run",
+        "--config",
+        str(ROOT / "configs/run/quick.yaml"),
+        "--env",
+        "grid",
+        "--name",
+        "grid",
+        "--out",
+        str(tmp_path),
+        "--hub_endpoint",
+        hub.url,
+        "--org",
+        "plugin",
+        "--collect.episodes",
+        "60",
+        "--ground.max_steps",
+        "4",
+        "--ground.val_check_interval",
+        "4",
+        "--ground.explain_episodes",
+        "2",
+        "--ground.match_goals",
+        "1",
+        "--imagine.horizon",
+        "4",
+        "--learn.steps",
+        "20",
+        "--evaluate.episodes",
+        "4",
+        "--evaluate.gifs",
+        "0",
+    ]
     assert main(argv) == 0
     report = json.loads((tmp_path / "grid/report.json").read_text())
     assert report["env"] == "grid"

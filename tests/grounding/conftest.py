@@ -14,8 +14,9 @@ def clevr_real(tmp_path_factory):
 
     suite = get_suite("clevr")
     result = collect_rollouts(suite, episodes=120, seed=3, random_fraction=0.1, progress=False)
-    return write_rollouts(result.dataset, tmp_path_factory.mktemp("data") / "clevr-real", env="clevr",
-                          spec=suite.spec)
+    return write_rollouts(
+        result.dataset, tmp_path_factory.mktemp("data") / "clevr-real", env="clevr", spec=suite.spec
+    )
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +39,9 @@ def make_model(tokenizer):
 
     def make(**overrides):
         torch.manual_seed(0)
-        config = GroundingConfig(**{"backbone": "tiny-llama", "obs_dim": 10, "action_dim": 40, "discrete": True,
-                                    **overrides})
+        config = GroundingConfig(
+            **{"backbone": "tiny-llama", "obs_dim": 10, "action_dim": 40, "discrete": True, **overrides}
+        )
         return GroundedLM(config, tokenizer=tokenizer)
 
     return make

@@ -21,7 +21,9 @@ def test_split_is_by_episode_stable_and_disjoint(clevr_real):
     assert not set(train) & set(val)
     assert sorted(train + val) == list(range(120))
     assert 0.1 < len(val) / 120 < 0.4
-    assert val == [int(row["episode_id"]) for row in make(clevr_real, val_fraction=0.25).episodes(validation=True)]
+    assert val == [
+        int(row["episode_id"]) for row in make(clevr_real, val_fraction=0.25).episodes(validation=True)
+    ]
     assert all(is_validation(episode, 0.25) for episode in val)
 
 
@@ -61,8 +63,10 @@ def test_canonical_explanations_always_target_the_goals_first_sentence(clevr_rea
     for phrasing, expected in (("canonical", {goal.sentences[0]}), ("any", set(goal.sentences))):
         module = make(clevr_real, explanation_phrasing=phrasing)
         rng = np.random.default_rng(0)
-        texts = {module.prompts.tokenizer.decode(module.encode(row, Task.ROLLOUT_TO_GOAL, rng).input_ids)
-                 for _ in range(40)}
+        texts = {
+            module.prompts.tokenizer.decode(module.encode(row, Task.ROLLOUT_TO_GOAL, rng).input_ids)
+            for _ in range(40)
+        }
         said = {sentence for sentence in goal.sentences if any(sentence in text for text in texts)}
         assert said <= expected and (len(said) == 1 if phrasing == "canonical" else len(said) > 5)
     with pytest.raises(ConfigError, match="explanation_phrasing='fixed'"):
@@ -79,9 +83,12 @@ def test_bad_settings_and_schema_are_rejected(clevr_real, tmp_path):
         RolloutGoalDataModule(dataset=str(clevr_real), task_weights=[1.0, 1.0])
     with pytest.raises(ConfigError, match="val_fraction"):
         RolloutGoalDataModule(dataset=str(clevr_real), val_fraction=1.0)
-    float64 = read_rollouts(clevr_real).cast_column("observations",
-                                                    datasets.Array2D(shape=(None, 10), dtype="float64"))
-    with pytest.raises(DatasetSchemaError, match="column 'observations' is Array2D.*float64.*expected.*float32"):
+    float64 = read_rollouts(clevr_real).cast_column(
+        "observations", datasets.Array2D(shape=(None, 10), dtype="float64")
+    )
+    with pytest.raises(
+        DatasetSchemaError, match="column 'observations' is Array2D.*float64.*expected.*float32"
+    ):
         make(_folder_like(clevr_real, float64, tmp_path / "float64"))
     missing = read_rollouts(clevr_real).remove_columns("rewards")
     with pytest.raises(DatasetSchemaError, match="no column 'rewards'; expected List"):

@@ -10,9 +10,23 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs/ground/clevr_tiny.yaml"
 
 
 def fit(data, root, *extra):
-    argv = ["ground", "fit", "--config", str(CONFIG), "--data.dataset", str(data),
-            "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
-            "--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", str(root), *extra]
+    argv = [
+        "ground",
+        "fit",
+        "--config",
+        str(CONFIG),
+        "--data.dataset",
+        str(data),
+        "--trainer.default_root_dir",
+        str(root),
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.logger",
+        "lightning.pytorch.loggers.CSVLogger",
+        "--trainer.logger.save_dir",
+        str(root),
+        *extra,
+    ]
     assert main(argv) == 0
 
 
@@ -20,16 +34,32 @@ def test_fit_trains_logs_metrics_and_resumes(clevr_real, tmp_path):
     fit(clevr_real, tmp_path, "--trainer.max_steps", "10", "--trainer.val_check_interval", "10")
     metrics = (tmp_path / "lightning_logs/version_0/metrics.csv").read_text()
     header = metrics.splitlines()[0].split(",")
-    for name in ("train/loss", "val/loss", "val/action_acc", "val/explanation_accuracy", "val/match_rate/train",
-                 "val/match_rate/rephrase", "val/match_rate/easy", "val/match_rate/hard",
-                 "val/rollout_to_goal/text_loss"):
+    for name in (
+        "train/loss",
+        "val/loss",
+        "val/action_acc",
+        "val/explanation_accuracy",
+        "val/match_rate/train",
+        "val/match_rate/rephrase",
+        "val/match_rate/easy",
+        "val/match_rate/hard",
+        "val/rollout_to_goal/text_loss",
+    ):
         assert name in header, name
     checkpoint_path = next((tmp_path / "lightning_logs/version_0/checkpoints").glob("*.ckpt"))
     checkpoint = torch.load(checkpoint_path, weights_only=False)
     assert checkpoint["global_step"] == 10
     assert checkpoint["state_dict"]["model.codec.state_std"].min() > 0.1  # trained with the data's statistics
-    fit(clevr_real, tmp_path, "--trainer.max_steps", "14", "--trainer.val_check_interval", "4",
-        "--ckpt_path", str(checkpoint_path))
+    fit(
+        clevr_real,
+        tmp_path,
+        "--trainer.max_steps",
+        "14",
+        "--trainer.val_check_interval",
+        "4",
+        "--ckpt_path",
+        str(checkpoint_path),
+    )
     resumed = next((tmp_path / "lightning_logs/version_1/checkpoints").glob("*.ckpt"))
     assert torch.load(resumed, weights_only=False)["global_step"] > 10  # saved at a validation after step 10
     rows = (tmp_path / "lightning_logs/version_1/metrics.csv").read_text().splitlines()

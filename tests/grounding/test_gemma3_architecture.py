@@ -19,11 +19,21 @@ def tiny_gemma3(tokenizer, *, sliding_window=WINDOW):
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     config = Gemma3TextConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-        num_key_value_heads=1, head_dim=16, sliding_window=sliding_window,
-        layer_types=["sliding_attention", "sliding_attention", "full_attention"], max_position_embeddings=2048,
-        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     return Gemma3ForCausalLM(config)
 
@@ -39,17 +49,33 @@ def gemma_folder(tokenizer, tmp_path_factory):
 
 def grounded(folder, **overrides):
     torch.manual_seed(0)
-    config = GroundingConfig(**{"backbone": folder, "obs_dim": 10, "action_dim": 40, "discrete": True,
-                                "lora_targets": ALL_PROJECTIONS, **overrides})
+    config = GroundingConfig(
+        **{
+            "backbone": folder,
+            "obs_dim": 10,
+            "action_dim": 40,
+            "discrete": True,
+            "lora_targets": ALL_PROJECTIONS,
+            **overrides,
+        }
+    )
     model = GroundedLM(config)
     model.codec.set_normalization(state_mean=torch.full((10,), 0.1), state_std=torch.full((10,), 0.3))
     return model
 
 
 def rollout_batch(model, episodes, count=8):
-    return model.collate([model.prompts.encode(Task.GOAL_TO_ROLLOUT, goal=str(row["instruction"]),
-                                               states=row["observations"], actions=row["actions"])
-                          for row in episodes[:count]])
+    return model.collate(
+        [
+            model.prompts.encode(
+                Task.GOAL_TO_ROLLOUT,
+                goal=str(row["instruction"]),
+                states=row["observations"],
+                actions=row["actions"],
+            )
+            for row in episodes[:count]
+        ]
+    )
 
 
 def test_numeric_slots_enter_at_the_scaled_token_embeddings_norm(gemma_folder, episodes):
@@ -64,8 +90,9 @@ def test_numeric_slots_enter_at_the_scaled_token_embeddings_norm(gemma_folder, e
     text = ~(batch.state_input_mask | batch.action_input_mask) & batch.attention_mask.bool()
     slot_norm = embeds[batch.state_input_mask | batch.action_input_mask].norm(dim=-1)
     token_norm = embeds[text].norm(dim=-1)
-    torch.testing.assert_close(slot_norm, torch.full_like(slot_norm, token_embedding_rms(model.backbone)), rtol=1e-3,
-                               atol=1e-3)
+    torch.testing.assert_close(
+        slot_norm, torch.full_like(slot_norm, token_embedding_rms(model.backbone)), rtol=1e-3, atol=1e-3
+    )
     assert 0.5 < float(token_norm.mean() / slot_norm.mean()) < 2.0  # unscaled slots would be 8x smaller
 
 
@@ -79,7 +106,9 @@ def test_truncation_keeps_the_layer_types_and_lora_reaches_every_projection(gemm
     assert len(per_layer) == 2
 
 
-def test_sliding_window_layers_are_active_and_cached_decoding_matches_recomputing(gemma_folder, tokenizer, episodes):
+def test_sliding_window_layers_are_active_and_cached_decoding_matches_recomputing(
+    gemma_folder, tokenizer, episodes
+):
     model = grounded(gemma_folder).eval()
     torch.nn.init.normal_(model.codec.state_head.weight, std=0.05)  # imagined states move, and feed back
     batch = rollout_batch(model, episodes, count=4)
@@ -107,7 +136,8 @@ def test_sliding_window_layers_are_active_and_cached_decoding_matches_recomputin
     assert np.abs(np.diff(cached.observations[1], axis=0)).max() > 0  # long enough to slide past the window
     observations, actions = [row["observations"] for row in rows], [row["actions"] for row in rows]
     assert model.explain(observations, actions, max_new_tokens=8) == model.explain(
-        observations, actions, max_new_tokens=8, use_cache=False)
+        observations, actions, max_new_tokens=8, use_cache=False
+    )
 
 
 def test_lora_grounding_loss_falls(gemma_folder, episodes):

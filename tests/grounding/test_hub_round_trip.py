@@ -19,7 +19,14 @@ def test_push_then_load_by_tag_restores_identical_outputs(hub, make_model, episo
     assert (first.version, second.version) == ("v1.0", "v1.1")
     loaded = load_grounded("tester/kalm-clevr-grounded-tiny@v1.0")
     assert loaded.commit == first.commit
-    examples = [model.prompts.encode(Task.GOAL_TO_ROLLOUT, goal=str(row["instruction"]), states=row["observations"],
-                                     actions=row["actions"]) for row in episodes[:4]]
+    examples = [
+        model.prompts.encode(
+            Task.GOAL_TO_ROLLOUT,
+            goal=str(row["instruction"]),
+            states=row["observations"],
+            actions=row["actions"],
+        )
+        for row in episodes[:4]
+    ]
     batch = model.collate(examples)
     torch.testing.assert_close(loaded.model(batch).loss, model(batch).loss)

@@ -40,8 +40,15 @@ def parent(make_model):
 
 
 def batch_of(model, episodes):
-    examples = [model.prompts.encode(Task.GOAL_TO_ROLLOUT, goal=str(row["instruction"]), states=row["observations"],
-                                     actions=row["actions"]) for row in episodes[:4]]
+    examples = [
+        model.prompts.encode(
+            Task.GOAL_TO_ROLLOUT,
+            goal=str(row["instruction"]),
+            states=row["observations"],
+            actions=row["actions"],
+        )
+        for row in episodes[:4]
+    ]
     return model.collate(examples)
 
 
@@ -61,14 +68,18 @@ def test_same_rollout_shapes_keep_adapters_codec_and_statistics(parent, tmp_path
         torch.testing.assert_close(model.codec.state_dict()[name], value, msg=name)
     assert float(model.codec.state_std[0]) == pytest.approx(0.25)
     trainable = {name for name, p in model.backbone.named_parameters() if p.requires_grad}
-    assert trainable and all("lora_" in name for name in trainable)  # the adapters train on, the base stays frozen
+    assert trainable and all(
+        "lora_" in name for name in trainable
+    )  # the adapters train on, the base stays frozen
     batch = batch_of(parent, episodes)
     model.eval()
     torch.testing.assert_close(model(batch).text_loss, parent(batch).text_loss)
     torch.testing.assert_close(model(batch).action_loss, parent(batch).action_loss)
     messages = [record.getMessage() for record in caplog.records]
-    assert any("the parent's weights fix num_layers=1 (configured None), lora_rank=4 (configured 16)"
-               in message for message in messages), messages
+    assert any(
+        "the parent's weights fix num_layers=1 (configured None), lora_rank=4 (configured 16)" in message
+        for message in messages
+    ), messages
 
 
 def test_other_rollout_shapes_get_a_new_codec_and_one_log_line(make_model, tmp_path, caplog):
@@ -87,20 +98,26 @@ def test_other_rollout_shapes_get_a_new_codec_and_one_log_line(make_model, tmp_p
     for name, value in parent.backbone.state_dict().items():
         torch.testing.assert_close(model.backbone.state_dict()[name], value, msg=name)
     new_codec = [r.getMessage() for r in caplog.records if "new codec" in r.getMessage()]
-    assert new_codec == [f"init_from {folder}: new codec: the parent reads obs_dim=10, action_dim=40 (discrete), "
-                         "this environment has obs_dim=91, action_dim=4 (continuous)"]
+    assert new_codec == [
+        f"init_from {folder}: new codec: the parent reads obs_dim=10, action_dim=40 (discrete), "
+        "this environment has obs_dim=91, action_dim=4 (continuous)"
+    ]
 
 
 def test_a_hub_parent_is_named_in_the_card_and_provenance_back_to_the_backbone(hub, parent):
     first = push_grounded(parent, "lineage/kalm-clevr-grounded-tiny", env="clevr")
     child = init_from_parent("lineage/kalm-clevr-grounded-tiny@v1.0", configured()).model
     pushed = push_grounded(child, "lineage/kalm-clevr-grounded-tiny-from-clevr", env="clevr")
-    grandchild = init_from_parent("lineage/kalm-clevr-grounded-tiny-from-clevr", configured(**METAWORLD)).model
+    grandchild = init_from_parent(
+        "lineage/kalm-clevr-grounded-tiny-from-clevr", configured(**METAWORLD)
+    ).model
     last = push_grounded(grandchild, "lineage/kalm-metaworld-grounded-tiny-from-clevr", env="metaworld")
 
     def published(repo_id, commit):
         card = Path(hf_hub_download(repo_id, "README.md", revision=commit)).read_text()
-        provenance = json.loads(Path(hf_hub_download(repo_id, "kalm_provenance.json", revision=commit)).read_text())
+        provenance = json.loads(
+            Path(hf_hub_download(repo_id, "kalm_provenance.json", revision=commit)).read_text()
+        )
         return yaml.safe_load(card.split("---")[1]), card, provenance
 
     front, card, provenance = published(pushed.repo_id, pushed.commit)
@@ -125,9 +142,11 @@ def test_a_parent_grounded_from_another_backbone_is_refused_in_one_line(parent, 
     folder = parent.save_pretrained(tmp_path / "parent")
     with pytest.raises(ConfigError) as error:
         init_from_parent(str(folder), configured(backbone="smollm2-135m"))
-    assert str(error.value) == (f"init_from {str(folder)!r}: the parent was grounded from backbone='tiny-llama', "
-                                "revision=None; the configuration expects backbone='smollm2-135m', revision=None (set "
-                                "the backbone to the parent's, or start from another model)")
+    assert str(error.value) == (
+        f"init_from {str(folder)!r}: the parent was grounded from backbone='tiny-llama', "
+        "revision=None; the configuration expects backbone='smollm2-135m', revision=None (set "
+        "the backbone to the parent's, or start from another model)"
+    )
 
 
 def test_what_is_not_a_grounded_model_is_refused_naming_what_it_is(hub, tmp_path, make_model):
@@ -137,15 +156,20 @@ def test_what_is_not_a_grounded_model_is_refused_naming_what_it_is(hub, tmp_path
     make_model(finetune="full").backbone.save_pretrained(plain)  # a transformers model, no kalm files
     with pytest.raises(ConfigError) as error:
         init_from_parent(str(plain), configured())
-    assert str(error.value) == (f"{plain} is a plain transformers model (config.json, generation_config.json, "
-                                "model.safetensors); expected a kalm grounded model, which has kalm_grounding.json "
-                                "(written by kalm ground / GroundedLM.save_pretrained)")
+    assert str(error.value) == (
+        f"{plain} is a plain transformers model (config.json, generation_config.json, "
+        "model.safetensors); expected a kalm grounded model, which has kalm_grounding.json "
+        "(written by kalm ground / GroundedLM.save_pretrained)"
+    )
     policy = tmp_path / "policy"
     policy.mkdir()
     (policy / "policy.json").write_text("{}")
     publish_model(policy, "lineage/kalm-clevr-bc", env="clevr")
-    with pytest.raises(ConfigError, match=r"^lineage/kalm-clevr-bc@v1.0 \(\w{12}\) is a kalm policy \(.*policy.json.*\); "
-                                          r"expected a kalm grounded model, which has kalm_grounding.json"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^lineage/kalm-clevr-bc@v1.0 \(\w{12}\) is a kalm policy \(.*policy.json.*\); "
+        r"expected a kalm grounded model, which has kalm_grounding.json",
+    ):
         init_from_parent("lineage/kalm-clevr-bc", configured())
     with pytest.raises(ConfigError, match=r"^grounded model '\./missing': no such folder"):
         init_from_parent("./missing", configured())
@@ -166,28 +190,68 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs/ground/clevr_tiny.yaml"
 def ground_fit(data, root, *extra) -> int:
     from kalm.cli import main
 
-    return main(["ground", "fit", "--config", str(CONFIG), "--data.dataset", str(data), "--trainer.max_steps", "2",
-                 "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1", "--model.metrics_every", "0",
-                 "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
-                 "--trainer.logger", "false", "--trainer.enable_checkpointing", "false", *extra])
+    return main(
+        [
+            "ground",
+            "fit",
+            "--config",
+            str(CONFIG),
+            "--data.dataset",
+            str(data),
+            "--trainer.max_steps",
+            "2",
+            "--trainer.val_check_interval",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--model.metrics_every",
+            "0",
+            "--trainer.default_root_dir",
+            str(root),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_checkpointing",
+            "false",
+            *extra,
+        ]
+    )
 
 
 def test_kalm_ground_fit_continues_a_hub_model_and_publishes_the_child(hub, parent, clevr_real, tmp_path):
     from kalm.grounding.hub import load_grounded
 
     first = push_grounded(parent, "fit/kalm-clevr-grounded-tiny", env="clevr")
-    publish = [{"class_path": "kalm.grounding.hub.PublishGroundedModel",
-                "init_args": {"repo_id": "fit/kalm-clevr-grounded-tiny-from-clevr"}}]
-    assert ground_fit(clevr_real, tmp_path, "--model.init_from", "fit/kalm-clevr-grounded-tiny@v1.0",
-                      "--trainer.callbacks", json.dumps(publish)) == 0
+    publish = [
+        {
+            "class_path": "kalm.grounding.hub.PublishGroundedModel",
+            "init_args": {"repo_id": "fit/kalm-clevr-grounded-tiny-from-clevr"},
+        }
+    ]
+    assert (
+        ground_fit(
+            clevr_real,
+            tmp_path,
+            "--model.init_from",
+            "fit/kalm-clevr-grounded-tiny@v1.0",
+            "--trainer.callbacks",
+            json.dumps(publish),
+        )
+        == 0
+    )
     child = load_grounded("fit/kalm-clevr-grounded-tiny-from-clevr")
     config = child.model.config
     assert config.finetune == "lora" and config.num_layers == 1  # the parent's, though the preset says full
-    assert config.lineage == [{"repo_id": "fit/kalm-clevr-grounded-tiny", "revision": "v1.0", "commit": first.commit}]
+    assert config.lineage == [
+        {"repo_id": "fit/kalm-clevr-grounded-tiny", "revision": "v1.0", "commit": first.commit}
+    ]
     assert float(child.model.codec.state_mean[0]) == pytest.approx(0.05)  # the kept codec kept its statistics
     adapters = {name: p for name, p in parent.backbone.named_parameters() if "lora_" in name}
     trained = dict(child.model.backbone.named_parameters())
-    assert any(not torch.equal(trained[name], value) for name, value in adapters.items())  # trained on from there
+    assert any(
+        not torch.equal(trained[name], value) for name, value in adapters.items()
+    )  # trained on from there
     assert child.provenance["parent_model"]["commit"] == first.commit
 
 
@@ -195,5 +259,7 @@ def test_kalm_ground_fit_refuses_a_bad_parent_in_one_line(tmp_path, clevr_real, 
     (tmp_path / "empty").mkdir()
     assert ground_fit(clevr_real, tmp_path, "--model.init_from", str(tmp_path / "empty")) == 2
     err = capsys.readouterr().err
-    assert err == (f"kalm: error: {tmp_path / 'empty'} is not a kalm grounded model (no files); expected a kalm "
-                   "grounded model, which has kalm_grounding.json (written by kalm ground / GroundedLM.save_pretrained)\n")
+    assert err == (
+        f"kalm: error: {tmp_path / 'empty'} is not a kalm grounded model (no files); expected a kalm "
+        "grounded model, which has kalm_grounding.json (written by kalm ground / GroundedLM.save_pretrained)\n"
+    )

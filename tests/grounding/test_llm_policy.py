@@ -49,6 +49,8 @@ def test_llm_policy_results_are_per_level_on_the_evaluation_cases(clevr, make_mo
     torch.manual_seed(0)
     results = evaluate_llm_policy(make_model().eval(), clevr, levels=["easy", "hard"], episodes=5, seeds=[1])
     assert set(results) == {"easy", "hard"}
-    assert [g for g in results["easy"].goal_ids] == [c.goal_id for c in level_cases(clevr, "easy", episodes=5, seed=1)]
+    assert [g for g in results["easy"].goal_ids] == [
+        c.goal_id for c in level_cases(clevr, "easy", episodes=5, seed=1)
+    ]
     assert results["easy"].interval == "wilson" and results["hard"].episodes == 5
     assert np.isfinite(results["easy"].rate)

@@ -24,14 +24,20 @@ def test_explanations_count_only_exact_goals_and_come_with_their_constant_baseli
     truth = [clevr.goal("train", goal).sentences[3] for goal in goals]
     perfect = explanation_metrics(Describer(truth), clevr, rows, batch_size=7)
     assert perfect["explanation_accuracy"] == 1.0
-    assert all(perfect[f"explanation_slot/{slot}"] == 1.0 for slot in ("source_ball", "reference_ball", "direction"))
-    self_referential = [f"Can you push the {g.split('-')[0]} ball to the left of the {g.split('-')[0]} ball" for g in goals]
+    assert all(
+        perfect[f"explanation_slot/{slot}"] == 1.0 for slot in ("source_ball", "reference_ball", "direction")
+    )
+    self_referential = [
+        f"Can you push the {g.split('-')[0]} ball to the left of the {g.split('-')[0]} ball" for g in goals
+    ]
     fooled = explanation_metrics(Describer(self_referential), clevr, rows)
     assert fooled["explanation_accuracy"] == 0.0  # a fuzzy matcher would have counted some of these
     assert fooled["explanation_slot/source_ball"] == 1.0 and fooled["explanation_slot/reference_ball"] == 0.0
     most_common = max(set(goals), key=goals.count)
     assert perfect["explanation_accuracy/constant"] == pytest.approx(goals.count(most_common) / len(goals))
-    constant = explanation_metrics(Describer([clevr.goal("train", most_common).sentences[0]] * 20), clevr, rows)
+    constant = explanation_metrics(
+        Describer([clevr.goal("train", most_common).sentences[0]] * 20), clevr, rows
+    )
     assert constant["explanation_accuracy"] == constant["explanation_accuracy/constant"]  # chance, visibly
     assert explanation_metrics(Describer([]), clevr, []) == {}
 
@@ -51,7 +57,9 @@ def test_action_agreement_is_free_running_and_reports_chance(clevr, make_model):
 
 
 def test_match_rate_runs_each_level_under_its_protocol(clevr, make_model):
-    model = make_model(residual_states=True).eval()  # an untrained residual model copies the state: never a match
+    model = make_model(
+        residual_states=True
+    ).eval()  # an untrained residual model copies the state: never a match
     assert match_rate(model, clevr, "easy", count=8) == 0.0
     assert match_rate(model, clevr, "hard", count=20) == 0.0
     assert np.isfinite(match_rate(model, clevr, "train", count=4, horizon=3))

@@ -12,15 +12,23 @@ from kalm.grounding.prompts import Task
 
 
 def batch_of(model, episodes, task, count=8):
-    examples = [model.prompts.encode(task, goal=str(row["instruction"]), states=row["observations"],
-                                     actions=row["actions"], step=0) for row in episodes[:count]]
+    examples = [
+        model.prompts.encode(
+            task, goal=str(row["instruction"]), states=row["observations"], actions=row["actions"], step=0
+        )
+        for row in episodes[:count]
+    ]
     return model.collate(examples)
 
 
 def test_codec_normalisation_round_trip_and_embedding_scale():
     codec = RolloutCodec(obs_dim=3, action_dim=2, discrete=False, d_model=16, token_rms=0.5)
-    codec.set_normalization(state_mean=torch.tensor([1.0, 2.0, 3.0]), state_std=torch.tensor([2.0, 1.0, 0.5]),
-                            action_mean=torch.zeros(2), action_std=torch.ones(2))
+    codec.set_normalization(
+        state_mean=torch.tensor([1.0, 2.0, 3.0]),
+        state_std=torch.tensor([2.0, 1.0, 0.5]),
+        action_mean=torch.zeros(2),
+        action_std=torch.ones(2),
+    )
     states = torch.randn(5, 3)
     torch.testing.assert_close(codec.denormalize_states(codec.normalize_states(states)), states)
     embedded = codec.embed_states(states)
@@ -56,9 +64,16 @@ def test_each_task_trains_only_its_own_heads(make_model, episodes, task, parts):
 def test_loss_falls_when_training_on_a_batch(make_model, episodes, finetune, tasks):
     # a random backbone's frozen, tied embeddings keep LoRA from learning text: LoRA is tested on rollouts
     model = make_model(finetune=finetune)
-    examples = [model.prompts.encode(tasks[i % len(tasks)], goal=str(row["instruction"]),
-                                     states=row["observations"], actions=row["actions"], step=0)
-                for i, row in enumerate(episodes[:16])]
+    examples = [
+        model.prompts.encode(
+            tasks[i % len(tasks)],
+            goal=str(row["instruction"]),
+            states=row["observations"],
+            actions=row["actions"],
+            step=0,
+        )
+        for i, row in enumerate(episodes[:16])
+    ]
     batch = model.collate(examples)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     losses = []
@@ -99,8 +114,10 @@ def test_untrained_residual_state_head_copies_the_latest_state(make_model, episo
         model.codec.set_normalization(state_mean=torch.full((10,), 0.1), state_std=torch.full((10,), 0.3))
     batch = batch_of(residual, episodes, Task.GOAL_TO_ROLLOUT)
     hidden = torch.randn(len(batch.state_references), residual.codec.state_head.in_features)
-    torch.testing.assert_close(residual.codec.predict_states(hidden, batch.state_references),
-                               residual.codec.normalize_states(batch.state_references))
+    torch.testing.assert_close(
+        residual.codec.predict_states(hidden, batch.state_references),
+        residual.codec.normalize_states(batch.state_references),
+    )
     # the loss of an untrained residual head is the copy-the-last-state error, far below an absolute head's
     copy_error = ((batch.state_targets - batch.state_references) / residual.codec.state_std).pow(2).mean()
     torch.testing.assert_close(residual(batch).state_loss, copy_error)
@@ -116,8 +133,14 @@ def test_sampling_is_seeded_and_differs_from_greedy(make_model, episodes):
     initial = np.stack([episodes[0]["observations"][0]] * 8)
 
     def sample(seed):
-        return model.generate_rollouts(goals, initial, horizon=6, greedy=False, temperature=2.0,
-                                       generator=torch.Generator().manual_seed(seed)).actions
+        return model.generate_rollouts(
+            goals,
+            initial,
+            horizon=6,
+            greedy=False,
+            temperature=2.0,
+            generator=torch.Generator().manual_seed(seed),
+        ).actions
 
     np.testing.assert_array_equal(sample(1), sample(1))
     assert len({tuple(row) for row in sample(1)}) > 1  # rows of the same prompt diverge when sampling
@@ -129,10 +152,18 @@ def test_a_temperature_per_rollout_samples_each_row_at_its_own(make_model, episo
     initial = np.stack([episodes[0]["observations"][0]] * 8)
 
     def sample(temperature):
-        return model.generate_rollouts(goals, initial, horizon=6, greedy=False, temperature=temperature,
-                                       generator=torch.Generator().manual_seed(1)).actions
+        return model.generate_rollouts(
+            goals,
+            initial,
+            horizon=6,
+            greedy=False,
+            temperature=temperature,
+            generator=torch.Generator().manual_seed(1),
+        ).actions
 
-    np.testing.assert_array_equal(sample([2.0] * 8), sample(2.0))  # one value per row = the same value for all
+    np.testing.assert_array_equal(
+        sample([2.0] * 8), sample(2.0)
+    )  # one value per row = the same value for all
     greedy = model.generate_rollouts(goals, initial, horizon=6).actions
     mixed = sample([1e-4] * 4 + [2.0] * 4)
     np.testing.assert_array_equal(mixed[:4], greedy[:4])  # a near-zero temperature is argmax
@@ -168,8 +199,11 @@ def test_stop_callback_ends_each_rollout(make_model, episodes, use_cache):
 
 def test_explain_returns_one_sentence_per_rollout(make_model, episodes):
     model = make_model().eval()
-    texts = model.explain([row["observations"] for row in episodes[:3]], [row["actions"] for row in episodes[:3]],
-                          max_new_tokens=4)
+    texts = model.explain(
+        [row["observations"] for row in episodes[:3]],
+        [row["actions"] for row in episodes[:3]],
+        max_new_tokens=4,
+    )
     assert len(texts) == 3 and all(isinstance(text, str) for text in texts)
 
 

@@ -70,9 +70,16 @@ def test_generation_prompts_are_prefixes_of_training_examples(encoder, rollout):
 
 def test_collate_orders_values_like_the_masks(make_model, episodes):
     model = make_model()
-    examples = [model.prompts.encode(Task(i % 4), goal="Push the red ball behind the blue ball",
-                                     states=row["observations"], actions=row["actions"], step=0)
-                for i, row in enumerate(episodes[:6])]
+    examples = [
+        model.prompts.encode(
+            Task(i % 4),
+            goal="Push the red ball behind the blue ball",
+            states=row["observations"],
+            actions=row["actions"],
+            step=0,
+        )
+        for i, row in enumerate(episodes[:6])
+    ]
     for left_pad in (False, True):
         batch = model.collate(examples, left_pad=left_pad)
         rows = batch.state_input_mask.nonzero()[:, 0].tolist()

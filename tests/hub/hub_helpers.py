@@ -16,15 +16,24 @@ def make_rollouts(episodes: int = 6, *, seed: int = 0, source: str = "real", obs
     rows = []
     for episode in range(episodes):
         length = int(rng.integers(1, spec.horizon + 1))
-        rows.append({
-            "episode_id": episode, "env": "fake-v0", "source": source, "level": ["train", "easy"][episode % 2],
-            "goal_id": f"goal-{episode % 3}", "instruction": f"push ball {episode % 3} left", "seed": seed,
-            "length": length,
-            "observations": rng.normal(size=(length + 1, spec.obs_dim)).astype(np.float32),
-            "actions": rng.integers(0, spec.action_dim, size=length).tolist(),
-            "rewards": rng.random(length).astype(np.float32).tolist(),
-            "terminated": bool(episode % 2), "truncated": not bool(episode % 2), "success": bool(episode % 2),
-        })
+        rows.append(
+            {
+                "episode_id": episode,
+                "env": "fake-v0",
+                "source": source,
+                "level": ["train", "easy"][episode % 2],
+                "goal_id": f"goal-{episode % 3}",
+                "instruction": f"push ball {episode % 3} left",
+                "seed": seed,
+                "length": length,
+                "observations": rng.normal(size=(length + 1, spec.obs_dim)).astype(np.float32),
+                "actions": rng.integers(0, spec.action_dim, size=length).tolist(),
+                "rewards": rng.random(length).astype(np.float32).tolist(),
+                "terminated": bool(episode % 2),
+                "truncated": not bool(episode % 2),
+                "success": bool(episode % 2),
+            }
+        )
     return rollouts_to_dataset(rows, spec), spec
 
 

@@ -15,8 +15,10 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
 def _file_line(**value) -> dict:
-    return {"key": "file", "value": {"path": "a.txt", "content": base64.b64encode(b"a").decode(),
-                                     "encoding": "base64", **value}}
+    return {
+        "key": "file",
+        "value": {"path": "a.txt", "content": base64.b64encode(b"a").decode(), "encoding": "base64", **value},
+    }
 
 
 COMMIT_BODIES = {
@@ -33,7 +35,9 @@ COMMIT_BODIES = {
 
 
 def _post(url: str, token: str, body: bytes, content_type: str = "application/json"):
-    return raw_request("POST", url, body=body, headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
+    return raw_request(
+        "POST", url, body=body, headers={"Authorization": f"Bearer {token}", "Content-Type": content_type}
+    )
 
 
 def _assert_400(answer, *words: str) -> None:
@@ -47,41 +51,54 @@ def _assert_400(answer, *words: str) -> None:
 def test_type_confused_commit_lines_get_400(hub, api, repo_name, case):
     api.create_repo(repo_name)
     body = "\n".join(json.dumps(line) for line in COMMIT_BODIES[case]).encode()
-    _assert_400(_post(f"{hub.url}/api/models/{repo_name}/commit/main", hub.token, body, "application/x-ndjson"))
+    _assert_400(
+        _post(f"{hub.url}/api/models/{repo_name}/commit/main", hub.token, body, "application/x-ndjson")
+    )
     assert api.list_repo_files(repo_name) == [".gitattributes"]
 
 
-@pytest.mark.parametrize("route", ["commit/main", "preupload/main", "paths-info/main", "tag/main", "branch/b"])
+@pytest.mark.parametrize(
+    "route", ["commit/main", "preupload/main", "paths-info/main", "tag/main", "branch/b"]
+)
 def test_deeply_nested_json_gets_400(hub, api, repo_name, route):
     api.create_repo(repo_name)
     _assert_400(_post(f"{hub.url}/api/models/{repo_name}/{route}", hub.token, DEEP), "nested too deeply")
 
 
-@pytest.mark.parametrize("route, body, words", [
-    ("preupload/main", {"files": "a.txt"}, ("'files'", "list")),
-    ("preupload/main", {"files": [1]}, ("object",)),
-    ("preupload/main", {"files": [{"path": "a", "size": "big", "sample": ""}]}, ("'size'",)),
-    ("preupload/main", {"files": [{"path": "a", "size": 1, "sample": 5}]}, ("'sample'",)),
-    ("preupload/main", {"files": [{"path": ["a"], "size": 1, "sample": ""}]}, ("'path'", "string")),
-    ("paths-info/main", {"paths": [1, 2]}, ("'paths'",)),
-    ("tag/main", {"tag": ["v1"]}, ("'tag'", "string")),
-    ("tag/main", {"tag": "v1", "message": 3}, ("'message'",)),
-    ("branch/b", {"startingPoint": 3}, ("'startingPoint'",)),
-    ("settings", {"gated": "sometimes"}, ("gated",)),
-    ("settings", {"private": "no"}, ("'private'", "boolean")),
-])
+@pytest.mark.parametrize(
+    "route, body, words",
+    [
+        ("preupload/main", {"files": "a.txt"}, ("'files'", "list")),
+        ("preupload/main", {"files": [1]}, ("object",)),
+        ("preupload/main", {"files": [{"path": "a", "size": "big", "sample": ""}]}, ("'size'",)),
+        ("preupload/main", {"files": [{"path": "a", "size": 1, "sample": 5}]}, ("'sample'",)),
+        ("preupload/main", {"files": [{"path": ["a"], "size": 1, "sample": ""}]}, ("'path'", "string")),
+        ("paths-info/main", {"paths": [1, 2]}, ("'paths'",)),
+        ("tag/main", {"tag": ["v1"]}, ("'tag'", "string")),
+        ("tag/main", {"tag": "v1", "message": 3}, ("'message'",)),
+        ("branch/b", {"startingPoint": 3}, ("'startingPoint'",)),
+        ("settings", {"gated": "sometimes"}, ("gated",)),
+        ("settings", {"private": "no"}, ("'private'", "boolean")),
+    ],
+)
 def test_type_confused_api_bodies_get_400(hub, api, repo_name, route, body, words):
     api.create_repo(repo_name)
     method = "PUT" if route == "settings" else "POST"
-    answer = raw_request(method, f"{hub.url}/api/models/{repo_name}/{route}", body=json.dumps(body).encode(),
-                         headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/json"})
+    answer = raw_request(
+        method,
+        f"{hub.url}/api/models/{repo_name}/{route}",
+        body=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/json"},
+    )
     _assert_400(answer, *words)
 
 
 def test_type_confused_lfs_batch_and_repo_creation_get_400(hub, api, repo_name):
     api.create_repo(repo_name)
     for body in ({"operation": "upload", "objects": "x"}, {"operation": "upload", "objects": [1]}):
-        _assert_400(_post(f"{hub.url}/{repo_name}.git/info/lfs/objects/batch", hub.token, json.dumps(body).encode()))
+        _assert_400(
+            _post(f"{hub.url}/{repo_name}.git/info/lfs/objects/batch", hub.token, json.dumps(body).encode())
+        )
     for body in ({"name": ["x"]}, {"name": "x", "private": "yes"}, {"name": "x", "type": 5}, [1]):
         _assert_400(_post(f"{hub.url}/api/repos/create", hub.token, json.dumps(body).encode()))
 
@@ -91,14 +108,17 @@ def _framed(hub, head: str, body: bytes = b"") -> tuple[int, dict[str, str], byt
     return raw_exchange(hub.url, request.encode() + body)
 
 
-@pytest.mark.parametrize("head, body, words", [
-    ("Content-Length: abc\r\n", b"{}", ("Content-Length",)),
-    ("Content-Length: -5\r\n", b"", ("Content-Length",)),
-    ("Content-Length: 2\r\nContent-Length: 3\r\n", b"{}", ("Content-Length",)),
-    ("Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n", ("chunk size",)),
-    ("Transfer-Encoding: chunked\r\n", b"2\r\n{}XX0\r\n\r\n", ("CRLF",)),
-    ("Transfer-Encoding: gzip\r\n", b"", ("Transfer-Encoding",)),
-])
+@pytest.mark.parametrize(
+    "head, body, words",
+    [
+        ("Content-Length: abc\r\n", b"{}", ("Content-Length",)),
+        ("Content-Length: -5\r\n", b"", ("Content-Length",)),
+        ("Content-Length: 2\r\nContent-Length: 3\r\n", b"{}", ("Content-Length",)),
+        ("Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n", ("chunk size",)),
+        ("Transfer-Encoding: chunked\r\n", b"2\r\n{}XX0\r\n\r\n", ("CRLF",)),
+        ("Transfer-Encoding: gzip\r\n", b"", ("Transfer-Encoding",)),
+    ],
+)
 def test_broken_framing_gets_400_and_a_closed_connection(hub, head, body, words):
     status, headers, answer = _framed(hub, head, body)
     assert status == 400 and headers["Connection"] == "close"
@@ -113,21 +133,57 @@ def test_chunked_bodies_that_are_well_formed_still_work(hub, repo_name):
 
 
 def test_overlong_names_in_urls_get_400_not_500(hub):
-    for url in (f"/api/models/{'a' * 5000}/x", f"/api/datasets/x/{'b' * 5000}/refs", f"/{'c' * 5000}/x/resolve/main/f"):
+    for url in (
+        f"/api/models/{'a' * 5000}/x",
+        f"/api/datasets/x/{'b' * 5000}/refs",
+        f"/{'c' * 5000}/x/resolve/main/f",
+    ):
         status, _, body = raw_request("GET", hub.url + url)
         assert status == 400 and b"Invalid repo id" in body, url
-    _assert_400(_post(f"{hub.url}/api/repos/create", hub.token,
-                      json.dumps({"name": "x", "organization": "o" * 5000}).encode()), "Invalid repo id")
+    _assert_400(
+        _post(
+            f"{hub.url}/api/repos/create",
+            hub.token,
+            json.dumps({"name": "x", "organization": "o" * 5000}).encode(),
+        ),
+        "Invalid repo id",
+    )
 
 
 @pytest.mark.parametrize("name", ["x.git", "a" * 97, "-x", "x.", "a--b", "a..b", "é"])
 def test_repo_ids_follow_the_hub_rules(hub, name):
-    _assert_400(_post(f"{hub.url}/api/repos/create", hub.token, json.dumps({"name": name}).encode()), "Invalid repo id")
+    _assert_400(
+        _post(f"{hub.url}/api/repos/create", hub.token, json.dumps({"name": name}).encode()),
+        "Invalid repo id",
+    )
 
 
-@pytest.mark.parametrize("tag", ["main", "HEAD", "refs/heads/main", ".", "-x", "x" * 10_000, "a..b", "v1.lock",
-                                 "a/.b", "v1.", "a//b", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a@{1}", "a\\b",
-                                 "0123456789abcdef0123456789abcdef01234567"])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "main",
+        "HEAD",
+        "refs/heads/main",
+        ".",
+        "-x",
+        "x" * 10_000,
+        "a..b",
+        "v1.lock",
+        "a/.b",
+        "v1.",
+        "a//b",
+        "a b",
+        "a~1",
+        "a^",
+        "a:b",
+        "a?",
+        "a*",
+        "a[",
+        "a@{1}",
+        "a\\b",
+        "0123456789abcdef0123456789abcdef01234567",
+    ],
+)
 def test_tag_names_follow_git_and_the_hub(api, repo_name, tag):
     api.create_repo(repo_name)
     with pytest.raises(BadRequestError, match="Invalid tag name"):
@@ -146,14 +202,24 @@ def test_a_tag_and_a_branch_never_share_a_name(api, repo_name):
     api.create_repo(repo_name)
     api.create_branch(repo_name, branch="dev")
     api.create_tag(repo_name, tag="v1.0")
-    for call in (lambda: api.create_tag(repo_name, tag="dev"), lambda: api.create_branch(repo_name, branch="v1.0")):
+    for call in (
+        lambda: api.create_tag(repo_name, tag="dev"),
+        lambda: api.create_branch(repo_name, branch="v1.0"),
+    ):
         with pytest.raises(HfHubHTTPError) as clash:
             call()
         assert clash.value.response.status_code == 409
 
 
-@pytest.mark.parametrize("path, words", [("a" * 10_000, ("too long",)), ("d/" * 2000 + "f", ("too long",)),
-                                         ("a\nb", ("control",)), ("s" * 256, ("too long",))])
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("a" * 10_000, ("too long",)),
+        ("d/" * 2000 + "f", ("too long",)),
+        ("a\nb", ("control",)),
+        ("s" * 256, ("too long",)),
+    ],
+)
 def test_paths_have_length_and_depth_limits(api, repo_name, path, words):
     api.create_repo(repo_name)
     with pytest.raises(BadRequestError) as refused:
@@ -165,8 +231,12 @@ def test_paths_have_length_and_depth_limits(api, repo_name, path, words):
 def test_commit_messages_have_a_size_limit(api, repo_name):
     api.create_repo(repo_name)
     with pytest.raises(BadRequestError, match="Commit message of"):
-        api.create_commit(repo_name, [CommitOperationAdd("a.txt", b"a")], commit_message="big",
-                          commit_description="x" * (24 << 20))
+        api.create_commit(
+            repo_name,
+            [CommitOperationAdd("a.txt", b"a")],
+            commit_message="big",
+            commit_description="x" * (24 << 20),
+        )
     with pytest.raises(BadRequestError, match="Commit title of"):
         api.create_commit(repo_name, [CommitOperationAdd("a.txt", b"a")], commit_message="t" * 1001)
     assert len(api.list_repo_commits(repo_name)) == 1

@@ -27,14 +27,22 @@ def test_push_tags_ls_pull(hub, repo_name, tmp_path, capsys):
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["v1.0", "v2.0"]
     assert main(["ls", "--endpoint", hub.url, "--author", repo_name.split("/")[0]]) == 0
     assert f"{repo_name}\tv2.0" in capsys.readouterr().out
-    assert main(["pull", repo_name, "--revision", "v1.0", "--endpoint", hub.url, "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["pull", repo_name, "--revision", "v1.0", "--endpoint", hub.url, "--out", str(tmp_path / "o")])
+        == 0
+    )
     assert "4 rollouts" in capsys.readouterr().out and (tmp_path / "o" / "meta" / "info.json").is_file()
 
 
 def test_user_errors_are_one_line_and_exit_2(hub, capsys):
     assert main(["pull", "tester/nothing-here", "--endpoint", hub.url]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("kalm: error: ") and "tester/nothing-here" in err and hub.url in err and "\n" not in err
+    assert (
+        err.startswith("kalm: error: ")
+        and "tester/nothing-here" in err
+        and hub.url in err
+        and "\n" not in err
+    )
 
 
 def test_mirror_copies_tags_to_another_endpoint(hub, api, server_factory, repo_name, tmp_path, capsys):
@@ -52,19 +60,24 @@ def test_mirror_copies_tags_to_another_endpoint(hub, api, server_factory, repo_n
     assert [t.name for t in mirrored.list_repo_refs(repo_name, repo_type="dataset").tags] == ["v1.0", "v1.1"]
     for tag in ("v1.0", "v1.1"):
         assert set(mirrored.list_repo_files(repo_name, repo_type="dataset", revision=tag)) == set(
-            api.list_repo_files(repo_name, repo_type="dataset", revision=tag))
+            api.list_repo_files(repo_name, repo_type="dataset", revision=tag)
+        )
     assert main(args) == 0 and "mirrored 0 tag(s)" in capsys.readouterr().out  # re-running sends nothing
 
 
 def test_serve_and_clients_in_separate_processes(tmp_path):
     """`kalm hub serve` in one process, plain huggingface_hub in another, configured only by env vars."""
-    serve = subprocess.Popen([sys.executable, "-m", "kalm.hub.cli", "serve", "--root", str(tmp_path / "store"),
-                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "kalm.hub.cli", "serve", "--root", str(tmp_path / "store"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     server = LocalServer(serve, "", tmp_path / "store", None)
     try:
         line = serve.stdout.readline()
         assert line.startswith(READY_PREFIX)
-        url = line[len(READY_PREFIX):].split()[0]
+        url = line[len(READY_PREFIX) :].split()[0]
         client = textwrap.dedent("""
             from huggingface_hub import HfApi, hf_hub_download
             api = HfApi()
@@ -75,9 +88,17 @@ def test_serve_and_clients_in_separate_processes(tmp_path):
             path = hf_hub_download("user/demo", "data/x.bin", repo_type="dataset", revision="v1.0")
             print(open(path, "rb").read() == b"\\0" * (3 << 20))
         """)
-        env = dict(os.environ, HF_ENDPOINT=url, HF_HUB_DISABLE_XET="1", HF_TOKEN="anything",
-                   HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="0")
-        result = subprocess.run([sys.executable, "-c", client], env=env, capture_output=True, text=True, timeout=120)
+        env = dict(
+            os.environ,
+            HF_ENDPOINT=url,
+            HF_HUB_DISABLE_XET="1",
+            HF_TOKEN="anything",
+            HF_HOME=str(tmp_path / "hf"),
+            HF_HUB_OFFLINE="0",
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", client], env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.stdout.strip() == "True", result.stderr[-2000:]
     finally:
         server.stop()
@@ -89,7 +110,7 @@ def test_local_server_exits_when_its_parent_dies(tmp_path):
     code = textwrap.dedent(f"""
         import os, signal
         from kalm.hub.local_server import start_local_server
-        server = start_local_server({str(tmp_path / 'store')!r})
+        server = start_local_server({str(tmp_path / "store")!r})
         print(server.process.pid, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)

@@ -52,8 +52,11 @@ def test_upload_folder_with_multi_mib_binary(api, repo_name, tmp_path):
     api.create_tag(repo_name, tag="v1.0", repo_type="dataset")
     downloaded = hf_hub_download(repo_name, "weights/big.bin", repo_type="dataset", revision="v1.0")
     assert hashlib.sha256(Path(downloaded).read_bytes()).hexdigest() == hashlib.sha256(big).hexdigest()
-    files = {f.path: f for f in api.list_repo_tree(repo_name, repo_type="dataset", recursive=True)
-             if hasattr(f, "size")}
+    files = {
+        f.path: f
+        for f in api.list_repo_tree(repo_name, repo_type="dataset", recursive=True)
+        if hasattr(f, "size")
+    }
     assert files["weights/big.bin"].lfs.sha256 == hashlib.sha256(big).hexdigest()
     assert files["notes.txt"].lfs is None
     assert api.dataset_info(repo_name, revision="v1.0").sha == info.oid
@@ -61,10 +64,20 @@ def test_upload_folder_with_multi_mib_binary(api, repo_name, tmp_path):
 
 def test_create_commit_add_and_delete(api, repo_name):
     api.create_repo(repo_name)
-    api.create_commit(repo_name, [CommitOperationAdd("a.txt", b"a"), CommitOperationAdd("dir/b.txt", b"b"),
-                                  CommitOperationAdd("dir/c.txt", b"c")], commit_message="three files")
-    second = api.create_commit(repo_name, [CommitOperationDelete("a.txt"), CommitOperationDelete("dir/"),
-                                           CommitOperationAdd("d.txt", b"d")], commit_message="add+delete")
+    api.create_commit(
+        repo_name,
+        [
+            CommitOperationAdd("a.txt", b"a"),
+            CommitOperationAdd("dir/b.txt", b"b"),
+            CommitOperationAdd("dir/c.txt", b"c"),
+        ],
+        commit_message="three files",
+    )
+    second = api.create_commit(
+        repo_name,
+        [CommitOperationDelete("a.txt"), CommitOperationDelete("dir/"), CommitOperationAdd("d.txt", b"d")],
+        commit_message="add+delete",
+    )
     assert sorted(api.list_repo_files(repo_name)) == [".gitattributes", "d.txt"]
     assert sorted(api.list_repo_files(repo_name, revision=second.oid)) == [".gitattributes", "d.txt"]
     with pytest.raises(EntryNotFoundError):
@@ -73,11 +86,14 @@ def test_create_commit_add_and_delete(api, repo_name):
 
 def test_tags_branches_refs_commits(api, repo_name):
     api.create_repo(repo_name, repo_type="dataset")
-    first = api.upload_file(path_or_fileobj=b"1", path_in_repo="x.txt", repo_id=repo_name, repo_type="dataset")
+    first = api.upload_file(
+        path_or_fileobj=b"1", path_in_repo="x.txt", repo_id=repo_name, repo_type="dataset"
+    )
     api.create_tag(repo_name, tag="v1.0", repo_type="dataset", tag_message="first")
     api.create_branch(repo_name, branch="exp", repo_type="dataset")
-    api.upload_file(path_or_fileobj=b"2", path_in_repo="x.txt", repo_id=repo_name, repo_type="dataset",
-                    revision="exp")
+    api.upload_file(
+        path_or_fileobj=b"2", path_in_repo="x.txt", repo_id=repo_name, repo_type="dataset", revision="exp"
+    )
     refs = api.list_repo_refs(repo_name, repo_type="dataset")
     assert {b.name for b in refs.branches} == {"main", "exp"}
     assert [(t.name, t.target_commit) for t in refs.tags] == [("v1.0", first.oid)]
@@ -86,7 +102,9 @@ def test_tags_branches_refs_commits(api, repo_name):
     assert commits[1].commit_id == first.oid  # newest first
     assert Path(hf_hub_download(repo_name, "x.txt", repo_type="dataset", revision="exp")).read_text() == "2"
     assert Path(hf_hub_download(repo_name, "x.txt", repo_type="dataset", revision="v1.0")).read_text() == "1"
-    assert Path(hf_hub_download(repo_name, "x.txt", repo_type="dataset", revision=first.oid)).read_text() == "1"
+    assert (
+        Path(hf_hub_download(repo_name, "x.txt", repo_type="dataset", revision=first.oid)).read_text() == "1"
+    )
     with pytest.raises(HfHubHTTPError) as retag:
         api.create_tag(repo_name, tag="v1.0", repo_type="dataset", revision="exp")
     assert retag.value.response.status_code == 409
@@ -100,8 +118,11 @@ def test_tags_branches_refs_commits(api, repo_name):
 
 def test_tree_and_paths_info(api, repo_name):
     api.create_repo(repo_name)
-    api.create_commit(repo_name, [CommitOperationAdd("a/b/c.txt", b"c"), CommitOperationAdd("a/d.txt", b"d")],
-                      commit_message="nested")
+    api.create_commit(
+        repo_name,
+        [CommitOperationAdd("a/b/c.txt", b"c"), CommitOperationAdd("a/d.txt", b"d")],
+        commit_message="nested",
+    )
     top = {entry.path for entry in api.list_repo_tree(repo_name)}
     assert top == {".gitattributes", "a"}
     below = {entry.path for entry in api.list_repo_tree(repo_name, path_in_repo="a")}
@@ -155,8 +176,9 @@ def test_stale_parent_commit_is_refused(api, repo_name):
     base = api.repo_info(repo_name).sha
     api.upload_file(path_or_fileobj=b"new", path_in_repo="n.txt", repo_id=repo_name)
     with pytest.raises(HfHubHTTPError) as stale:
-        api.create_commit(repo_name, [CommitOperationAdd("m.txt", b"m")], commit_message="late",
-                          parent_commit=base)
+        api.create_commit(
+            repo_name, [CommitOperationAdd("m.txt", b"m")], commit_message="late", parent_commit=base
+        )
     assert stale.value.response.status_code == 412
     assert "m.txt" not in api.list_repo_files(repo_name)
 

@@ -36,11 +36,19 @@ def test_listing_skips_damaged_repos_and_logs_them(damaged):
     assert [d.id for d in api.list_datasets(full=True)] == ["tester/good"]
     assert time.perf_counter() - start < 5  # no retries of a 500
     log = (server.root / "server.log").read_text()
-    assert all(f"listing skips dataset tester/{name}" in log for name in ("no-meta", "cut-refs", "bad-commit"))
+    assert all(
+        f"listing skips dataset tester/{name}" in log for name in ("no-meta", "cut-refs", "bad-commit")
+    )
 
 
-@pytest.mark.parametrize("name, what", [("no-meta", "repo.json is missing"), ("cut-refs", "refs.json is unreadable"),
-                                        ("bad-commit", "is unreadable")])
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("no-meta", "repo.json is missing"),
+        ("cut-refs", "refs.json is unreadable"),
+        ("bad-commit", "is unreadable"),
+    ],
+)
 def test_a_damaged_repo_answers_its_own_calls_with_a_clear_error(damaged, name, what):
     server, api = damaged
     start = time.perf_counter()
@@ -60,7 +68,13 @@ def test_a_missing_blob_gets_an_error_status_before_any_header(hub, api, repo_na
     api.create_repo(repo_name)
     data = f"content for {repo_name} {damage}".encode()
     api.upload_file(path_or_fileobj=data, path_in_repo="f.txt", repo_id=repo_name)
-    blob = hub_server.root / "blobs" / "sha256" / hashlib.sha256(data).hexdigest()[:2] / hashlib.sha256(data).hexdigest()
+    blob = (
+        hub_server.root
+        / "blobs"
+        / "sha256"
+        / hashlib.sha256(data).hexdigest()[:2]
+        / hashlib.sha256(data).hexdigest()
+    )
     blob.unlink()
     if damage == "truncated":
         blob.write_bytes(data[:3])

@@ -19,13 +19,21 @@ def test_dataset_push_to_hub_then_load_by_tag_and_branch(api, repo_name):
 
 
 def test_model_push_to_hub_and_from_pretrained_by_tag(api, repo_name):
-    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, vocab_size=128)
+    config = LlamaConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        vocab_size=128,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.push_to_hub(repo_name)
     api.create_tag(repo_name, tag="v1.0")
     LlamaForCausalLM(config).push_to_hub(repo_name)  # a later, different main
     loaded = LlamaForCausalLM.from_pretrained(repo_name, revision="v1.0")
-    for (name, expected), actual in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+    for (name, expected), actual in zip(
+        model.state_dict().items(), loaded.state_dict().values(), strict=True
+    ):
         assert torch.equal(expected, actual), name

@@ -24,8 +24,11 @@ def _blob(root: Path, data: bytes) -> Path:
 
 def _snapshot(root: Path) -> dict[str, bytes]:
     """Every blob and commit object of the store, by path."""
-    return {str(p.relative_to(root)): p.read_bytes() for pattern in ("blobs/sha256/*/*", "repos/*/*/*/objects/*.json")
-            for p in root.glob(pattern)}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for pattern in ("blobs/sha256/*/*", "repos/*/*/*/objects/*.json")
+        for p in root.glob(pattern)
+    }
 
 
 @pytest.fixture
@@ -36,15 +39,30 @@ def store(server_factory, tmp_path):
     api = HfApi(endpoint=server.url, token="x")
     for name in ("good", "lost-refs", "lost-meta", "bad-blob"):
         api.create_repo(f"tester/{name}", repo_type="dataset")
-        api.upload_file(path_or_fileobj=f"{name} v1".encode(), path_in_repo="f.txt", repo_id=f"tester/{name}",
-                        repo_type="dataset")
+        api.upload_file(
+            path_or_fileobj=f"{name} v1".encode(),
+            path_in_repo="f.txt",
+            repo_id=f"tester/{name}",
+            repo_type="dataset",
+        )
         api.create_tag(f"tester/{name}", tag="v1.0", repo_type="dataset")
-        api.upload_file(path_or_fileobj=f"{name} v2".encode(), path_in_repo="g.txt", repo_id=f"tester/{name}",
-                        repo_type="dataset")
+        api.upload_file(
+            path_or_fileobj=f"{name} v2".encode(),
+            path_in_repo="g.txt",
+            repo_id=f"tester/{name}",
+            repo_type="dataset",
+        )
     orphan = os.urandom(1000)
-    status, _, body = raw_request("POST", f"{server.url}/datasets/tester/good.git/info/lfs/objects/batch",
-                                  body=json.dumps({"operation": "upload", "objects": [
-                                      {"oid": hashlib.sha256(orphan).hexdigest(), "size": len(orphan)}]}).encode())
+    status, _, body = raw_request(
+        "POST",
+        f"{server.url}/datasets/tester/good.git/info/lfs/objects/batch",
+        body=json.dumps(
+            {
+                "operation": "upload",
+                "objects": [{"oid": hashlib.sha256(orphan).hexdigest(), "size": len(orphan)}],
+            }
+        ).encode(),
+    )
     href = json.loads(body)["objects"][0]["actions"]["upload"]["href"]
     assert raw_request("PUT", href, body=orphan)[0] == 200  # uploaded, never committed
     server.stop()
@@ -91,24 +109,40 @@ def test_fsck_repair_sets_damage_aside_and_keeps_every_intact_object(store, serv
     assert not (root / "tmp" / "blob-killed").exists() and (root / "tmp" / "blob-in-flight").exists()
     assert main(["fsck", "--root", str(root), "--repair"]) == 1  # what is lost stays reported, nothing else
     again = capsys.readouterr().out
-    assert again.count("DAMAGED") == 1 and "'g.txt'" in again and "-> " not in again and "GARBAGE" not in again
+    assert (
+        again.count("DAMAGED") == 1 and "'g.txt'" in again and "-> " not in again and "GARBAGE" not in again
+    )
 
     server = server_factory(root)
     api = HfApi(endpoint=server.url, token="x")
-    assert [d.id for d in api.list_datasets()] == [f"tester/{n}" for n in ("bad-blob", "good", "lost-meta",
-                                                                           "lost-refs")]
+    assert [d.id for d in api.list_datasets()] == [
+        f"tester/{n}" for n in ("bad-blob", "good", "lost-meta", "lost-refs")
+    ]
     lost = api.list_repo_refs("tester/lost-refs", repo_type="dataset")
     assert lost.tags == [] and set(api.list_repo_files("tester/lost-refs", repo_type="dataset")) == {
-        ".gitattributes", "f.txt", "g.txt"}  # main is back at the newest head
+        ".gitattributes",
+        "f.txt",
+        "g.txt",
+    }  # main is back at the newest head
     assert api.dataset_info("tester/lost-meta").private
     cache = tmp_path / "cache"
-    assert Path(hf_hub_download("tester/bad-blob", "f.txt", repo_type="dataset", endpoint=server.url,
-                                cache_dir=cache)).read_bytes() == b"bad-blob v1"
+    assert (
+        Path(
+            hf_hub_download(
+                "tester/bad-blob", "f.txt", repo_type="dataset", endpoint=server.url, cache_dir=cache
+            )
+        ).read_bytes()
+        == b"bad-blob v1"
+    )
     with pytest.raises(LocalEntryNotFoundError) as missing:  # never the rotten bytes
         hf_hub_download("tester/bad-blob", "g.txt", repo_type="dataset", endpoint=server.url, cache_dir=cache)
     assert missing.value.__cause__.response.status_code == 409
-    api.upload_file(path_or_fileobj=b"bad-blob v2", path_in_repo="again.txt", repo_id="tester/bad-blob",
-                    repo_type="dataset")  # the same bytes, uploaded again, restore the lost content
+    api.upload_file(
+        path_or_fileobj=b"bad-blob v2",
+        path_in_repo="again.txt",
+        repo_id="tester/bad-blob",
+        repo_type="dataset",
+    )  # the same bytes, uploaded again, restore the lost content
     server.stop()
     assert main(["fsck", "--root", str(root)]) == 0 and "clean" in capsys.readouterr().out
 

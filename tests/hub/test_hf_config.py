@@ -32,24 +32,40 @@ DUMP = """
 
 
 def _run(code: str, env: dict[str, str]) -> dict:
-    clean = {key: value for key, value in os.environ.items()
-             if not key.startswith(("HF_", "KALM_HUB", "TRANSFORMERS_"))}
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**clean, **env}, capture_output=True,
-                            text=True, timeout=120)
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HF_", "KALM_HUB", "TRANSFORMERS_"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
 
 def test_patched_clients_equal_a_fresh_import_under_the_same_variables(tmp_path):
     url = "http://127.0.0.1:45678"
-    patched = _run(DUMP.format(configure=(
-        "from kalm.hub import hf_config\n"
-        f"    hf_config.point_clients_at({url!r}, local=True)\n"
-        f"    hf_config.use_cache_home({str(tmp_path / 'hf')!r})")), {"HF_HUB_OFFLINE": "1"})
+    patched = _run(
+        DUMP.format(
+            configure=(
+                "from kalm.hub import hf_config\n"
+                f"    hf_config.point_clients_at({url!r}, local=True)\n"
+                f"    hf_config.use_cache_home({str(tmp_path / 'hf')!r})"
+            )
+        ),
+        {"HF_HUB_OFFLINE": "1"},
+    )
     fresh = _run(DUMP.format(configure="from kalm.hub import hf_config"), patched["env"])
     assert "<missing>" not in json.dumps(fresh["values"])  # every attribute kalm sets still exists
     assert patched["values"] == fresh["values"]
-    assert patched["values"]["HfApi().endpoint"] == url and patched["values"]["hf_hub_url"].startswith(url + "/")
+    assert patched["values"]["HfApi().endpoint"] == url and patched["values"]["hf_hub_url"].startswith(
+        url + "/"
+    )
     assert patched["values"]["huggingface_hub.constants.HF_HUB_OFFLINE"] == "False"
 
 

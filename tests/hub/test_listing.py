@@ -24,8 +24,12 @@ def owner() -> str:
 
 def _carded(api: HfApi, repo_id: str, repo_type: str, *, task: str, tag: str) -> None:
     api.create_repo(repo_id, repo_type=repo_type)
-    api.upload_file(path_or_fileobj=CARD.format(task=task, tag=tag).encode(), path_in_repo="README.md",
-                    repo_id=repo_id, repo_type=repo_type)
+    api.upload_file(
+        path_or_fileobj=CARD.format(task=task, tag=tag).encode(),
+        path_in_repo="README.md",
+        repo_id=repo_id,
+        repo_type=repo_type,
+    )
 
 
 def test_listing_filters_by_tags_like_the_hub(api, owner):
@@ -78,7 +82,9 @@ def test_gated_setting_is_kept_reported_and_enforced(server_factory, tmp_path):
     server = server_factory(tmp_path / "store", token="s3cret")
     owner, stranger = HfApi(endpoint=server.url, token="s3cret"), HfApi(endpoint=server.url, token="wrong")
     owner.create_repo("tester/gated", repo_type="dataset")
-    owner.upload_file(path_or_fileobj=b"data", path_in_repo="f.txt", repo_id="tester/gated", repo_type="dataset")
+    owner.upload_file(
+        path_or_fileobj=b"data", path_in_repo="f.txt", repo_id="tester/gated", repo_type="dataset"
+    )
     owner.create_repo("tester/open", repo_type="dataset")
     owner.update_repo_settings("tester/gated", gated="manual", repo_type="dataset")
     assert owner.dataset_info("tester/gated").gated == "manual"
@@ -86,14 +92,34 @@ def test_gated_setting_is_kept_reported_and_enforced(server_factory, tmp_path):
     assert [d.id for d in owner.list_datasets(author="tester", gated=False)] == ["tester/open"]
     assert stranger.dataset_info("tester/gated").gated == "manual"  # the card and listing stay visible
     with pytest.raises(GatedRepoError):
-        hf_hub_download("tester/gated", "f.txt", repo_type="dataset", endpoint=server.url, token="wrong",
-                        cache_dir=tmp_path / "stranger")
-    path = hf_hub_download("tester/gated", "f.txt", repo_type="dataset", endpoint=server.url, token="s3cret",
-                           cache_dir=tmp_path / "owner")
+        hf_hub_download(
+            "tester/gated",
+            "f.txt",
+            repo_type="dataset",
+            endpoint=server.url,
+            token="wrong",
+            cache_dir=tmp_path / "stranger",
+        )
+    path = hf_hub_download(
+        "tester/gated",
+        "f.txt",
+        repo_type="dataset",
+        endpoint=server.url,
+        token="s3cret",
+        cache_dir=tmp_path / "owner",
+    )
     assert Path(path).read_bytes() == b"data"
     owner.update_repo_settings("tester/gated", gated=False, repo_type="dataset")
-    path = hf_hub_download("tester/gated", "f.txt", repo_type="dataset", endpoint=server.url, token="wrong",
-                           cache_dir=tmp_path / "stranger")
+    path = hf_hub_download(
+        "tester/gated",
+        "f.txt",
+        repo_type="dataset",
+        endpoint=server.url,
+        token="wrong",
+        cache_dir=tmp_path / "stranger",
+    )
     assert Path(path).read_bytes() == b"data" and owner.dataset_info("tester/gated").gated is False
     owner.update_repo_settings("tester/gated", private=True, repo_type="dataset")
-    assert owner.dataset_info("tester/gated").private and not list(stranger.list_datasets(author="tester", gated=True))
+    assert owner.dataset_info("tester/gated").private and not list(
+        stranger.list_datasets(author="tester", gated=True)
+    )

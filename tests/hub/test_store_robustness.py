@@ -28,15 +28,21 @@ def test_state_persists_across_restarts(server_factory, tmp_path):
     first = server_factory(tmp_path / "store")
     api = _api(first)
     api.create_repo("tester/persist", repo_type="dataset")
-    commit = api.upload_file(path_or_fileobj=os.urandom(11 << 20), path_in_repo="big.bin",
-                             repo_id="tester/persist", repo_type="dataset")
+    commit = api.upload_file(
+        path_or_fileobj=os.urandom(11 << 20),
+        path_in_repo="big.bin",
+        repo_id="tester/persist",
+        repo_type="dataset",
+    )
     api.create_tag("tester/persist", tag="v1.0", repo_type="dataset")
     first.stop()
     second = server_factory(tmp_path / "store")
     api = _api(second)
     refs = api.list_repo_refs("tester/persist", repo_type="dataset")
     assert refs.tags[0].target_commit == commit.oid
-    assert api.dataset_info("tester/persist", revision="v1.0", files_metadata=True).siblings[1].size == 11 << 20
+    assert (
+        api.dataset_info("tester/persist", revision="v1.0", files_metadata=True).siblings[1].size == 11 << 20
+    )
 
 
 def test_concurrent_committers_lose_nothing(api, repo_name):
@@ -44,8 +50,14 @@ def test_concurrent_committers_lose_nothing(api, repo_name):
     writers, commits_each = 8, 4
 
     def write(writer: int) -> list[str]:
-        return [api.create_commit(repo_name, [CommitOperationAdd(f"w{writer}/c{i}.txt", f"{writer}:{i}".encode())],
-                                  commit_message=f"writer {writer} commit {i}").oid for i in range(commits_each)]
+        return [
+            api.create_commit(
+                repo_name,
+                [CommitOperationAdd(f"w{writer}/c{i}.txt", f"{writer}:{i}".encode())],
+                commit_message=f"writer {writer} commit {i}",
+            ).oid
+            for i in range(commits_each)
+        ]
 
     with ThreadPoolExecutor(writers) as pool:
         made = [oid for oids in pool.map(write, range(writers)) for oid in oids]
@@ -58,8 +70,14 @@ def test_concurrent_committers_lose_nothing(api, repo_name):
 def test_concurrent_publishers_each_get_their_own_version(hub, api, repo_name):
     dataset, spec = make_rollouts(3)
     with ThreadPoolExecutor(8) as pool:
-        published = list(pool.map(lambda seed: publish_dataset(make_rollouts(2 + seed % 3, seed=seed)[0], repo_name,
-                                                               env="fake-v0", spec=spec), range(8)))
+        published = list(
+            pool.map(
+                lambda seed: publish_dataset(
+                    make_rollouts(2 + seed % 3, seed=seed)[0], repo_name, env="fake-v0", spec=spec
+                ),
+                range(8),
+            )
+        )
     assert sorted(p.version for p in published) == [f"v1.{i}" for i in range(8)]
     for p in published:
         pulled = pull_dataset(repo_name, p.version)
@@ -68,10 +86,12 @@ def test_concurrent_publishers_each_get_their_own_version(hub, api, repo_name):
 
 def _lfs_href(server, repo_id: str, data: bytes) -> str:
     oid = hashlib.sha256(data).hexdigest()
-    status, _, body = raw_request("POST", f"{server.url}/{repo_id}.git/info/lfs/objects/batch",
-                                  headers={"Authorization": f"Bearer {server.token or 'x'}"},
-                                  body=json.dumps({"operation": "upload", "objects": [{"oid": oid,
-                                                                                       "size": len(data)}]}).encode())
+    status, _, body = raw_request(
+        "POST",
+        f"{server.url}/{repo_id}.git/info/lfs/objects/batch",
+        headers={"Authorization": f"Bearer {server.token or 'x'}"},
+        body=json.dumps({"operation": "upload", "objects": [{"oid": oid, "size": len(data)}]}).encode(),
+    )
     assert status == 200
     return json.loads(body)["objects"][0]["actions"]["upload"]["href"]
 
@@ -82,8 +102,10 @@ def test_upload_cut_mid_way_leaves_no_blob_and_repo_intact(hub_server, api, repo
     data = os.urandom(4 << 20)
     href = urlsplit(_lfs_href(hub_server, repo_name, data))
     with socket.create_connection((href.hostname, href.port)) as sock:  # announce 4 MiB, send 1 MiB, vanish
-        sock.sendall(f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
-                     .encode() + data[: 1 << 20])
+        sock.sendall(
+            f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data[: 1 << 20]
+        )
     status, error = _commit_lfs_pointer(hub_server, repo_name, data)  # a commit cannot use the missing blob
     assert status == 400 and "never uploaded" in error
     assert api.repo_info(repo_name).sha == before
@@ -94,12 +116,24 @@ def test_upload_cut_mid_way_leaves_no_blob_and_repo_intact(hub_server, api, repo
 
 
 def _commit_lfs_pointer(server, repo_id: str, data: bytes) -> tuple[int, str]:
-    lines = [{"key": "header", "value": {"summary": "dangling"}},
-             {"key": "lfsFile", "value": {"path": "lost.bin", "algo": "sha256",
-                                          "oid": hashlib.sha256(data).hexdigest(), "size": len(data)}}]
-    status, _, body = raw_request("POST", f"{server.url}/api/models/{repo_id}/commit/main",
-                                  body="\n".join(json.dumps(line) for line in lines).encode(),
-                                  headers={"Content-Type": "application/x-ndjson", "Authorization": "Bearer x"})
+    lines = [
+        {"key": "header", "value": {"summary": "dangling"}},
+        {
+            "key": "lfsFile",
+            "value": {
+                "path": "lost.bin",
+                "algo": "sha256",
+                "oid": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            },
+        },
+    ]
+    status, _, body = raw_request(
+        "POST",
+        f"{server.url}/api/models/{repo_id}/commit/main",
+        body="\n".join(json.dumps(line) for line in lines).encode(),
+        headers={"Content-Type": "application/x-ndjson", "Authorization": "Bearer x"},
+    )
     return status, json.loads(body)["error"]
 
 
@@ -111,27 +145,39 @@ def test_server_killed_mid_upload_keeps_previous_revision(server_factory, tmp_pa
     data = os.urandom(8 << 20)
     href = urlsplit(_lfs_href(server, "tester/crash", data))
     sock = socket.create_connection((href.hostname, href.port))
-    sock.sendall(f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
-                 .encode() + data[: 3 << 20])
+    sock.sendall(
+        f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data[: 3 << 20]
+    )
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
     sock.close()
     restarted = server_factory(tmp_path / "store")
     api = _api(restarted)
     assert api.repo_info("tester/crash").sha == kept
-    assert open(hf_hub_download("tester/crash", "f.txt", revision=kept, endpoint=restarted.url), "rb").read() == b"v1"
+    assert (
+        open(hf_hub_download("tester/crash", "f.txt", revision=kept, endpoint=restarted.url), "rb").read()
+        == b"v1"
+    )
     blob_dir = tmp_path / "store" / "blobs" / "sha256"
     assert not any(path.name == hashlib.sha256(data).hexdigest() for path in blob_dir.rglob("*"))
 
 
-@pytest.mark.parametrize("path", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a//b", ".git/config"])
+@pytest.mark.parametrize(
+    "path", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a//b", ".git/config"]
+)
 def test_path_traversal_is_refused(hub, api, repo_name, path):
     api.create_repo(repo_name)
-    line = {"key": "file", "value": {"path": path, "content": base64.b64encode(b"x").decode(), "encoding": "base64"}}
-    status, headers, _ = raw_request("POST", f"{hub.url}/api/models/{repo_name}/commit/main",
-                                     body=(json.dumps({"key": "header", "value": {"summary": "evil"}}) + "\n"
-                                           + json.dumps(line)).encode(),
-                                     headers={"Authorization": f"Bearer {hub.token}"})
+    line = {
+        "key": "file",
+        "value": {"path": path, "content": base64.b64encode(b"x").decode(), "encoding": "base64"},
+    }
+    status, headers, _ = raw_request(
+        "POST",
+        f"{hub.url}/api/models/{repo_name}/commit/main",
+        body=(json.dumps({"key": "header", "value": {"summary": "evil"}}) + "\n" + json.dumps(line)).encode(),
+        headers={"Authorization": f"Bearer {hub.token}"},
+    )
     assert status == 400
     assert api.list_repo_files(repo_name) == [".gitattributes"]
 
@@ -139,15 +185,22 @@ def test_path_traversal_is_refused(hub, api, repo_name, path):
 @pytest.mark.parametrize("name", ["../evil", "a--b", "-lead", "x" * 97, "dot..dot", "sp ace"])
 def test_invalid_repo_ids_are_refused(hub, name):
     body = json.dumps({"name": name, "organization": "tester", "type": "model"}).encode()
-    status, _, _ = raw_request("POST", f"{hub.url}/api/repos/create", body=body,
-                               headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/json"})
+    status, _, _ = raw_request(
+        "POST",
+        f"{hub.url}/api/repos/create",
+        body=body,
+        headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/json"},
+    )
     assert status == 400
 
 
 def test_traversal_in_urls_finds_nothing(hub, api, repo_name):
     api.create_repo(repo_name)
-    for url in (f"/{repo_name}/resolve/main/..%2F..%2Frepo.json", "/api/models/..%2F../tree/main",
-                f"/{repo_name}/resolve/main/%2Fetc%2Fpasswd"):
+    for url in (
+        f"/{repo_name}/resolve/main/..%2F..%2Frepo.json",
+        "/api/models/..%2F../tree/main",
+        f"/{repo_name}/resolve/main/%2Fetc%2Fpasswd",
+    ):
         status, _, _ = raw_request("GET", hub.url + url)
         assert status in (400, 404), url
 
@@ -187,8 +240,9 @@ def test_concurrent_stores_share_a_root(server_factory, tmp_path):
 
     def write(index: int) -> None:
         server = (one, two)[index % 2]
-        _api(server).create_commit("tester/shared", [CommitOperationAdd(f"f{index}.txt", b"x")],
-                                   commit_message=str(index))
+        _api(server).create_commit(
+            "tester/shared", [CommitOperationAdd(f"f{index}.txt", b"x")], commit_message=str(index)
+        )
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
     for thread in threads:

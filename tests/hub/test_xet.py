@@ -31,8 +31,13 @@ from tests.hub.hub_helpers import raw_request
 def _xet_env(hub, tmp_path: Path) -> dict[str, str]:
     """The environment of a user who only set the endpoint and a token (Xet left on)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "KALM_HUB"))}
-    return {**env, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "HF_HOME": str(tmp_path / "client-home"),
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    return {
+        **env,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": hub.token,
+        "HF_HOME": str(tmp_path / "client-home"),
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
 
 
 def _files(tmp_path: Path) -> dict[str, bytes]:
@@ -51,17 +56,30 @@ def test_hf_upload_and_python_clients_work_with_xet_on(hub, api, repo_name, tmp_
     env = _xet_env(hub, tmp_path)
     hf = str(Path(sys.executable).with_name("hf"))
     for name in files:
-        result = subprocess.run([hf, "upload", repo_name, str(tmp_path / name), name], env=env, capture_output=True,
-                                text=True, timeout=120)
+        result = subprocess.run(
+            [hf, "upload", repo_name, str(tmp_path / name), name],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     main = api.repo_info(repo_name).sha
-    result = subprocess.run([hf, "upload", repo_name, str(tmp_path / "random.bin"), "proposal.bin", "--create-pr"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [hf, "upload", repo_name, str(tmp_path / "random.bin"), "proposal.bin", "--create-pr"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert api.repo_info(repo_name).sha == main and "proposal.bin" in api.list_repo_files(repo_name, revision="refs/pr/1")
+    assert api.repo_info(repo_name).sha == main and "proposal.bin" in api.list_repo_files(
+        repo_name, revision="refs/pr/1"
+    )
     (tmp_path / "folder" / "sub").mkdir(parents=True)
-    (tmp_path / "folder" / "sub" / "edited.bin").write_bytes(files["text.bin"][:900_000] + b"edit" +
-                                                              files["text.bin"][900_000:])  # mostly deduplicated
+    (tmp_path / "folder" / "sub" / "edited.bin").write_bytes(
+        files["text.bin"][:900_000] + b"edit" + files["text.bin"][900_000:]
+    )  # mostly deduplicated
     code = f"""
         import datasets
         from huggingface_hub import HfApi, constants
@@ -74,14 +92,18 @@ def test_hf_upload_and_python_clients_work_with_xet_on(hub, api, repo_name, tmp_
         pushed = rows.select(range(7)).push_to_hub({repo_name!r}, create_pr=True)
         print(pushed.pr_revision)
     """
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-1] == "refs/pr/1"
     for name, data in files.items():
         assert Path(hf_hub_download(repo_name, name)).read_bytes() == data
     edited = Path(hf_hub_download(repo_name, "sub/edited.bin")).read_bytes()
-    assert hashlib.sha256(edited).digest() == hashlib.sha256((tmp_path / "folder/sub/edited.bin").read_bytes()).digest()
+    assert (
+        hashlib.sha256(edited).digest()
+        == hashlib.sha256((tmp_path / "folder/sub/edited.bin").read_bytes()).digest()
+    )
     import datasets
 
     assert len(datasets.load_dataset(repo_name, split="train")) == 500
@@ -89,8 +111,11 @@ def test_hf_upload_and_python_clients_work_with_xet_on(hub, api, repo_name, tmp_
 
 
 def _cas_token(hub, repo_id: str) -> str:
-    status, _, body = raw_request("GET", f"{hub.url}/api/models/{repo_id}/xet-write-token/main",
-                                  headers={"Authorization": f"Bearer {hub.token}"})
+    status, _, body = raw_request(
+        "GET",
+        f"{hub.url}/api/models/{repo_id}/xet-write-token/main",
+        headers={"Authorization": f"Bearer {hub.token}"},
+    )
     assert status == 200
     return json.loads(body)["accessToken"]
 
@@ -99,9 +124,18 @@ def test_cas_answers_bad_uploads_with_clear_errors(hub, api, repo_name):
     api.create_repo(repo_name)
     token = {"Authorization": f"Bearer {_cas_token(hub, repo_name)}"}
     xorb = "ab" * 32
-    assert raw_request("POST", f"{hub.url}/xet/v1/xorbs/default/{xorb}", body=b"junk",
-                       headers={"Authorization": "Bearer 1.forged"})[0] == 401
-    status, _, body = raw_request("POST", f"{hub.url}/xet/v1/xorbs/default/{xorb}", body=b"junk", headers=token)
+    assert (
+        raw_request(
+            "POST",
+            f"{hub.url}/xet/v1/xorbs/default/{xorb}",
+            body=b"junk",
+            headers={"Authorization": "Bearer 1.forged"},
+        )[0]
+        == 401
+    )
+    status, _, body = raw_request(
+        "POST", f"{hub.url}/xet/v1/xorbs/default/{xorb}", body=b"junk", headers=token
+    )
     assert status == 400 and b"rejected" in body
     shard = _shard([(xorb, 0, 1, 10)], sha256=b"\x11" * 32)
     status, _, body = raw_request("POST", f"{hub.url}/xet/v2/shards", body=shard, headers=token)
@@ -132,11 +166,19 @@ def _lz4_frame(*blocks: bytes) -> bytes:
 
 
 def test_lz4_frames_decode_literals_overlapping_matches_and_raw_blocks():
-    block = bytes([0x46]) + b"abcd" + struct.pack("<H", 4) + bytes([0x10]) + b"Z"  # "abcd", copy 10 of offset 4
+    block = (
+        bytes([0x46]) + b"abcd" + struct.pack("<H", 4) + bytes([0x10]) + b"Z"
+    )  # "abcd", copy 10 of offset 4
     assert lz4_frame_decompress(_lz4_frame(block), 100) == b"abcd" + b"abcdabcdab" + b"Z"
     overlapping = bytes([0x1F]) + b"x" + struct.pack("<H", 1) + bytes([20]) + bytes([0x10]) + b"y"
     assert lz4_frame_decompress(_lz4_frame(overlapping), 100) == b"x" * 40 + b"y"
-    raw = struct.pack("<I", 0x184D2204) + bytes([0x40, 0x40, 0]) + struct.pack("<I", 0x80000003) + b"raw" + bytes(4)
+    raw = (
+        struct.pack("<I", 0x184D2204)
+        + bytes([0x40, 0x40, 0])
+        + struct.pack("<I", 0x80000003)
+        + b"raw"
+        + bytes(4)
+    )
     assert lz4_frame_decompress(raw, 100) == b"raw"
     with pytest.raises(XetFormatError, match="more than"):
         lz4_frame_decompress(_lz4_frame(overlapping), 10)
@@ -155,7 +197,11 @@ def test_xorbs_and_shards_that_do_not_parse_raise_format_errors():
     chunk = bytes([0]) + (3).to_bytes(3, "little") + bytes([0]) + (3).to_bytes(3, "little") + b"abc"
     [ref] = xorb_chunks(chunk)
     assert chunk_bytes(chunk, ref) == b"abc"
-    for bad in (b"", chunk[:-1], bytes([0]) + (3).to_bytes(3, "little") + bytes([1]) + (3).to_bytes(3, "little") + b"abc"):
+    for bad in (
+        b"",
+        chunk[:-1],
+        bytes([0]) + (3).to_bytes(3, "little") + bytes([1]) + (3).to_bytes(3, "little") + b"abc",
+    ):
         with pytest.raises(XetFormatError):
             [chunk_bytes(bad, ref) for ref in xorb_chunks(bad)]
     good = _shard([("cd" * 32, 0, 2, 5)], sha256=b"\x33" * 32)

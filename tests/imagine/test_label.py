@@ -24,9 +24,13 @@ def test_rollout_is_cut_at_the_first_success_and_rewarded(clevr):
     assert labelled["length"] == 3 and labelled["success"] and labelled["terminated"]
     assert not labelled["truncated"]
     assert labelled["observations"].shape == (4, 10) and labelled["actions"].tolist() == [2, 2, 2]
-    assert labelled["rewards"][-1] == pytest.approx(100 - 10 * 0.05, abs=1e-4)  # success, slightly further away
+    assert labelled["rewards"][-1] == pytest.approx(
+        100 - 10 * 0.05, abs=1e-4
+    )  # success, slightly further away
     assert labelled["rewards"].dtype == np.float32
-    np.testing.assert_allclose(labelled["rewards"], clevr.rewards("red-left-of-blue", labelled["observations"]))
+    np.testing.assert_allclose(
+        labelled["rewards"], clevr.rewards("red-left-of-blue", labelled["observations"])
+    )
 
 
 def test_unsuccessful_rollouts_are_truncated_only_at_the_horizon(clevr):

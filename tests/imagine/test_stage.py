@@ -13,8 +13,15 @@ from kalm.imagine.run import ImagineModule, batch_path, decode_batch, merge, pen
 from kalm.imagine.settings import ImagineSettings
 from kalm.imagine.stage import imaginary_repo_id, imagine, run_dir
 
-SETTINGS = ImagineSettings(levels=["easy", "hard"], per_goal=1, batch_size=16, horizon=6, keep_implausible=True,
-                           greedy=False, temperature=1.5)
+SETTINGS = ImagineSettings(
+    levels=["easy", "hard"],
+    per_goal=1,
+    batch_size=16,
+    horizon=6,
+    keep_implausible=True,
+    greedy=False,
+    temperature=1.5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +29,9 @@ def model():
     from kalm.grounding.model import GroundedLM, GroundingConfig
 
     torch.manual_seed(0)
-    grounded = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
-                                          finetune="full"))
+    grounded = GroundedLM(
+        GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True, finetune="full")
+    )
     # scale the state head down so decoded states stay near the data (a plausible mix of verdicts)
     with torch.no_grad():
         grounded.codec.state_head.weight.mul_(0.05)
@@ -48,9 +56,14 @@ def test_per_goal_counts_per_level(clevr):
     # a goal's first rollouts do not depend on how many more it gets
     uniform = plan_items(clevr, ["easy", "hard"], per_goal=1, seed=0)
     assert [item for item in items if item.level == "hard"] == [
-        replace(item, index=item.index + 2 * len(clevr.goals("easy"))) for item in uniform if item.level == "hard"]
+        replace(item, index=item.index + 2 * len(clevr.goals("easy")))
+        for item in uniform
+        if item.level == "hard"
+    ]
     assert ImagineSettings(levels=["easy", "hard"], per_goal={"easy": 3, "hard": 1}).goal_counts() == {
-        "easy": 3, "hard": 1}
+        "easy": 3,
+        "hard": 1,
+    }
     assert ImagineSettings(levels=["easy"], per_goal={"easy": 3, "hard": 1}).goal_counts() == {"easy": 3}
     with pytest.raises(ConfigError, match=r"per_goal names levels \['easy'\]; expected a count for each"):
         ImagineSettings(levels=["easy", "hard"], per_goal={"easy": 3})
@@ -59,7 +72,9 @@ def test_per_goal_counts_per_level(clevr):
 
 
 def test_temperature_per_level():
-    settings = ImagineSettings(levels=["rephrase", "hard"], temperature={"rephrase": 0.7, "hard": 1.0, "easy": 2.0})
+    settings = ImagineSettings(
+        levels=["rephrase", "hard"], temperature={"rephrase": 0.7, "hard": 1.0, "easy": 2.0}
+    )
     assert settings.level_temperatures() == {"rephrase": 0.7, "hard": 1.0}
     assert ImagineSettings(levels=["easy"], temperature=0.5).level_temperatures() == {"easy": 0.5}
     with pytest.raises(ConfigError, match="a value for each of the imagined levels"):
@@ -70,11 +85,22 @@ def test_temperature_per_level():
 
 def test_decoding_with_one_temperature_per_level_equals_it_for_all(model, clevr):
     plan = plan_items(clevr, ["rephrase", "easy"], per_goal=1, seed=0)
-    items = [item for item in plan if item.level == "rephrase"][:8] + [item for item in plan if item.level == "easy"][:8]
+    items = [item for item in plan if item.level == "rephrase"][:8] + [
+        item for item in plan if item.level == "easy"
+    ][:8]
 
     def decode(temperature):
-        rows, _ = decode_batch(model, clevr, items, 0, horizon=4, greedy=False, temperature=temperature, seed=0,
-                               keep_implausible=True)
+        rows, _ = decode_batch(
+            model,
+            clevr,
+            items,
+            0,
+            horizon=4,
+            greedy=False,
+            temperature=temperature,
+            seed=0,
+            keep_implausible=True,
+        )
         return [row["actions"].tolist() for row in rows]
 
     assert decode({"rephrase": 1.5, "easy": 1.5}) == decode(1.5)
@@ -84,8 +110,17 @@ def test_decoding_with_one_temperature_per_level_equals_it_for_all(model, clevr)
 def run_shard(model, suite, work_dir, rank, world):
     plan = batches(plan_items(suite, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size)
     for index in shard(len(plan), rank, world):
-        rows, verdicts = decode_batch(model, suite, plan[index], index, horizon=6, greedy=False, temperature=1.5,
-                                      seed=0, keep_implausible=True)
+        rows, verdicts = decode_batch(
+            model,
+            suite,
+            plan[index],
+            index,
+            horizon=6,
+            greedy=False,
+            temperature=1.5,
+            seed=0,
+            keep_implausible=True,
+        )
         write_batch(work_dir, index, rows, verdicts, suite)
     return len(plan)
 
@@ -110,10 +145,12 @@ def test_implausible_rollouts_stop_early_with_the_same_verdicts(model, clevr):
         model.codec.state_head.bias.zero_()
         model.codec.state_head.bias[0] = 0.04
     items = plan_items(clevr, ["rephrase"], per_goal=1, seed=0)[:16]
-    full, full_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
-                                       keep_implausible=True)
-    early, early_verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
-                                         keep_implausible=False)
+    full, full_verdicts = decode_batch(
+        model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0, keep_implausible=True
+    )
+    early, early_verdicts = decode_batch(
+        model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0, keep_implausible=False
+    )
     assert early_verdicts == full_verdicts and len(set(full_verdicts)) > 1  # the fixture makes a mix
     for a, b, judged in zip(full, early, full_verdicts, strict=True):
         if judged == "plausible":
@@ -132,8 +169,18 @@ def test_clevr_drops_rollouts_through_a_wall_unless_told_to_hold_the_balls(model
         model.codec.state_head.bias.zero_()
         model.codec.state_head.bias[0] = 0.04
     items = plan_items(clevr, ["rephrase"], per_goal=1, seed=0)[:16]
-    rows, verdicts = decode_batch(model, clevr, items, 0, horizon=12, greedy=True, temperature=1.0, seed=0,
-                                  keep_implausible=True, project_states=project_states)
+    rows, verdicts = decode_batch(
+        model,
+        clevr,
+        items,
+        0,
+        horizon=12,
+        greedy=True,
+        temperature=1.0,
+        seed=0,
+        keep_implausible=True,
+        project_states=project_states,
+    )
     reached = max(abs(row["observations"][:, 0]).max() for row in rows)
     if project_states:  # the wall holds the ball: every rollout is plausible and ends against it
         assert set(verdicts) == {"plausible"} and reached <= 0.45 + 1e-6
@@ -145,9 +192,9 @@ def test_resume_finishes_without_duplicates(model, clevr, tmp_path):
     work_dir = run_dir(tmp_path, "tiny@local", SETTINGS)
     plan = batches(plan_items(clevr, SETTINGS.levels, per_goal=1, seed=0), SETTINGS.batch_size)
     # a "killed" run: two batches done, a third left half-written
-    ImagineModule(model, clevr, plan, work_dir, horizon=6, greedy=False, temperature=1.5, seed=0,
-                  keep_implausible=True).predict_step(
-        torch.tensor([0, 2]), 0)
+    ImagineModule(
+        model, clevr, plan, work_dir, horizon=6, greedy=False, temperature=1.5, seed=0, keep_implausible=True
+    ).predict_step(torch.tensor([0, 2]), 0)
     batch_path(work_dir, 3).with_suffix(".1234.partial").write_bytes(b"half")
     done_before = {index: batch_path(work_dir, index).stat().st_mtime_ns for index in (0, 2)}
     assert pending_batches(work_dir, len(plan)) == [1, *range(3, len(plan))]
@@ -171,7 +218,8 @@ def test_implausible_rollouts_are_dropped_by_default(model, clevr, tmp_path):
 
 def test_repo_naming():
     assert imaginary_repo_id("kalm", "clevr", "kalm/kalm-clevr-grounded-smollm2-135m") == (
-        "kalm/kalm-clevr-imaginary-smollm2-135m")
+        "kalm/kalm-clevr-imaginary-smollm2-135m"
+    )
     assert run_dir("x", "a@1", SETTINGS) == run_dir("x", "a@1", SETTINGS) != run_dir("x", "a@2", SETTINGS)
 
 
@@ -180,8 +228,9 @@ def test_a_run_that_keeps_nothing_fails_clearly(clevr, tmp_path):
     from kalm.grounding.model import GroundedLM, GroundingConfig
 
     torch.manual_seed(0)
-    wild = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
-                                      finetune="full")).eval()
+    wild = GroundedLM(
+        GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True, finetune="full")
+    ).eval()
     with torch.no_grad():
         wild.codec.state_head.bias.fill_(50.0)  # every imagined state far off the table
     settings = ImagineSettings(levels=["easy"], per_goal=1, batch_size=32, horizon=2)

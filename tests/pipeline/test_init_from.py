@@ -31,17 +31,36 @@ def push_parent() -> str:
     from kalm.grounding.hub import push_grounded
     from kalm.grounding.model import GroundedLM, GroundingConfig
 
-    model = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True,
-                                       finetune="full", codec_hidden=32))
+    model = GroundedLM(
+        GroundingConfig(
+            backbone="tiny-llama", obs_dim=10, action_dim=40, discrete=True, finetune="full", codec_hidden=32
+        )
+    )
     return push_grounded(model, PARENT, env="clevr").commit
 
 
-def test_the_grounding_stage_starts_from_the_parent_and_regrounds_on_its_new_version(real, clevr, tmp_path,
-                                                                                   monkeypatch):
+def test_the_grounding_stage_starts_from_the_parent_and_regrounds_on_its_new_version(
+    real, clevr, tmp_path, monkeypatch
+):
     first = push_parent()
-    config = parse(["--config", str(ROOT / "configs/run/quick.yaml"), "--org", "pinit", "--out", str(tmp_path),
-                    "--ground.init_from", PARENT, "--ground.max_steps", "2",  # no validation (every 400 steps)
-                    "--ground.explain_episodes", "1", "--ground.match_goals", "1"])
+    config = parse(
+        [
+            "--config",
+            str(ROOT / "configs/run/quick.yaml"),
+            "--org",
+            "pinit",
+            "--out",
+            str(tmp_path),
+            "--ground.init_from",
+            PARENT,
+            "--ground.max_steps",
+            "2",  # no validation (every 400 steps)
+            "--ground.explain_episodes",
+            "1",
+            "--ground.match_goals",
+            "1",
+        ]
+    )
     state = RunState(tmp_path)
     record = grounding(config, clevr, state, real, tmp_path)
     assert record["repo_id"] == "pinit/kalm-clevr-grounded-tiny-llama-from-clevr"

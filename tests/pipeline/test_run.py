@@ -20,24 +20,55 @@ def test_the_default_preset_is_the_embedded_defaults():  # every preset's own va
 
 @pytest.mark.timeout(1200)  # four quick runs: ~90 s alone, many times that on a busy machine
 def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, capsys):
-    argv = ["run", "--config", str(ROOT / "configs/run/quick.yaml"), "--out", str(tmp_path),
-            "--hub_endpoint", hub.url, "--org", "e2e", "--evaluate.episodes", "12"]
+    argv = [
+        "run",
+        "--config",
+        str(ROOT / "configs/run/quick.yaml"),
+        "--out",
+        str(tmp_path),
+        "--hub_endpoint",
+        hub.url,
+        "--org",
+        "e2e",
+        "--evaluate.episodes",
+        "12",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "| KALM − baseline |" in printed and "| floor: uniform random |" in printed
     folder = tmp_path / "quick"
     report = (folder / "report.md").read_text()
-    for section in ("## Success rate per level", "## Grounding", "## Imaginary data", "## Timings",
-                    "## Imagined rollouts next to the real environment"):
+    for section in (
+        "## Success rate per level",
+        "## Grounding",
+        "## Imaginary data",
+        "## Timings",
+        "## Imagined rollouts next to the real environment",
+    ):
         assert section in report
-    for row in ("| baseline |", "| kalm |", "| floor: named ball, random direction |", "explanation_accuracy",
-                "explanation_slot/direction", "action_agreement/easy/direction_within_45°", "match_rate/easy",
-                "| rephrase | 80 |", "hard goals by kind:", "2 relations", "- easy: one push",
-                "replay reaches the goal"):
+    for row in (
+        "| baseline |",
+        "| kalm |",
+        "| floor: named ball, random direction |",
+        "explanation_accuracy",
+        "explanation_slot/direction",
+        "action_agreement/easy/direction_within_45°",
+        "match_rate/easy",
+        "| rephrase | 80 |",
+        "hard goals by kind:",
+        "2 relations",
+        "- easy: one push",
+        "replay reaches the goal",
+    ):
         assert row in report
     data = json.loads((folder / "report.json").read_text())
-    assert set(data["evaluation"]["results"]) == {"baseline", "kalm", "floor: uniform random",
-                                                  "floor: named ball, random direction", "LLM as policy"}
+    assert set(data["evaluation"]["results"]) == {
+        "baseline",
+        "kalm",
+        "floor: uniform random",
+        "floor: named ball, random direction",
+        "LLM as policy",
+    }
     [comparison] = data["evaluation"]["comparisons"]
     assert (comparison["treated"], comparison["control"]) == ("kalm", "baseline")
     assert comparison["easy"]["ci_low"] <= comparison["easy"]["difference"] <= comparison["easy"]["ci_high"]
@@ -61,13 +92,23 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert main([*argv, "--learn.num_seeds", "2"]) == 0
     data = json.loads((folder / "report.json").read_text())
     assert data["evaluation"]["settings"]["seeds"] == [0, 1]
-    assert all(result["episodes"] == (12 if name == "LLM as policy" else 24)  # the LLM: the first seed's cases
-               for name, policy in data["evaluation"]["results"].items() for result in policy.values())
+    assert all(
+        result["episodes"] == (12 if name == "LLM as policy" else 24)  # the LLM: the first seed's cases
+        for name, policy in data["evaluation"]["results"].items()
+        for result in policy.values()
+    )
     stages_now = json.loads((folder / "stages.json").read_text())
-    assert {name for name in stages if stages_now[name] != stages[name]} == {"learn_baseline", "learn_kalm", "evaluate"}
+    assert {name for name in stages if stages_now[name] != stages[name]} == {
+        "learn_baseline",
+        "learn_kalm",
+        "evaluate",
+    }
     assert [run["seed"] for run in stages_now["learn_kalm"]["output"]["seeds"]] == [0, 1]
     report = (folder / "report.md").read_text()
-    assert "12 episodes per level for each of 2 training seeds, each seed on its own cases (24 per policy)" in report
+    assert (
+        "12 episodes per level for each of 2 training seeds, each seed on its own cases (24 per policy)"
+        in report
+    )
     assert "- kalm: train " in report
     results = data["evaluation"]["results"]
     assert results["kalm"]["easy"]["groups"] == [0] * 12 + [1] * 12 == results["baseline"]["easy"]["groups"]

@@ -19,22 +19,74 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--config", str(ROOT / "configs/run/quick.yaml")]
-TINY = [*QUICK, "--collect.episodes", "80", "--ground.max_steps", "8", "--ground.val_check_interval", "8",
-        "--ground.explain_episodes", "2", "--ground.match_goals", "2", "--imagine.horizon", "6",
-        "--learn.steps", "16", "--learn.batch_size", "32", "--evaluate.episodes", "2",
-        "--evaluate.llm_policy_episodes", "2", "--evaluate.gifs", "0"]
+TINY = [
+    *QUICK,
+    "--collect.episodes",
+    "80",
+    "--ground.max_steps",
+    "8",
+    "--ground.val_check_interval",
+    "8",
+    "--ground.explain_episodes",
+    "2",
+    "--ground.match_goals",
+    "2",
+    "--imagine.horizon",
+    "6",
+    "--learn.steps",
+    "16",
+    "--learn.batch_size",
+    "32",
+    "--evaluate.episodes",
+    "2",
+    "--evaluate.llm_policy_episodes",
+    "2",
+    "--evaluate.gifs",
+    "0",
+]
 LAUNCHERS = {
-    "lightning": [sys.executable, "-m", "kalm", "run", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
-                  "--trainer.strategy", "ddp"],
-    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                 "-m", "kalm", "run", "--trainer.accelerator", "cpu"],
+    "lightning": [
+        sys.executable,
+        "-m",
+        "kalm",
+        "run",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+    ],
+    "torchrun": [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "kalm",
+        "run",
+        "--trainer.accelerator",
+        "cpu",
+    ],
 }
 
 
 def run_two_processes(launcher: str, options: list[str], hub, tmp_path: Path, org: str) -> tuple[Path, str]:
     """Run ``kalm run`` on 2 processes; returns the run folder and what the ranks printed."""
-    argv = [*LAUNCHERS[launcher], *options, "--out", str(tmp_path / "runs"), "--hub_endpoint", hub.url,
-            "--org", org, "--name", launcher]
+    argv = [
+        *LAUNCHERS[launcher],
+        *options,
+        "--out",
+        str(tmp_path / "runs"),
+        "--hub_endpoint",
+        hub.url,
+        "--org",
+        org,
+        "--name",
+        launcher,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HOME=str(tmp_path / "hf-home"), PYTHONPATH=str(ROOT))
     for variable in ("HF_HUB_CACHE", "HF_DATASETS_CACHE", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"):
         env.pop(variable, None)
@@ -58,7 +110,13 @@ def check_run(folder: Path, printed: str, options: list[str], org: str, tmp_path
     report = json.loads((folder / "report.json").read_text())
     assert (folder / "report.md").read_text().count("## Success rate per level") == 1
     assert set(json.loads((folder / "stages.json").read_text())) == {
-        "real_data", "grounding", "imagination", "learn_baseline", "learn_kalm", "evaluate"}
+        "real_data",
+        "grounding",
+        "imagination",
+        "learn_baseline",
+        "learn_kalm",
+        "evaluate",
+    }
     assert (folder / "run.log").is_file() and (folder / "run.rank1.log").is_file()
     assert "grounding: running" in (folder / "run.rank1.log").read_text()  # rank 1 took part in every stage
 
@@ -69,15 +127,32 @@ def check_run(folder: Path, printed: str, options: list[str], org: str, tmp_path
         assert list_versions(api, report[part]["repo_id"], kind) == [("v1.0", report[part]["commit"])]
 
     grounded = report["grounding"]
-    files = {str(path.relative_to(pulled.path)) for pulled in [pull_model(grounded["repo_id"], "v1.0")]
-             for path in pulled.path.rglob("*") if path.is_file()}
-    assert {"kalm_grounding.json", "codec.safetensors", "backbone/model.safetensors", "backbone/config.json"} <= files
+    files = {
+        str(path.relative_to(pulled.path))
+        for pulled in [pull_model(grounded["repo_id"], "v1.0")]
+        for path in pulled.path.rglob("*")
+        if path.is_file()
+    }
+    assert {
+        "kalm_grounding.json",
+        "codec.safetensors",
+        "backbone/model.safetensors",
+        "backbone/config.json",
+    } <= files
     config = parse(options)
     assert grounded["steps"] == config.ground.max_steps
 
-    loaded = load_grounded(grounded["repo_id"], grounded["commit"])  # one process imagines with the same model
-    alone = imagine(loaded.model.eval(), get_suite("clevr"), config.imagine, work_dir=tmp_path / "alone",
-                    seed=config.seed, progress=False).dataset.with_format("numpy")
+    loaded = load_grounded(
+        grounded["repo_id"], grounded["commit"]
+    )  # one process imagines with the same model
+    alone = imagine(
+        loaded.model.eval(),
+        get_suite("clevr"),
+        config.imagine,
+        work_dir=tmp_path / "alone",
+        seed=config.seed,
+        progress=False,
+    ).dataset.with_format("numpy")
     together = pull_dataset(report["imaginary"]["repo_id"], "v1.0").dataset.with_format("numpy")
     assert len(together) == len(alone) > 0
     for column in ("episode_id", "level", "goal_id", "instruction", "length", "success"):

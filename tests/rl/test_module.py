@@ -43,7 +43,9 @@ def one_goal_data(tmp_path_factory):
     for index in range(150):
         rng = np.random.default_rng([11, index])
         policy = suite.behaviour_policy(noise=0.1, rng=rng)
-        rows.append(run_episode(env, policy, goal_id=GOAL, reset_seed=index, episode_id=index, env_name="clevr"))
+        rows.append(
+            run_episode(env, policy, goal_id=GOAL, reset_seed=index, episode_id=index, env_name="clevr")
+        )
     dataset = rollouts_to_dataset(rows, suite.spec)
     return write_rollouts(dataset, tmp_path_factory.mktemp("one-goal") / "real", env="clevr", spec=suite.spec)
 

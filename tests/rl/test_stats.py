@@ -35,11 +35,19 @@ def test_paired_difference_of_identical_policies_is_zero_and_pairing_narrows_it(
 
 def test_identical_policies_on_shared_cases_differ_by_an_interval_containing_zero(clevr):
     floor = clevr.floor_policies()["uniform random"]
-    runs = [evaluate_actor(FloorActor(floor), clevr, levels=["easy"], episodes=60, seeds=[seed]) for seed in (0, 1)]
+    runs = [
+        evaluate_actor(FloorActor(floor), clevr, levels=["easy"], episodes=60, seeds=[seed])
+        for seed in (0, 1)
+    ]
     report = EvalReport("clevr", {"a": pool(runs), "b": pool(runs)}, comparisons=[("b", "a")])
     assert report.difference("b", "a", "easy") == (0.0, 0.0, 0.0)
-    other = evaluate_actor(FloorActor(clevr.floor_policies()["named ball, random direction"]), clevr,
-                           levels=["easy"], episodes=60, seeds=[0, 1])
+    other = evaluate_actor(
+        FloorActor(clevr.floor_policies()["named ball, random direction"]),
+        clevr,
+        levels=["easy"],
+        episodes=60,
+        seeds=[0, 1],
+    )
     report.results["c"] = other
     difference, low, high = report.difference("c", "a", "easy")
     assert low < difference < high and difference > 0  # knows the ball: better than uniform on easy goals
@@ -47,14 +55,27 @@ def test_identical_policies_on_shared_cases_differ_by_an_interval_containing_zer
 
 def test_floors_play_exactly_the_policies_cases(clevr):
     floors = evaluate_floors(clevr, levels=["hard"], episodes=10, seeds=[3, 4])
-    policy_like = pool([evaluate_actor(FloorActor(clevr.floor_policies()["uniform random"]), clevr, levels=["hard"],
-                                       episodes=10, seeds=[seed]) for seed in (3, 4)])
+    policy_like = pool(
+        [
+            evaluate_actor(
+                FloorActor(clevr.floor_policies()["uniform random"]),
+                clevr,
+                levels=["hard"],
+                episodes=10,
+                seeds=[seed],
+            )
+            for seed in (3, 4)
+        ]
+    )
     floor = floors["uniform random"]["hard"]
     assert floor.goal_ids == policy_like["hard"].goal_ids and floor.groups == policy_like["hard"].groups
     assert floor.outcomes == policy_like["hard"].outcomes  # a floor's randomness is the case's own
     assert floor.interval == "wilson" and policy_like["hard"].interval == "bootstrap"
-    report = EvalReport("clevr", {"x": policy_like, **{f"floor: {k}": v for k, v in floors.items()}},
-                        comparisons=[("x", "floor: uniform random")])
+    report = EvalReport(
+        "clevr",
+        {"x": policy_like, **{f"floor: {k}": v for k, v in floors.items()}},
+        comparisons=[("x", "floor: uniform random")],
+    )
     assert report.difference("x", "floor: uniform random", "hard") == (0.0, 0.0, 0.0)
     markdown = report.to_markdown()
     assert "| floor: named ball, random direction |" in markdown and "hard goals by kind:" in markdown

@@ -26,15 +26,21 @@ from kalm.envs.babyai.scene import NUM_ACTIONS, OBS_DIM, BabyAILevel, decode
 from kalm.envs.base import EnvSuite, FloorPolicy, LevelProtocol, Policy, normalize_sentence
 from kalm.envs.goals import Goal, check_level
 
-_SINGLE = (f"success at any of {judges.MISSION_HORIZON} steps (BabyAI's verifier, on states); pick-up and "
-           "put-next fail once another object is carried, open once another door is open")
+_SINGLE = (
+    f"success at any of {judges.MISSION_HORIZON} steps (BabyAI's verifier, on states); pick-up and "
+    "put-next fail once another object is carried, open once another door is open"
+)
 PROTOCOLS = {
     "train": LevelProtocol(judges.MISSION_HORIZON, _SINGLE),
     "rephrase": LevelProtocol(judges.MISSION_HORIZON, _SINGLE),
     "easy": LevelProtocol(judges.MISSION_HORIZON, _SINGLE),
-    "hard": LevelProtocol(judges.SEQUENCE_HORIZON, (
-        f"ends when the later mission's state is reached, within {judges.SEQUENCE_HORIZON} steps: success if the "
-        "earlier one's was reached before (BabyAI's strict sequences), failure otherwise")),
+    "hard": LevelProtocol(
+        judges.SEQUENCE_HORIZON,
+        (
+            f"ends when the later mission's state is reached, within {judges.SEQUENCE_HORIZON} steps: success if the "
+            "earlier one's was reached before (BabyAI's strict sequences), failure otherwise"
+        ),
+    ),
 }
 """The BabyAI protocol: BabyAI's own judges (its verifier; strict where BabyAI has a strict mode) and a horizon
 per level. ImagineBench's BabyAI wrapper does not say more; where it is silent, the stricter choice."""
@@ -49,7 +55,9 @@ class BabyAISuite(EnvSuite):
 
     name = "babyai"
     gym_id = "kalm/BabyAI-v0"
-    spec = RolloutSpec(obs_dim=OBS_DIM, action_dim=NUM_ACTIONS, discrete=True, horizon=judges.SEQUENCE_HORIZON)
+    spec = RolloutSpec(
+        obs_dim=OBS_DIM, action_dim=NUM_ACTIONS, discrete=True, horizon=judges.SEQUENCE_HORIZON
+    )
     observation_low, observation_high, max_step_change = bounds()
     replay_tolerance = 0.5  # states are integers: any difference is a different cell, object or door state
 
@@ -91,7 +99,10 @@ class BabyAISuite(EnvSuite):
     def action_agreement(self, predicted: Any, reference: Any) -> dict[str, bool]:
         """The same kind of action (turn, forward, pickup/drop/toggle, done), and the exact action."""
         predicted, reference = int(predicted), int(reference)
-        return {"same kind": _ACTION_KINDS[predicted] == _ACTION_KINDS[reference], "exact": predicted == reference}
+        return {
+            "same kind": _ACTION_KINDS[predicted] == _ACTION_KINDS[reference],
+            "exact": predicted == reference,
+        }
 
     def goal_slots(self, goal_id: str) -> dict[str, str]:
         """The mission's verb (a sequence's connective), and the colour and type of the first object it names."""
@@ -129,9 +140,12 @@ class BabyAISuite(EnvSuite):
 
     @cached_property
     def _prefixes(self) -> list[tuple[str, str]]:
-        prefixes = {normalize_sentence(pattern.split("{")[0]): mission_type.kind
-                    for bank in (language.TRAIN_PATTERNS, language.REPHRASE_PATTERNS)
-                    for mission_type, patterns in bank.items() for pattern in patterns}
+        prefixes = {
+            normalize_sentence(pattern.split("{")[0]): mission_type.kind
+            for bank in (language.TRAIN_PATTERNS, language.REPHRASE_PATTERNS)
+            for mission_type, patterns in bank.items()
+            for pattern in patterns
+        }
         return sorted(prefixes.items(), key=lambda item: -len(item[0]))
 
     def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
@@ -146,8 +160,9 @@ class BabyAISuite(EnvSuite):
     def start_options(self, observation: np.ndarray) -> dict[str, Any]:
         return {"observation": np.asarray(observation, dtype=np.float32)}
 
-    def render_observation(self, observation: np.ndarray, *, size: int = 160,
-                           goal_id: str | None = None) -> np.ndarray:
+    def render_observation(
+        self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None
+    ) -> np.ndarray:
         """The room an observation shows (imagined states too; every mission has the same kind of scene); a grey
         square for a state that cannot be placed."""
         scene = self.__dict__.setdefault("_render_scene", BabyAILevel())
@@ -160,6 +175,9 @@ class BabyAISuite(EnvSuite):
             return np.full((size, size, 3), 128, dtype=np.uint8)
 
 
-_NOUNS = {**{type_: type_ for type_ in TYPES}, **{synonym: type_ for type_, synonym in language.SYNONYMS.items()}}
+_NOUNS = {
+    **{type_: type_ for type_ in TYPES},
+    **{synonym: type_ for type_, synonym in language.SYNONYMS.items()},
+}
 
 __all__ = ["PROTOCOLS", "BabyAIEnv", "BabyAISuite"]

@@ -30,8 +30,14 @@ class BabyAIEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, *, render_mode: str | None = None, horizon: int | None = None, level: str = "train",
-                 render_size: int = 224) -> None:
+    def __init__(
+        self,
+        *,
+        render_mode: str | None = None,
+        horizon: int | None = None,
+        level: str = "train",
+        render_size: int = 224,
+    ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise KalmError(f"render_mode {render_mode!r} is not supported; expected None or 'rgb_array'")
         self.render_mode = render_mode
@@ -39,7 +45,9 @@ class BabyAIEnv(gym.Env):
         self.level = check_level(level)
         self.render_size = render_size
         self.scene = BabyAILevel()
-        self.observation_space = gym.spaces.Box(0.0, float(ROOM - 1), (OBS_DIM,), np.float32)  # cells, codes 0..6
+        self.observation_space = gym.spaces.Box(
+            0.0, float(ROOM - 1), (OBS_DIM,), np.float32
+        )  # cells, codes 0..6
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._goal: Goal | None = None
 
@@ -77,7 +85,13 @@ class BabyAIEnv(gym.Env):
         reward = float(judges.rewards(self._spec, history)[-1]) if success else 0.0
         truncated = len(self._observations) - 1 >= self._horizon and not (success or failure)
         babyai_success = bool(babyai_done and babyai_reward > 0)
-        return observation.copy(), reward, success or failure, truncated, self._info(success, failure, babyai_success)
+        return (
+            observation.copy(),
+            reward,
+            success or failure,
+            truncated,
+            self._info(success, failure, babyai_success),
+        )
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -86,8 +100,14 @@ class BabyAIEnv(gym.Env):
 
     def _info(self, success: bool, failure: bool = False, babyai_success: bool = False) -> dict[str, Any]:
         assert self._goal is not None
-        return {"goal_id": self._goal.id, "level": self._goal.level, "instruction": self._instruction,
-                "success": success, "failure": failure, "babyai_success": babyai_success}
+        return {
+            "goal_id": self._goal.id,
+            "level": self._goal.level,
+            "instruction": self._instruction,
+            "success": success,
+            "failure": failure,
+            "babyai_success": babyai_success,
+        }
 
 
 def _suite():

@@ -21,15 +21,30 @@ from functools import cache
 import numpy as np
 
 from kalm.envs.babyai import language
-from kalm.envs.babyai.missions import (COLOURS, PICKABLE, GoTo, Mission, Obj, Open, PickUp, PutNext, Sequence,
-                                       Spec, objects)
+from kalm.envs.babyai.missions import (
+    COLOURS,
+    PICKABLE,
+    GoTo,
+    Mission,
+    Obj,
+    Open,
+    PickUp,
+    PutNext,
+    Sequence,
+    Spec,
+    objects,
+)
 from kalm.envs.babyai.scene import NUM_DOORS, NUM_OBJECTS
 from kalm.envs.goals import Goal, check_level
 
 HELD_OUT_OBJECTS = tuple(Obj(colour, PICKABLE[index % 3]) for index, colour in enumerate(COLOURS))
 """red ball, green box, blue key, purple ball, yellow box, grey key."""
-TRAIN_OBJECTS = tuple(Obj(colour, type_) for colour in COLOURS for type_ in PICKABLE
-                      if Obj(colour, type_) not in HELD_OUT_OBJECTS)
+TRAIN_OBJECTS = tuple(
+    Obj(colour, type_)
+    for colour in COLOURS
+    for type_ in PICKABLE
+    if Obj(colour, type_) not in HELD_OUT_OBJECTS
+)
 HELD_OUT_DOORS = (Obj("blue", "door"), Obj("yellow", "door"))
 TRAIN_DOORS = tuple(Obj(colour, "door") for colour in COLOURS if Obj(colour, "door") not in HELD_OUT_DOORS)
 PUTNEXT_PARTNERS = (1, 5, 7)
@@ -42,18 +57,28 @@ _HARD_SEED = 20240409
 def train_missions() -> tuple[Mission, ...]:
     """The 68 training missions in a fixed order."""
     count = len(TRAIN_OBJECTS)
-    return (*(GoTo(obj) for obj in (*TRAIN_OBJECTS, *TRAIN_DOORS)), *(PickUp(obj) for obj in TRAIN_OBJECTS),
-            *(Open(door) for door in TRAIN_DOORS),
-            *(PutNext(TRAIN_OBJECTS[i], TRAIN_OBJECTS[(i + k) % count]) for i in range(count) for k in PUTNEXT_PARTNERS))
+    return (
+        *(GoTo(obj) for obj in (*TRAIN_OBJECTS, *TRAIN_DOORS)),
+        *(PickUp(obj) for obj in TRAIN_OBJECTS),
+        *(Open(door) for door in TRAIN_DOORS),
+        *(
+            PutNext(TRAIN_OBJECTS[i], TRAIN_OBJECTS[(i + k) % count])
+            for i in range(count)
+            for k in PUTNEXT_PARTNERS
+        ),
+    )
 
 
 def easy_missions() -> tuple[Mission, ...]:
     """The 28 missions on held-out combinations."""
     held = HELD_OUT_OBJECTS
-    return (*(GoTo(obj) for obj in (*held, *HELD_OUT_DOORS)), *(PickUp(obj) for obj in held),
-            *(Open(door) for door in HELD_OUT_DOORS),
-            *(PutNext(obj, TRAIN_OBJECTS[2 * i]) for i, obj in enumerate(held)),
-            *(PutNext(TRAIN_OBJECTS[2 * i + 1], obj) for i, obj in enumerate(held)))
+    return (
+        *(GoTo(obj) for obj in (*held, *HELD_OUT_DOORS)),
+        *(PickUp(obj) for obj in held),
+        *(Open(door) for door in HELD_OUT_DOORS),
+        *(PutNext(obj, TRAIN_OBJECTS[2 * i]) for i, obj in enumerate(held)),
+        *(PutNext(TRAIN_OBJECTS[2 * i + 1], obj) for i, obj in enumerate(held)),
+    )
 
 
 @cache

@@ -24,7 +24,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from kalm.envs.babyai.missions import COLOURS, TYPES, GoTo, Mission, Obj, Open, PickUp, PutNext, Sequence, Spec
+from kalm.envs.babyai.missions import (
+    COLOURS,
+    TYPES,
+    GoTo,
+    Mission,
+    Obj,
+    Open,
+    PickUp,
+    PutNext,
+    Sequence,
+    Spec,
+)
 from kalm.envs.babyai.scene import AGENT_DIM, DIRECTIONS, DOOR_SLOTS, NUM_DOORS, NUM_OBJECTS, SLOT
 
 MISSION_HORIZON = 32

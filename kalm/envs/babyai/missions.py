@@ -134,7 +134,8 @@ def parse_spec(goal_id: str) -> Spec:
         raise UnknownNameError(
             f"BabyAI goal id {goal_id!r} is invalid; expected e.g. 'goto-red-ball', 'pickup-blue-key', "
             "'open-red-door', 'putnext-red-ball-blue-key', 'then(goto-red-ball,open-red-door)' or "
-            "'after(goto-red-ball,pickup-blue-key)'") from None
+            "'after(goto-red-ball,pickup-blue-key)'"
+        ) from None
 
 
 def _parse(goal_id: str) -> Spec:
@@ -171,8 +172,15 @@ def _obj(colour: str, type_: str, types: tuple[str, ...]) -> Obj:
 
 def to_instr(spec: Spec) -> Any:
     """The mission as BabyAI's verifier instruction (non-strict clauses; sequences strict about their order)."""
-    from minigrid.envs.babyai.core.verifier import (AfterInstr, BeforeInstr, GoToInstr, ObjDesc, OpenInstr,
-                                                    PickupInstr, PutNextInstr)
+    from minigrid.envs.babyai.core.verifier import (
+        AfterInstr,
+        BeforeInstr,
+        GoToInstr,
+        ObjDesc,
+        OpenInstr,
+        PickupInstr,
+        PutNextInstr,
+    )
 
     def desc(obj: Obj) -> Any:
         return ObjDesc(obj.type, obj.colour)

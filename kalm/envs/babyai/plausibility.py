@@ -17,8 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from kalm.envs.babyai.scene import (AGENT_DIM, DIRECTIONS, DOOR_SLOTS, NUM_DOORS, NUM_OBJECTS, OBS_DIM, ROOM, SLOT,
-                                    WALL_CELLS)
+from kalm.envs.babyai.scene import (
+    AGENT_DIM,
+    DIRECTIONS,
+    DOOR_SLOTS,
+    NUM_DOORS,
+    NUM_OBJECTS,
+    OBS_DIM,
+    ROOM,
+    SLOT,
+    WALL_CELLS,
+)
 
 _SLOTS = NUM_OBJECTS + NUM_DOORS
 _STATIC = np.zeros(OBS_DIM, dtype=bool)

@@ -32,9 +32,11 @@ def sample_layout(spec: Spec, level: str, rng: np.random.Generator) -> Layout:
         chosen_doors = _fill([o for o in named if o.type == "door"], pool_doors, NUM_DOORS, rng)
         door_cells = [WALL_CELLS[int(i)] for i in rng.choice(len(WALL_CELLS), NUM_DOORS, replace=False)]
         cells = [_FLOOR_CELLS[int(i)] for i in rng.choice(len(_FLOOR_CELLS), NUM_OBJECTS + 1, replace=False)]
-        layout = Layout((*cells[-1], int(rng.integers(4))),
-                        tuple(Thing(obj, *cell) for obj, cell in zip(chosen_objects, cells, strict=False)),
-                        tuple(Thing(obj, *cell) for obj, cell in zip(chosen_doors, door_cells, strict=True)))
+        layout = Layout(
+            (*cells[-1], int(rng.integers(4))),
+            tuple(Thing(obj, *cell) for obj, cell in zip(chosen_objects, cells, strict=False)),
+            tuple(Thing(obj, *cell) for obj, cell in zip(chosen_doors, door_cells, strict=True)),
+        )
         if _valid(spec, layout):
             return layout
     raise KalmError(f"BabyAI: no valid scene for {spec.id!r} in {_ATTEMPTS} attempts")
@@ -76,8 +78,10 @@ def reachable(layout: Layout) -> bool:
             if cell in _FLOOR_SET and cell not in blocked and cell not in seen:
                 seen.add(cell)
                 queue.append(cell)
-    return all(any(cell in seen for cell in ((t.x + 1, t.y), (t.x - 1, t.y), (t.x, t.y + 1), (t.x, t.y - 1)))
-               for t in layout.things)
+    return all(
+        any(cell in seen for cell in ((t.x + 1, t.y), (t.x - 1, t.y), (t.x, t.y + 1), (t.x, t.y - 1)))
+        for t in layout.things
+    )
 
 
 _FLOOR_SET = frozenset(_FLOOR_CELLS)

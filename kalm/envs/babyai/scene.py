@@ -42,8 +42,9 @@ OBS_DIM = AGENT_DIM + SLOT * (NUM_OBJECTS + NUM_DOORS)
 DOOR_SLOTS = tuple(range(NUM_OBJECTS, NUM_OBJECTS + NUM_DOORS))
 DIRECTIONS = np.array([(1, 0), (0, 1), (-1, 0), (0, -1)])
 """Minigrid's direction vectors: 0 east (+x), 1 south (+y), 2 west, 3 north."""
-WALL_CELLS = tuple((x, y) for x in range(ROOM) for y in range(ROOM)
-                   if (x in (0, ROOM - 1)) != (y in (0, ROOM - 1)))
+WALL_CELLS = tuple(
+    (x, y) for x in range(ROOM) for y in range(ROOM) if (x in (0, ROOM - 1)) != (y in (0, ROOM - 1))
+)
 """Cells of the room's walls where a door can be (not the corners)."""
 NUM_ACTIONS = 7
 ACTIONS = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
@@ -96,8 +97,11 @@ def decode(observation: np.ndarray) -> Layout:
     for slot in range(NUM_OBJECTS + NUM_DOORS):
         type_code, colour_code, x, y, state = values[AGENT_DIM + SLOT * slot : AGENT_DIM + SLOT * (slot + 1)]
         things.append(Thing(Obj(COLOURS[colour_code - 1], TYPES[type_code - 1]), int(x), int(y), int(state)))
-    return Layout((int(values[0]), int(values[1]), int(values[2]) % 4), tuple(things[:NUM_OBJECTS]),
-                  tuple(things[NUM_OBJECTS:]))
+    return Layout(
+        (int(values[0]), int(values[1]), int(values[2]) % 4),
+        tuple(things[:NUM_OBJECTS]),
+        tuple(things[NUM_OBJECTS:]),
+    )
 
 
 def _codes(obj: Obj) -> tuple[int, int]:
@@ -123,8 +127,9 @@ class BabyAILevel(RoomGridLevel):
     """
 
     def __init__(self) -> None:
-        super().__init__(room_size=ROOM + 2 * _OFFSET, num_rows=1, num_cols=1, max_steps=10**9,
-                         agent_view_size=7)
+        super().__init__(
+            room_size=ROOM + 2 * _OFFSET, num_rows=1, num_cols=1, max_steps=10**9, agent_view_size=7
+        )
         self._layout: Layout | None = None
         self.slots: list[WorldObj] = []
 
@@ -177,14 +182,20 @@ class BabyAILevel(RoomGridLevel):
             elif item is self.carrying:
                 things.append(replace(thing, x=x, y=y, state=1))
             else:
-                things.append(replace(thing, x=int(item.cur_pos[0]) - _OFFSET, y=int(item.cur_pos[1]) - _OFFSET,
-                                      state=0))
-        return encode(Layout((x, y, int(self.agent_dir)), tuple(things[:NUM_OBJECTS]), tuple(things[NUM_OBJECTS:])))
+                things.append(
+                    replace(
+                        thing, x=int(item.cur_pos[0]) - _OFFSET, y=int(item.cur_pos[1]) - _OFFSET, state=0
+                    )
+                )
+        return encode(
+            Layout((x, y, int(self.agent_dir)), tuple(things[:NUM_OBJECTS]), tuple(things[NUM_OBJECTS:]))
+        )
 
     def picture(self, size: int) -> np.ndarray:
         """An RGB image of the room (the outer ring cropped), ``size`` x ``size`` pixels."""
         tile = max(8, -(-size // ROOM))
-        image = self.get_frame(highlight=False, tile_size=tile)[tile * _OFFSET : -tile * _OFFSET,
-                                                                tile * _OFFSET : -tile * _OFFSET]
+        image = self.get_frame(highlight=False, tile_size=tile)[
+            tile * _OFFSET : -tile * _OFFSET, tile * _OFFSET : -tile * _OFFSET
+        ]
         index = (np.arange(size) * image.shape[0] / size).astype(int)
         return np.ascontiguousarray(image[index][:, index])

@@ -12,7 +12,15 @@ from kalm.envs.base import EnvSuite, FloorPolicy, LevelProtocol, Policy
 from kalm.envs.clevr import goals as _goals
 from kalm.envs.clevr import judges, language
 from kalm.envs.clevr.env import HORIZON, ClevrRobotEnv
-from kalm.envs.clevr.physics import BALL_COLORS, BALL_RADIUS, DIRECTIONS, NUM_ACTIONS, NUM_BALLS, TABLE_HALF_SIZE, action_index
+from kalm.envs.clevr.physics import (
+    BALL_COLORS,
+    BALL_RADIUS,
+    DIRECTIONS,
+    NUM_ACTIONS,
+    NUM_BALLS,
+    TABLE_HALF_SIZE,
+    action_index,
+)
 from kalm.envs.clevr.policy import ScriptedPolicy
 from kalm.envs.clevr.specs import AllOf, Gather, LineUp, Relation, Step, parse_spec
 from kalm.envs.goals import Goal, check_level
@@ -21,16 +29,26 @@ _FAILS = f"fails once a ball the goal does not involve is {judges.FAILURE_THRESH
 PROTOCOLS = {
     "train": LevelProtocol(HORIZON, f"success at any of {HORIZON} pushes; {_FAILS}"),
     "rephrase": LevelProtocol(HORIZON, f"success at any of {HORIZON} pushes; {_FAILS}"),
-    "easy": LevelProtocol(1, (f"one push, judged on it: the named ball moves >= {judges.STEP_DISTANCE} within "
-                              f"+-60 deg of the direction; {_FAILS}")),
+    "easy": LevelProtocol(
+        1,
+        (
+            f"one push, judged on it: the named ball moves >= {judges.STEP_DISTANCE} within "
+            f"+-60 deg of the direction; {_FAILS}"
+        ),
+    ),
     "hard": LevelProtocol(HORIZON, f"all parts at once at any of {HORIZON} pushes; {_FAILS}"),
 }
 """The reference's protocol (``kalm_reference.md`` §4.3, §5.1): one-step goals get one push (the authors'
 ``step_level_a`` ends the episode after it), the others 50; every level ends an episode as a failure when a
 ball the goal does not involve is pushed away (the authors' environment, ``env.py:890-915``)."""
 _DIRECTION_PHRASES = sorted(
-    {phrase: direction for bank in (language.TRAIN_DIRECTION, language.REPHRASE_DIRECTION)
-     for direction, phrase in bank.items()}.items(), key=lambda item: -len(item[0]))
+    {
+        phrase: direction
+        for bank in (language.TRAIN_DIRECTION, language.REPHRASE_DIRECTION)
+        for direction, phrase in bank.items()
+    }.items(),
+    key=lambda item: -len(item[0]),
+)
 
 
 class ClevrSuite(EnvSuite):
@@ -81,17 +99,22 @@ class ClevrSuite(EnvSuite):
         """Right ball; direction within 45° (the same push direction or a neighbour, any ball); exact push."""
         predicted, reference = int(predicted), int(reference)
         directions = DIRECTIONS[predicted % len(DIRECTIONS)] @ DIRECTIONS[reference % len(DIRECTIONS)]
-        return {"right ball": predicted // len(DIRECTIONS) == reference // len(DIRECTIONS),
-                "direction within 45°": bool(directions >= np.cos(np.pi / 4) - 1e-9),
-                "exact": predicted == reference}
+        return {
+            "right ball": predicted // len(DIRECTIONS) == reference // len(DIRECTIONS),
+            "direction within 45°": bool(directions >= np.cos(np.pi / 4) - 1e-9),
+            "exact": predicted == reference,
+        }
 
     def goal_slots(self, goal_id: str) -> dict[str, str]:
         """A training goal's source ball, reference ball and direction."""
         spec = parse_spec(goal_id)
         if not isinstance(spec, Relation):
             return {"goal": goal_id}
-        return {"source ball": BALL_COLORS[spec.src], "reference ball": BALL_COLORS[spec.dst],
-                "direction": spec.direction}
+        return {
+            "source ball": BALL_COLORS[spec.src],
+            "reference ball": BALL_COLORS[spec.dst],
+            "direction": spec.direction,
+        }
 
     def read_slots(self, text: str) -> dict[str, str | None]:
         """The first and second colour a description names (source and reference ball) and the first relation
@@ -100,8 +123,11 @@ class ClevrSuite(EnvSuite):
         colours = sorted((words.find(colour), colour) for colour in BALL_COLORS if colour in words)
         found = [colour for _, colour in colours]
         direction = next((direction for phrase, direction in _DIRECTION_PHRASES if phrase in words), None)
-        return {"source ball": found[0] if found else None,
-                "reference ball": found[1] if len(found) > 1 else None, "direction": direction}
+        return {
+            "source ball": found[0] if found else None,
+            "reference ball": found[1] if len(found) > 1 else None,
+            "direction": direction,
+        }
 
     def rewards(self, goal_id: str, observations: np.ndarray) -> np.ndarray:
         return judges.rewards(parse_spec(goal_id), observations)
@@ -109,7 +135,9 @@ class ClevrSuite(EnvSuite):
     def start_options(self, observation: np.ndarray) -> dict[str, Any]:
         return {"positions": np.asarray(observation, dtype=np.float64).reshape(NUM_BALLS, 2)}
 
-    def render_observation(self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None) -> np.ndarray:
+    def render_observation(
+        self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None
+    ) -> np.ndarray:
         """Render the balls at the positions in ``observation`` (imagined states included; every goal has the
         same scene)."""
         env = self._renderers.get(size)

@@ -33,8 +33,14 @@ class ClevrRobotEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, *, render_mode: str | None = None, horizon: int | None = None, level: str = "train",
-                 render_size: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        render_mode: str | None = None,
+        horizon: int | None = None,
+        level: str = "train",
+        render_size: int = 256,
+    ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise KalmError(f"render_mode {render_mode!r} is not supported; expected None or 'rgb_array'")
         self.render_mode = render_mode
@@ -42,7 +48,9 @@ class ClevrRobotEnv(gym.Env):
         self.level = check_level(level)
         self.render_size = render_size
         self.physics = ClevrPhysics()
-        self.observation_space = gym.spaces.Box(-TABLE_HALF_SIZE, TABLE_HALF_SIZE, (2 * NUM_BALLS,), np.float32)
+        self.observation_space = gym.spaces.Box(
+            -TABLE_HALF_SIZE, TABLE_HALF_SIZE, (2 * NUM_BALLS,), np.float32
+        )
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._renderer: Any = None
         self._goal: goals.Goal | None = None
@@ -68,7 +76,9 @@ class ClevrRobotEnv(gym.Env):
         if self._goal is None:
             raise KalmError("CLEVR-Robot: call reset() before step()")
         if not self.action_space.contains(action):
-            raise KalmError(f"CLEVR-Robot action {action!r} is invalid; expected an integer in [0, {NUM_ACTIONS})")
+            raise KalmError(
+                f"CLEVR-Robot action {action!r} is invalid; expected an integer in [0, {NUM_ACTIONS})"
+            )
         before = self._observation()
         self.physics.push(int(action))
         after = self._observation()
@@ -109,8 +119,13 @@ class ClevrRobotEnv(gym.Env):
 
     def _info(self, success: bool, failure: bool = False) -> dict[str, Any]:
         assert self._goal is not None
-        return {"goal_id": self._goal.id, "level": self._goal.level, "instruction": self._instruction,
-                "success": success, "failure": failure}
+        return {
+            "goal_id": self._goal.id,
+            "level": self._goal.level,
+            "instruction": self._instruction,
+            "success": success,
+            "failure": failure,
+        }
 
 
 def _suite():

@@ -59,7 +59,9 @@ def hard_specs() -> tuple[AllOf | LineUp | Gather, ...]:
     for size, count in NUM_ALL_OF.items():
         specs.extend(_draw_all_of(rng, size, count))
     canonical = tuple(range(NUM_BALLS))
-    orders = [canonical] + [tuple(int(b) for b in rng.permutation(NUM_BALLS)) for _ in range(4 * NUM_LINE_UPS)]
+    orders = [canonical] + [
+        tuple(int(b) for b in rng.permutation(NUM_BALLS)) for _ in range(4 * NUM_LINE_UPS)
+    ]
     specs.extend(LineUp(order) for order in list(dict.fromkeys(orders))[:NUM_LINE_UPS])
     specs.extend(Gather(center) for center in range(NUM_BALLS))
     return tuple(specs)
@@ -131,9 +133,10 @@ def _complete(placed: dict[int, np.ndarray]) -> np.ndarray | None:
     free = [np.array([x, y]) for x in (-0.4, 0.4) for y in (-0.4, 0.4)] + [np.array([0.0, 0.4])]
     for ball in range(NUM_BALLS):
         if ball not in placed:
-            arrangement[ball] = max(free, key=lambda spot: np.nanmin(np.linalg.norm(arrangement - spot, axis=1)))
+            arrangement[ball] = max(
+                free, key=lambda spot: np.nanmin(np.linalg.norm(arrangement - spot, axis=1))
+            )
     distances = np.linalg.norm(arrangement[:, None] - arrangement[None], axis=-1) + np.eye(NUM_BALLS)
     if distances.min() < 0.12 or np.abs(arrangement).max() > SPAWN_HALF_SIZE + 0.1:
         return None
     return arrangement
-

@@ -99,7 +99,9 @@ def rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray | None
     return _rewards(spec, observations, initial, reached, failure(spec, observations[1:], initial) & ~reached)
 
 
-def transition(spec: GoalSpec, before: np.ndarray, after: np.ndarray, initial: np.ndarray) -> tuple[float, bool, bool]:
+def transition(
+    spec: GoalSpec, before: np.ndarray, after: np.ndarray, initial: np.ndarray
+) -> tuple[float, bool, bool]:
     """One real step's reward, success and failure (a success is never a failure), each judged once."""
     observations = np.stack([before, after]).astype(np.float64)
     initial = np.asarray(initial, dtype=np.float64)
@@ -108,8 +110,9 @@ def transition(spec: GoalSpec, before: np.ndarray, after: np.ndarray, initial: n
     return float(_rewards(spec, observations, initial, reached, failed)[0]), bool(reached[0]), bool(failed[0])
 
 
-def _rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray, reached: np.ndarray,
-             failed: np.ndarray) -> np.ndarray:
+def _rewards(
+    spec: GoalSpec, observations: np.ndarray, initial: np.ndarray, reached: np.ndarray, failed: np.ndarray
+) -> np.ndarray:
     score = progress(spec, observations, initial)
     reward = PROGRESS_SCALE * np.diff(score)
     reward += SUCCESS_REWARD * reached

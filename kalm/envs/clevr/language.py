@@ -10,7 +10,12 @@ from __future__ import annotations
 from kalm.envs.clevr.physics import BALL_COLORS
 from kalm.envs.clevr.specs import AllOf, Gather, LineUp, Relation, Step
 
-TRAIN_DIRECTION = {"behind": "behind", "front": "in front of", "left": "to the left of", "right": "to the right of"}
+TRAIN_DIRECTION = {
+    "behind": "behind",
+    "front": "in front of",
+    "left": "to the left of",
+    "right": "to the right of",
+}
 REPHRASE_DIRECTION = {
     "behind": "at the back of",
     "front": "at the front of",
@@ -124,7 +129,10 @@ def rephrase_sentences(relation: Relation) -> tuple[str, ...]:
 
 def step_sentences(step: Step) -> tuple[str, ...]:
     """Phrasings of a one-step goal (the unseen easy level)."""
-    return tuple(pattern.format(a=BALL_COLORS[step.ball], d=STEP_DIRECTION[step.direction]) for pattern in STEP_PATTERNS)
+    return tuple(
+        pattern.format(a=BALL_COLORS[step.ball], d=STEP_DIRECTION[step.direction])
+        for pattern in STEP_PATTERNS
+    )
 
 
 def hard_sentences(spec: AllOf | LineUp | Gather) -> tuple[str, ...]:

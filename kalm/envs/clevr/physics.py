@@ -21,14 +21,26 @@ NUM_BALLS = len(BALL_COLORS)
 
 # Direction names follow the reference: behind = +y, front = -y, left = -x, right = +x.
 DIRECTION_NAMES = (
-    "right", "behind", "left", "front",
-    "right-behind", "left-behind", "left-front", "right-front",
+    "right",
+    "behind",
+    "left",
+    "front",
+    "right-behind",
+    "left-behind",
+    "left-front",
+    "right-front",
 )
 _DIAGONAL = np.sqrt(0.5)
 DIRECTIONS = np.array(
     [
-        [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0],
-        [_DIAGONAL, _DIAGONAL], [-_DIAGONAL, _DIAGONAL], [-_DIAGONAL, -_DIAGONAL], [_DIAGONAL, -_DIAGONAL],
+        [1.0, 0.0],
+        [0.0, 1.0],
+        [-1.0, 0.0],
+        [0.0, -1.0],
+        [_DIAGONAL, _DIAGONAL],
+        [-_DIAGONAL, _DIAGONAL],
+        [-_DIAGONAL, -_DIAGONAL],
+        [_DIAGONAL, -_DIAGONAL],
     ]
 )
 NUM_ACTIONS = NUM_BALLS * len(DIRECTIONS)
@@ -73,7 +85,9 @@ class ClevrPhysics:
     def push(self, action: int) -> None:
         """Apply one discrete push action (see the module docstring)."""
         if not 0 <= action < NUM_ACTIONS:
-            raise KalmError(f"CLEVR-Robot action {action!r} is invalid; expected an integer in [0, {NUM_ACTIONS})")
+            raise KalmError(
+                f"CLEVR-Robot action {action!r} is invalid; expected an integer in [0, {NUM_ACTIONS})"
+            )
         ball, direction = divmod(int(action), len(DIRECTIONS))
         unit = DIRECTIONS[direction]
         ball_xy = self.data.qpos[2 * ball : 2 * ball + 2]
@@ -93,7 +107,10 @@ def sample_positions(rng: np.random.Generator) -> np.ndarray:
     placed = 0
     while placed < NUM_BALLS:
         candidate = rng.uniform(-SPAWN_HALF_SIZE, SPAWN_HALF_SIZE, size=2)
-        if placed == 0 or np.min(np.linalg.norm(positions[:placed] - candidate, axis=1)) >= SPAWN_MIN_DISTANCE:
+        if (
+            placed == 0
+            or np.min(np.linalg.norm(positions[:placed] - candidate, axis=1)) >= SPAWN_MIN_DISTANCE
+        ):
             positions[placed] = candidate
             placed += 1
     return positions

@@ -39,7 +39,9 @@ class ScriptedPolicy:
         if isinstance(spec, Relation):
             target = balls[spec.dst] + TARGET_GAP * np.asarray(UNIT[spec.direction])
             return action_index(spec.src, _best_push(balls, spec.src, target))
-        raise KalmError(f"the scripted CLEVR-Robot policy handles relation and one-step goals, not {spec.id!r}")
+        raise KalmError(
+            f"the scripted CLEVR-Robot policy handles relation and one-step goals, not {spec.id!r}"
+        )
 
 
 def _best_push(balls: np.ndarray, ball: int, target: np.ndarray) -> int:

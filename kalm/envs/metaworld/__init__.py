@@ -62,7 +62,9 @@ class MetaWorldSuite(EnvSuite):
         """Uniformly random actions, and the zero action (the arm stays where it is)."""
         return {**super().floor_policies(), "zero action": _zero_action}
 
-    def render_observation(self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None) -> np.ndarray:
+    def render_observation(
+        self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None
+    ) -> np.ndarray:
         """Render the scene a 91-d state shows (imagined states included), placed by ``placement.place``.
 
         The scene is ``goal_id``'s task's, or else the first task whose entities fill exactly the state's
@@ -76,10 +78,14 @@ class MetaWorldSuite(EnvSuite):
         if fresh:
             renderers[size] = MetaWorldEnv(render_mode="rgb_array", render_size=size)
         env = renderers[size]
-        scene = env.scene(tasks.get_task(goal_id) if goal_id else tasks.task_showing(entities.filled(observation)))
+        scene = env.scene(
+            tasks.get_task(goal_id) if goal_id else tasks.task_showing(entities.filled(observation))
+        )
         place(scene, observation)
         image = scene.render(size, env.camera)
-        if fresh:  # registered after the first GL context, so it runs before MuJoCo terminates the EGL display
+        if (
+            fresh
+        ):  # registered after the first GL context, so it runs before MuJoCo terminates the EGL display
             atexit.register(env.close)
         return image
 

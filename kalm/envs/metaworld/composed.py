@@ -65,8 +65,11 @@ class MakeCoffeeEnv(SawyerCoffeePushEnvV3):
         reward, info = super().evaluate_state(obs, action)
         pressed = abs(self._button_target[1] - self._get_site_pos("buttonStart")[1]) <= BUTTON_SUCCESS
         mug_in_place = bool(info["success"])
-        info.update(mug_in_place=float(mug_in_place), button_pressed=float(pressed),
-                    success=float(mug_in_place and pressed))
+        info.update(
+            mug_in_place=float(mug_in_place),
+            button_pressed=float(pressed),
+            success=float(mug_in_place and pressed),
+        )
         return reward, info
 
 
@@ -87,8 +90,13 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
         spec = mujoco.MjSpec.from_file(self.fullpath)
         door = spec.body("door_link")
-        door.add_joint(spec.find_default("dl_base"), name="doorjoint", type=mujoco.mjtJoint.mjJNT_HINGE,
-                       axis=[0.0, 0.0, 1.0], range=[-2.0, 0.0])
+        door.add_joint(
+            spec.find_default("dl_base"),
+            name="doorjoint",
+            type=mujoco.mjtJoint.mjJNT_HINGE,
+            axis=[0.0, 0.0, 1.0],
+            range=[-2.0, 0.0],
+        )
         spec.body("lock_link").joints[0].name = "lock_hinge"
         handles = [geom for geom in door.geoms if geom.meshname == "door_handle"]
         handles[0].name = "handle"
@@ -107,8 +115,10 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
 
     @property
     def _target_site_config(self) -> list[tuple[str, np.ndarray]]:
-        return [("goal_unlock", self._door_frame_to_world(self._unlock_target_local)),
-                ("goal_lock", np.array([10.0, 10.0, 10.0]))]
+        return [
+            ("goal_unlock", self._door_frame_to_world(self._unlock_target_local)),
+            ("goal_lock", np.array([10.0, 10.0, 10.0])),
+        ]
 
     def reset_model(self) -> np.ndarray:
         self._reset_hand()
@@ -135,9 +145,17 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
         unlocked = self._unlocked()
         opened = abs(self.data.geom("handle").xpos[0] - self._target_pos[0]) <= OPEN_SUCCESS
         success = unlocked and opened
-        info = {"success": float(success), "unlocked": float(unlocked), "door_open": float(opened),
-                "near_object": 0.0, "grasp_success": 0.0, "grasp_reward": 0.0, "in_place_reward": 0.0,
-                "obj_to_target": 0.0, "unscaled_reward": 10.0 * success}
+        info = {
+            "success": float(success),
+            "unlocked": float(unlocked),
+            "door_open": float(opened),
+            "near_object": 0.0,
+            "grasp_success": 0.0,
+            "grasp_reward": 0.0,
+            "in_place_reward": 0.0,
+            "obj_to_target": 0.0,
+            "unscaled_reward": 10.0 * success,
+        }
         return 10.0 * success, info
 
     def _unlocked(self) -> bool:

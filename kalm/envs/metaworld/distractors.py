@@ -17,8 +17,9 @@ from kalm.envs.metaworld.scene import TaskScene
 from kalm.envs.metaworld.tasks import Task, resting_source
 
 
-def sample_distractors(task: Task, count: int, rng: np.random.Generator,
-                       scene_of: Callable[[Task], TaskScene]) -> dict[str, np.ndarray]:
+def sample_distractors(
+    task: Task, count: int, rng: np.random.Generator, scene_of: Callable[[Task], TaskScene]
+) -> dict[str, np.ndarray]:
     """``count`` entities absent from ``task``'s scene, each with a 7-d resting pose.
 
     Args:

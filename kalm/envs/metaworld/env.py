@@ -44,9 +44,17 @@ class MetaWorldEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, *, render_mode: str | None = None, horizon: int = HORIZON, level: str = "train",
-                 distractors: int = 0, render_size: int = 256, camera: str = "corner",
-                 max_scenes: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        render_mode: str | None = None,
+        horizon: int = HORIZON,
+        level: str = "train",
+        distractors: int = 0,
+        render_size: int = 256,
+        camera: str = "corner",
+        max_scenes: int | None = None,
+    ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise KalmError(f"render_mode {render_mode!r} is not supported; expected None or 'rgb_array'")
         if camera not in CAMERAS:
@@ -137,5 +145,9 @@ class MetaWorldEnv(gym.Env):
         return pool[int(self.np_random.integers(len(pool)))]
 
     def _info(self, success: bool) -> dict[str, Any]:
-        return {"goal_id": self._goal.id, "level": self._goal.level, "instruction": self._instruction,
-                "success": bool(success)}
+        return {
+            "goal_id": self._goal.id,
+            "level": self._goal.level,
+            "instruction": self._instruction,
+            "success": bool(success),
+        }

@@ -72,23 +72,28 @@ def quaternion_wxyz_to_matrix(quaternion: np.ndarray) -> np.ndarray:
     """``(..., 4)`` w-x-y-z quaternions -> ``(..., 3, 3)`` rotation matrices (normalised first)."""
     norm = np.linalg.norm(quaternion, axis=-1, keepdims=True)
     w, x, y, z = np.moveaxis(quaternion / np.where(norm > 0, norm, 1.0), -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
 
 
 def _object_near_target(entity: str, radius: float, offset: np.ndarray | None = None) -> Judge:
     def judge(obs: np.ndarray) -> np.ndarray:
         point = E.position(obs, entity) if offset is None else E.position(obs, entity) + offset
         return distance(point, E.target(obs)) <= radius
+
     return judge
 
 
 def _axis_near_target(entity: str, axis: int, radius: float) -> Judge:
     def judge(obs: np.ndarray) -> np.ndarray:
         return np.abs(E.position(obs, entity)[..., axis] - E.target(obs)[..., axis]) <= radius
+
     return judge
 
 

@@ -81,8 +81,13 @@ def _reach(scene: TaskScene, hand: np.ndarray, steps: int = 50) -> None:
     for every state. Every other joint is put back afterwards.
     """
     env, model, data = scene.env, scene.env.model, scene.env.data
-    arm = np.concatenate([np.arange(model.jnt_qposadr[j], model.jnt_qposadr[j] + 1) for j in range(model.njnt)
-                          if model.joint(j).name.startswith("right_j")])
+    arm = np.concatenate(
+        [
+            np.arange(model.jnt_qposadr[j], model.jnt_qposadr[j] + 1)
+            for j in range(model.njnt)
+            if model.joint(j).name.startswith("right_j")
+        ]
+    )
     others = np.setdiff1d(np.arange(model.nq), arm)
     kept = data.qpos[others].copy()
     qpos, qvel = data.qpos.copy(), np.zeros(model.nv)
@@ -122,9 +127,14 @@ def _placed_bodies(scene: TaskScene) -> np.ndarray:
 def _starts(model: mujoco.MjModel, start: np.ndarray) -> list[np.ndarray]:
     """The current configuration, then hinges and slides (fingers aside) at the middle and ends of their ranges."""
     fingers = {model.joint(name).id for name in FINGERS}
-    joints = [j for j in range(model.njnt) if model.jnt_limited[j] and j not in fingers
-              and model.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
-              and not model.joint(j).name.startswith("right_j")]
+    joints = [
+        j
+        for j in range(model.njnt)
+        if model.jnt_limited[j]
+        and j not in fingers
+        and model.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
+        and not model.joint(j).name.startswith("right_j")
+    ]
     starts = [start]
     for fraction in (0.5, 0.0, 1.0):
         guess = start.copy()

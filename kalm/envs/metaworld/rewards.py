@@ -30,40 +30,63 @@ def hamacher(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(denominator > 0, a * b / np.where(denominator > 0, denominator, 1.0), 0.0)
 
 
-def _near(obs: np.ndarray, init: np.ndarray, point: np.ndarray, point0: np.ndarray, radius: float,
-          sigmoid: str = "long_tail", margin_offset: float = 0.0) -> np.ndarray:
+def _near(
+    obs: np.ndarray,
+    init: np.ndarray,
+    point: np.ndarray,
+    point0: np.ndarray,
+    radius: float,
+    sigmoid: str = "long_tail",
+    margin_offset: float = 0.0,
+) -> np.ndarray:
     """Tolerance of the finger centre's distance to ``point``, with the margin of the first state."""
     margin = abs(float(judges.distance(E.tcp(init), point0)) - margin_offset)
     return tolerance(judges.distance(E.tcp(obs), point), bounds=(0.0, radius), margin=margin, sigmoid=sigmoid)
 
 
-def _in_place(point: np.ndarray, point0: np.ndarray, goal: np.ndarray, goal0: np.ndarray, radius: float,
-              scale: np.ndarray | float = 1.0, sigmoid: str = "long_tail",
-              margin_offset: float = 0.0) -> np.ndarray:
+def _in_place(
+    point: np.ndarray,
+    point0: np.ndarray,
+    goal: np.ndarray,
+    goal0: np.ndarray,
+    radius: float,
+    scale: np.ndarray | float = 1.0,
+    sigmoid: str = "long_tail",
+    margin_offset: float = 0.0,
+) -> np.ndarray:
     """Tolerance of ``point``'s (scaled) distance to ``goal``, with the margin of the first state."""
     margin = abs(float(judges.distance(point0 * scale, goal0 * scale)) - margin_offset)
-    return tolerance(judges.distance(point * scale, goal * scale), bounds=(0.0, radius), margin=margin,
-                     sigmoid=sigmoid)
+    return tolerance(
+        judges.distance(point * scale, goal * scale), bounds=(0.0, radius), margin=margin, sigmoid=sigmoid
+    )
 
 
 def _reach(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     margin = float(judges.distance(E.gripper(init), E.target(init)))
-    return 10.0 * tolerance(judges.distance(E.tcp(obs), E.target(obs)), bounds=(0.0, 0.05), margin=margin,
-                            sigmoid="long_tail")
+    return 10.0 * tolerance(
+        judges.distance(E.tcp(obs), E.target(obs)), bounds=(0.0, 0.05), margin=margin, sigmoid="long_tail"
+    )
 
 
-def _push(entity: str, radius: float, reach_radius: float = 0.02, scale: np.ndarray | float = 1.0,
-          weights: tuple[float, float] = (2.0, 8.0)) -> Potential:
+def _push(
+    entity: str,
+    radius: float,
+    reach_radius: float = 0.02,
+    scale: np.ndarray | float = 1.0,
+    weights: tuple[float, float] = (2.0, 8.0),
+) -> Potential:
     def potential(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
         point, point0 = E.position(obs, entity), E.position(init, entity)
         reach = _near(obs, init, point, point0, reach_radius)
         in_place = _in_place(point, point0, E.target(obs), E.target(init), radius, scale)
         return weights[0] * reach + weights[1] * in_place
+
     return potential
 
 
-def _detour(point: np.ndarray, point0: np.ndarray, midpoint: np.ndarray, midpoint0: np.ndarray,
-            scale: np.ndarray) -> np.ndarray:
+def _detour(
+    point: np.ndarray, point0: np.ndarray, midpoint: np.ndarray, midpoint0: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
     """The wall tasks' first in-place term (around the wall via a midpoint), 1 once past it (y > 0.75)."""
     near_midpoint = _in_place(point, point0, midpoint, midpoint0, 0.05, scale)
     return np.where(point[..., 1] > 0.75, 1.0, near_midpoint)
@@ -93,25 +116,40 @@ def _pick_place_wall(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     midpoint = np.stack(np.broadcast_arrays(target[..., 0], 0.77, 0.25), axis=-1)
     midpoint0 = np.array([E.target(init)[0], 0.77, 0.25])
     detour = _detour(point, point0, midpoint, midpoint0, np.array([1.0, 1.0, 3.0]))
-    return (_push("target_object", 0.05, weights=(2.0, 4.0))(obs, init) + _held(obs, init, "target_object")
-            + 3.0 * detour)
+    return (
+        _push("target_object", 0.05, weights=(2.0, 4.0))(obs, init)
+        + _held(obs, init, "target_object")
+        + 3.0 * detour
+    )
 
 
-def _press(entity: str, axis: int, target_of: Callable[[np.ndarray], np.ndarray],
-           fixed_margin: float | None = None, near_radius: float = 0.05,
-           scale: np.ndarray | float = 1.0) -> Potential:
+def _press(
+    entity: str,
+    axis: int,
+    target_of: Callable[[np.ndarray], np.ndarray],
+    fixed_margin: float | None = None,
+    near_radius: float = 0.05,
+    scale: np.ndarray | float = 1.0,
+) -> Potential:
     """Buttons and locks: ``2 * near + 8 * pressed`` along ``axis`` towards ``target_of(obs)``."""
+
     def potential(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
         point, point0 = E.position(obs, entity), E.position(init, entity)
         near_margin = float(judges.distance(E.tcp(init) * scale, point0 * scale))
-        near = tolerance(judges.distance(E.tcp(obs) * scale, point * scale), bounds=(0.0, near_radius),
-                         margin=near_margin, sigmoid="long_tail")
+        near = tolerance(
+            judges.distance(E.tcp(obs) * scale, point * scale),
+            bounds=(0.0, near_radius),
+            margin=near_margin,
+            sigmoid="long_tail",
+        )
         margin = fixed_margin
         if margin is None:
             margin = abs(float(target_of(init[None])[0] - point0[axis]))
-        pressed = tolerance(np.abs(target_of(obs) - point[..., axis]), bounds=(0.0, 0.005), margin=margin,
-                            sigmoid="long_tail")
+        pressed = tolerance(
+            np.abs(target_of(obs) - point[..., axis]), bounds=(0.0, 0.005), margin=margin, sigmoid="long_tail"
+        )
         return 2.0 * near + 8.0 * pressed
+
     return potential
 
 
@@ -131,13 +169,21 @@ def _ready_to_unlock(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     """door-unlock's ``ready_to_push``: the gripper's shoulder behind the lock."""
     shoulder = (E.gripper(obs) + _SHOULDER - E.position(obs, "lock")) * _SHOULDER_SCALE
     shoulder0 = (E.tcp(init) + _SHOULDER - E.position(init, "lock")) * _SHOULDER_SCALE
-    return tolerance(np.linalg.norm(shoulder, axis=-1), bounds=(0.0, 0.02),
-                     margin=float(np.linalg.norm(shoulder0)), sigmoid="long_tail")
+    return tolerance(
+        np.linalg.norm(shoulder, axis=-1),
+        bounds=(0.0, 0.02),
+        margin=float(np.linalg.norm(shoulder0)),
+        sigmoid="long_tail",
+    )
 
 
 def _door_unlock(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
-    pushed = tolerance(np.abs(E.target(obs)[..., 0] - E.position(obs, "lock")[..., 0]), bounds=(0.0, 0.005),
-                       margin=0.1, sigmoid="long_tail")
+    pushed = tolerance(
+        np.abs(E.target(obs)[..., 0] - E.position(obs, "lock")[..., 0]),
+        bounds=(0.0, 0.005),
+        margin=0.1,
+        sigmoid="long_tail",
+    )
     return 2.0 * _ready_to_unlock(obs, init) + 8.0 * pushed
 
 
@@ -148,11 +194,16 @@ def _door_open(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     floor = np.where(radius <= 0.12, 0.0, 0.04 * np.log(np.maximum(radius - 0.12, 1e-12)) + 0.4)
     below = np.maximum(floor - hand[..., 2], 0.0)
     above_floor = np.where(hand[..., 2] >= floor, 1.0, _long_tail(below, 0.01, floor / 2.0))
-    in_place = tolerance(judges.distance(hand, door + np.array([0.05, 0.03, -0.01])), bounds=(0.0, 0.06),
-                         margin=0.5, sigmoid="long_tail")
+    in_place = tolerance(
+        judges.distance(hand, door + np.array([0.05, 0.03, -0.01])),
+        bounds=(0.0, 0.06),
+        margin=0.5,
+        sigmoid="long_tail",
+    )
     theta = judges.door_angle(obs)
-    fully_open = tolerance(np.pi / 2.0 + np.pi / 6 + theta, bounds=(0.0, 0.5), margin=np.pi / 3.0,
-                           sigmoid="long_tail")
+    fully_open = tolerance(
+        np.pi / 2.0 + np.pi / 6 + theta, bounds=(0.0, 0.5), margin=np.pi / 3.0, sigmoid="long_tail"
+    )
     opened = 0.2 * (theta < -np.pi / 90.0) + 0.8 * fully_open
     return 2.0 * hamacher(above_floor, in_place) + 8.0 * opened
 
@@ -167,8 +218,9 @@ def _long_tail(x: np.ndarray, upper: float, margin: np.ndarray) -> np.ndarray:
 def _door_close(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     handle, handle0, target = E.position(obs, "handle"), E.position(init, "handle"), E.target(obs)
     hand_margin = float(judges.distance(E.gripper(init), handle0)) + 0.1
-    hand_in_place = tolerance(judges.distance(E.tcp(obs), target), bounds=(0.0, 0.0125), margin=hand_margin,
-                              sigmoid="gaussian")
+    hand_in_place = tolerance(
+        judges.distance(E.tcp(obs), target), bounds=(0.0, 0.0125), margin=hand_margin, sigmoid="gaussian"
+    )
     in_place = _in_place(handle, handle0, target, E.target(init), 0.05, sigmoid="gaussian")
     return 3.0 * hand_in_place + 6.0 * in_place
 
@@ -178,9 +230,14 @@ def _window(sigmoid: str) -> Potential:
         point, point0 = E.position(obs, "window"), E.position(init, "window")
         reach = _near(obs, init, point, point0, 0.02, sigmoid, margin_offset=0.02)
         margin = abs(abs(float(point0[0] - E.target(init)[0])) - 0.05)
-        in_place = tolerance(np.abs(point[..., 0] - E.target(obs)[..., 0]), bounds=(0.0, 0.05), margin=margin,
-                             sigmoid="long_tail")
+        in_place = tolerance(
+            np.abs(point[..., 0] - E.target(obs)[..., 0]),
+            bounds=(0.0, 0.05),
+            margin=margin,
+            sigmoid="long_tail",
+        )
         return 10.0 * hamacher(reach, in_place)
+
     return potential
 
 
@@ -190,6 +247,7 @@ def _faucet(offset: np.ndarray) -> Potential:
         reach = _near(obs, init, point, point0, 0.01, "gaussian", margin_offset=0.01)
         in_place = _in_place(point, point0, E.target(obs), E.target(init), 0.07, margin_offset=0.07)
         return 4.0 * reach + 6.0 * in_place
+
     return potential
 
 
@@ -198,8 +256,9 @@ def _hammer(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     head = hammer + np.array([0.16, 0.06, 0.0])
     tilt = np.linalg.norm(E.quaternion(obs, "hammer") - [1.0, 0.0, 0.0, 0.0], axis=-1)
     upright = np.maximum(1.0 - tilt / 0.4, 0.0)
-    on_nail = tolerance(judges.distance(E.target(obs), head), bounds=(0.0, 0.02), margin=0.2,
-                        sigmoid="long_tail")
+    on_nail = tolerance(
+        judges.distance(E.target(obs), head), bounds=(0.0, 0.02), margin=0.2, sigmoid="long_tail"
+    )
     in_place = 0.1 * (head[..., 2] > 0.02) + 0.9 * on_nail
     driven = np.clip((E.position(obs, "nail")[..., 1] - judges.NAIL_REST_Y) / judges.NAIL_DEPTH, 0.0, 1.0)
     return (2.0 * _near(obs, init, hammer, hammer0, 0.02) + 6.0 * in_place) * upright + 2.0 * driven
@@ -232,8 +291,9 @@ POTENTIALS: dict[str, Potential] = {
     "push-wall": _push_wall,
     "pick-place-wall": _pick_place_wall,
     "button-press-wall": _press("button", 1, _target_axis(1), near_radius=0.01),
-    "door-lock": _press("lock", 2, _target_axis(2), fixed_margin=0.1, near_radius=0.01,
-                        scale=np.array([0.25, 1.0, 0.5])),
+    "door-lock": _press(
+        "lock", 2, _target_axis(2), fixed_margin=0.1, near_radius=0.01, scale=np.array([0.25, 1.0, 0.5])
+    ),
     "door-close": _door_close,
     "window-close": _window("gaussian"),
     "faucet-close": _faucet(np.zeros(3)),
@@ -245,8 +305,9 @@ POTENTIALS: dict[str, Potential] = {
 """The dense potential of every task (before the success override)."""
 
 
-def potential(task: str, observations: np.ndarray, initial: np.ndarray,
-              reached: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def potential(
+    task: str, observations: np.ndarray, initial: np.ndarray, reached: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``phi`` of ``(N, 91)`` observations and their success: ``phi`` is 10 where the task is achieved.
 
     ``reached`` says where it is achieved; by default the state-only judge decides (the environment passes
@@ -271,8 +332,9 @@ def rewards(task: str, observations: np.ndarray, initial: np.ndarray | None = No
     return transition_rewards(phi[:-1], phi[1:], reached[1:])
 
 
-def transition_rewards(phi_before: np.ndarray, phi_after: np.ndarray,
-                       success_after: np.ndarray) -> np.ndarray:
+def transition_rewards(
+    phi_before: np.ndarray, phi_after: np.ndarray, success_after: np.ndarray
+) -> np.ndarray:
     """``phi_after - phi_before + 10 * success_after``, as float32."""
     bonus = SUCCESS_REWARD * np.asarray(success_after)
     return (np.asarray(phi_after) - phi_before + bonus).astype(np.float32)

@@ -39,8 +39,9 @@ class TaskScene:
             target.extend(range(slot.start, slot.stop))
         self._source = np.asarray(source)
         self._target = np.asarray(target)
-        self._extras = [(entities.slot_index(reading.entity), _reader(self.env, reading))
-                        for reading in task.extras]
+        self._extras = [
+            (entities.slot_index(reading.entity), _reader(self.env, reading)) for reading in task.extras
+        ]
 
     def reset(self, seed: int) -> np.ndarray:
         """Reset to a random initial state drawn with ``seed``; returns the 91-d observation."""

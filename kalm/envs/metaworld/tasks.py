@@ -95,14 +95,34 @@ _TASKS = (
     _single("door-close", "easy", "handle"),
     _single("window-close", "easy", "window"),
     _single("faucet-close", "easy", "faucet"),
-    Task("hammer", "hard", "hammer-v3", ("hammer", "nail"), (),
-         (Expert("SawyerHammerV3Policy", ("hammer", "nail")),)),
+    Task(
+        "hammer",
+        "hard",
+        "hammer-v3",
+        ("hammer", "nail"),
+        (),
+        (Expert("SawyerHammerV3Policy", ("hammer", "nail")),),
+    ),
     _single("soccer", "hard", "soccer_ball"),
-    Task("make-coffee", "hard", "kalm:make-coffee", ("target_object", "coffee_button"), (COFFEE_MACHINE,),
-         (Expert("SawyerCoffeePushV3Policy", ("target_object",)),
-          Expert("SawyerCoffeeButtonV3Policy", ("coffee_button",)))),
-    Task("locked-door-open", "hard", "kalm:locked-door-open", ("lock", "handle"), (),
-         (Expert("SawyerDoorUnlockV3Policy", ("lock",)), Expert("SawyerDoorOpenV3Policy", ("handle",)))),
+    Task(
+        "make-coffee",
+        "hard",
+        "kalm:make-coffee",
+        ("target_object", "coffee_button"),
+        (COFFEE_MACHINE,),
+        (
+            Expert("SawyerCoffeePushV3Policy", ("target_object",)),
+            Expert("SawyerCoffeeButtonV3Policy", ("coffee_button",)),
+        ),
+    ),
+    Task(
+        "locked-door-open",
+        "hard",
+        "kalm:locked-door-open",
+        ("lock", "handle"),
+        (),
+        (Expert("SawyerDoorUnlockV3Policy", ("lock",)), Expert("SawyerDoorOpenV3Policy", ("handle",))),
+    ),
 )
 
 TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
@@ -136,9 +156,7 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]
     except KeyError:
-        raise UnknownNameError(
-            f"unknown Meta-World task {name!r}; valid tasks: {', '.join(TASKS)}"
-        ) from None
+        raise UnknownNameError(f"unknown Meta-World task {name!r}; valid tasks: {', '.join(TASKS)}") from None
 
 
 def task_showing(filled: tuple[str, ...]) -> Task:
@@ -146,7 +164,9 @@ def task_showing(filled: tuple[str, ...]) -> Task:
     distractor); tasks with the same entities share Meta-World's scene file."""
     candidates = [task for task in _TASKS if set(task.entities) <= set(filled)]
     if not candidates:
-        raise UnknownNameError(f"no Meta-World task's scene holds the entities {', '.join(filled) or '(none)'}")
+        raise UnknownNameError(
+            f"no Meta-World task's scene holds the entities {', '.join(filled) or '(none)'}"
+        )
     return max(candidates, key=lambda task: len(task.entities))
 
 

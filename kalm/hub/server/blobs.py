@@ -60,7 +60,9 @@ class BlobStore:
             return False
         return size is None or stat.st_size == size
 
-    def put_stream(self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None) -> str:
+    def put_stream(
+        self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
+    ) -> str:
         """Store the bytes of ``chunks``; verify ``sha256``/``size`` when given. Returns the digest."""
         fd, tmp_name = tempfile.mkstemp(prefix="blob-", dir=self.tmp_dir)
         try:

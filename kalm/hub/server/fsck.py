@@ -47,7 +47,9 @@ class Finding:
     action: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.scope}: {self.kind.upper()} {self.problem}" + (f" -> {self.action}" if self.action else "")
+        return f"{self.scope}: {self.kind.upper()} {self.problem}" + (
+            f" -> {self.action}" if self.action else ""
+        )
 
 
 @dataclass
@@ -67,7 +69,11 @@ class Checker:
     def __init__(self, root: Path, *, repair: bool, min_age: float) -> None:
         self.store = Store(root)
         self.root, self.repair, self.min_age = self.store.root, repair, min_age
-        self.quarantine_dir = self.root / "quarantine" / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        self.quarantine_dir = (
+            self.root
+            / "quarantine"
+            / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        )
         self.report = Report()
         self.intact_blobs: dict[str, int] = {}
 
@@ -123,12 +129,19 @@ class Checker:
 
     def remove_leftovers(self) -> None:
         """Delete old leftovers of interrupted uploads (``tmp/``) and interrupted writes (``.<name>.*``)."""
-        leftovers = [*self.store.blobs.tmp_dir.iterdir(), *self.root.glob("repos/*/*/*/.*"),
-                     *self.root.glob("repos/*/*/*/objects/.*")]
+        leftovers = [
+            *self.store.blobs.tmp_dir.iterdir(),
+            *self.root.glob("repos/*/*/*/.*"),
+            *self.root.glob("repos/*/*/*/objects/.*"),
+        ]
         for path in sorted(leftovers):
             if not self._old(path):
                 continue
-            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+            size = (
+                sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+                if path.is_dir()
+                else path.stat().st_size
+            )
             self.note("store", "garbage", f"leftover {path.relative_to(self.root)} ({size} bytes)", "removed")
             if self.repair:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -166,8 +179,10 @@ class RepoChecker:
             if problem is None:
                 self.intact[path.stem] = Commit.from_dict(json.loads(path.read_bytes()))
                 continue
-            self.note(f"commit object {path.stem[:12]}: {problem}",
-                      self.checker.quarantine(path) if self.checker.repair else None)
+            self.note(
+                f"commit object {path.stem[:12]}: {problem}",
+                self.checker.quarantine(path) if self.checker.repair else None,
+            )
 
     def check_refs(self) -> dict[str, Any] | None:
         path = self.repo.path / "refs.json"
@@ -179,8 +194,10 @@ class RepoChecker:
         for section, name, target in _ref_targets(refs):
             if target not in self.intact:
                 dropped[f"{section}/{name}"] = target
-                self.note(f"ref {section}/{name} points to a missing or damaged commit {target[:12]}",
-                          "ref dropped (recorded in the quarantine's dropped-refs.json)")
+                self.note(
+                    f"ref {section}/{name} points to a missing or damaged commit {target[:12]}",
+                    "ref dropped (recorded in the quarantine's dropped-refs.json)",
+                )
         if dropped and self.checker.repair:
             self._save_dropped(dropped)
             for key in dropped:
@@ -210,8 +227,9 @@ class RepoChecker:
         branches = {"main": heads[0], **{f"recovered-{head[:8]}": head for head in heads[1:]}}
         refs = {"branches": branches, "tags": {}, "pulls": {}}
         write_atomic(path, dump(refs))
-        actions.append(f"refs.json rebuilt: main -> {heads[0][:12]}, {len(heads) - 1} recovered branch(es), "
-                       "tags lost")
+        actions.append(
+            f"refs.json rebuilt: main -> {heads[0][:12]}, {len(heads) - 1} recovered branch(es), tags lost"
+        )
         self.note(problem, "; ".join(actions))
         return refs
 
@@ -222,7 +240,9 @@ class RepoChecker:
         return [commit.id for commit in sorted(heads, key=lambda c: (c.date, c.id), reverse=True)]
 
     def _save_dropped(self, dropped: dict[str, str]) -> None:
-        target = self.checker.quarantine_dir / (self.repo.path / "dropped-refs.json").relative_to(self.checker.root)
+        target = self.checker.quarantine_dir / (self.repo.path / "dropped-refs.json").relative_to(
+            self.checker.root
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(dump(dropped))
 
@@ -238,8 +258,12 @@ class RepoChecker:
         path = self.repo.path / "repo.json"
         action = self.checker.quarantine(path) + "; " if path.exists() else ""
         dates = sorted(commit.date for commit in self.intact.values())
-        meta = {"id": self.repo.id, "type": self.repo.type, "private": True,
-                "created_at": dates[0] if dates else now_iso()}
+        meta = {
+            "id": self.repo.id,
+            "type": self.repo.type,
+            "private": True,
+            "created_at": dates[0] if dates else now_iso(),
+        }
         write_atomic(path, dump(meta))
         self.note(problem, action + "repo.json rebuilt as a private repo")
 
@@ -259,8 +283,10 @@ class RepoChecker:
                     self.note(f"history broken: commit {cid[:12]} has a missing parent {parent[:12]}")
             for path, entry in commit.files.items():
                 if self.checker.intact_blobs.get(entry.sha256) != entry.size:
-                    self.note(f"{path!r} at commit {cid[:12]}: content {entry.sha256[:12]} missing or damaged "
-                              "(uploading the same bytes again restores it)")
+                    self.note(
+                        f"{path!r} at commit {cid[:12]}: content {entry.sha256[:12]} missing or damaged "
+                        "(uploading the same bytes again restores it)"
+                    )
 
 
 def _move_into(source: Path, target: Path) -> None:

@@ -98,7 +98,10 @@ class Request:
                 form = parse_qs(raw.decode(), max_num_fields=10_000)
             except (UnicodeDecodeError, ValueError):
                 raise StoreError(400, "Request body is not a valid form") from None
-            return {key: values if len(values) > 1 or key == "paths" else values[0] for key, values in form.items()}
+            return {
+                key: values if len(values) > 1 or key == "paths" else values[0]
+                for key, values in form.items()
+            }
         return as_object(parse_json(raw or b"{}", "Request body"), "Request body")
 
 
@@ -187,8 +190,14 @@ def send(handler: BaseHTTPRequestHandler, response: Response, *, head: bool) -> 
         try:
             source = open(response.file, "rb")
         except OSError as error:
-            response = error_response(StoreError(409, f"Stored file {response.file.name} is unreadable "
-                                                 f"({error.strerror}); run `kalm hub fsck --repair`", "RepoDamaged"))
+            response = error_response(
+                StoreError(
+                    409,
+                    f"Stored file {response.file.name} is unreadable "
+                    f"({error.strerror}); run `kalm hub fsck --repair`",
+                    "RepoDamaged",
+                )
+            )
     try:
         _send(handler, response, source, head=head)
     finally:
@@ -234,7 +243,11 @@ def _send_file(handler: BaseHTTPRequestHandler, source: Any, offset: int, length
 def error_response(error: StoreError) -> Response:
     """The real Hub's error shape: JSON ``{"error"}`` plus ``X-Error-Code``/``X-Error-Message`` headers."""
     # headers are latin-1 on the wire: a message naming a non-latin-1 path is escaped there (the body keeps it)
-    headers = {"X-Error-Message": error.message.replace("\n", " ")[:1000].encode("ascii", "backslashreplace").decode()}
+    headers = {
+        "X-Error-Message": error.message.replace("\n", " ")[:1000]
+        .encode("ascii", "backslashreplace")
+        .decode()
+    }
     if error.code:
         headers["X-Error-Code"] = error.code
     if error.status == 416:

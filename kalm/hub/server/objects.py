@@ -79,8 +79,15 @@ class Commit:
         """Build a commit from its stored JSON; ``ValueError`` if the shape is not a commit's."""
         try:
             files = {str(path): FileEntry(**entry) for path, entry in data["files"].items()}
-            commit = cls(id=data["id"], parents=tuple(data["parents"]), title=data["title"],
-                         message=data["message"], authors=tuple(data["authors"]), date=data["date"], files=files)
+            commit = cls(
+                id=data["id"],
+                parents=tuple(data["parents"]),
+                title=data["title"],
+                message=data["message"],
+                authors=tuple(data["authors"]),
+                date=data["date"],
+                files=files,
+            )
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a commit object ({type(error).__name__}: {error})") from None
         if not isinstance(commit.id, str) or not all(isinstance(p, str) for p in commit.parents):

@@ -73,7 +73,9 @@ def dispatch(hub: Hub, request: Request) -> Response:
         if match:
             allowed = True
             if method == request.method or (method == "GET" and request.method == "HEAD"):
-                return function(hub, request, *[unquote(g) if g is not None else None for g in match.groups()])
+                return function(
+                    hub, request, *[unquote(g) if g is not None else None for g in match.groups()]
+                )
     if allowed:
         raise StoreError(405, f"Method {request.method} not allowed on {request.path[:200]}")
     raise StoreError(404, f"Not found: {request.path[:200]}")

@@ -109,7 +109,9 @@ class HubServer(ThreadingHTTPServer):
     ) -> None:
         store = Store(root)
         store.blobs.clean_tmp()
-        self.hub = Hub(store=store, token=token or None, max_commit_bytes=max_body, max_lfs_bytes=max_lfs_bytes)
+        self.hub = Hub(
+            store=store, token=token or None, max_commit_bytes=max_body, max_lfs_bytes=max_lfs_bytes
+        )
         self.max_body = max_body
         super().__init__(address, HubHandler)
 
@@ -157,13 +159,22 @@ def _wait_stdin_eof(stop: threading.Event) -> None:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``kalm hub serve`` (shared with ``python -m kalm.hub.server``)."""
-    parser.add_argument("--root", default=None, help="store folder (default: $KALM_HUB_ROOT or ~/.cache/kalm/hub)")
+    parser.add_argument(
+        "--root", default=None, help="store folder (default: $KALM_HUB_ROOT or ~/.cache/kalm/hub)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port, printed at start)")
-    parser.add_argument("--token", default=os.environ.get("KALM_HUB_TOKEN"),
-                        help="refuse writes without this bearer token (default: $KALM_HUB_TOKEN; none)")
-    parser.add_argument("--max-body-mb", type=int, default=DEFAULT_MAX_BODY >> 20,
-                        help="largest accepted commit/API body in MiB (413 beyond)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("KALM_HUB_TOKEN"),
+        help="refuse writes without this bearer token (default: $KALM_HUB_TOKEN; none)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=int,
+        default=DEFAULT_MAX_BODY >> 20,
+        help="largest accepted commit/API body in MiB (413 beyond)",
+    )
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -172,8 +183,14 @@ def run_from_args(args: argparse.Namespace) -> int:
     from kalm.hub.server.paths import default_root
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(args.root or default_root(), host=args.host, port=args.port, token=args.token,
-          max_body=args.max_body_mb << 20, exit_on_stdin_eof=args.exit_on_stdin_eof)
+    serve(
+        args.root or default_root(),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        max_body=args.max_body_mb << 20,
+        exit_on_stdin_eof=args.exit_on_stdin_eof,
+    )
     return 0
 
 

@@ -42,7 +42,16 @@ from typing import Any
 
 from kalm.hub.server.blobs import BlobStore
 from kalm.hub.server.xet import XorbStore
-from kalm.hub.server.objects import Commit, FileEntry, Operation, commit_id, dump, locked, now_iso, write_atomic
+from kalm.hub.server.objects import (
+    Commit,
+    FileEntry,
+    Operation,
+    commit_id,
+    dump,
+    locked,
+    now_iso,
+    write_atomic,
+)
 from kalm.hub.server.validate import (
     COMMIT_RE,
     PULL_RE,
@@ -60,7 +69,9 @@ FORMAT = "kalm-hub-store 1"
 REPO_TYPES = ("model", "dataset")
 GATED_VALUES = (False, "auto", "manual")
 RESERVED_NAMESPACES = {"api", "datasets", "models", "spaces", "lfs", "buckets", "kernels", "docs", "new"}
-GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+GITATTRIBUTES = (
+    b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+)
 
 __all__ = ["Commit", "FileEntry", "Operation", "Repo", "Store", "read_refs"]
 
@@ -82,7 +93,11 @@ def read_refs(path: Path, repo_id: str) -> dict[str, Any]:
         branches, tags, pulls = refs["branches"], refs["tags"], refs.setdefault("pulls", {})
         assert isinstance(branches, dict) and isinstance(tags, dict) and isinstance(pulls, dict)
         assert "main" in branches
-        targets = [*branches.values(), *(t["target"] for t in tags.values()), *(p["target"] for p in pulls.values())]
+        targets = [
+            *branches.values(),
+            *(t["target"] for t in tags.values()),
+            *(p["target"] for p in pulls.values()),
+        ]
         assert all(isinstance(target, str) and COMMIT_RE.match(target) for target in targets)
     except (AssertionError, KeyError, TypeError):
         raise repo_damaged(repo_id, "refs.json does not have the shape of a refs file") from None
@@ -154,8 +169,11 @@ class Repo:
         if pull and pull[1] in refs["pulls"]:
             return "pulls", pull[1]
         self.resolve(revision)  # 404 for an unknown revision
-        raise StoreError(400, f"Revision {revision!r} of {self.id!r} is not a branch or pull request: "
-                         "commits go to branches (or to refs/pr/N)")
+        raise StoreError(
+            400,
+            f"Revision {revision!r} of {self.id!r} is not a branch or pull request: "
+            "commits go to branches (or to refs/pr/N)",
+        )
 
     def apply(
         self,
@@ -180,8 +198,11 @@ class Repo:
                 raise StoreError(400, f"A pull request is opened against a branch, not {revision!r}")
             head = refs["branches"][key] if section == "branches" else refs["pulls"][key]["target"]
             if parent is not None and parent != head:
-                raise StoreError(412, f"A commit has happened since {parent} on {revision!r} of {self.id!r}; "
-                                 f"the head is now {head}. Please refresh and try again.")
+                raise StoreError(
+                    412,
+                    f"A commit has happened since {parent} on {revision!r} of {self.id!r}; "
+                    f"the head is now {head}. Please refresh and try again.",
+                )
             files = dict(self.commit(head).files)
             for operation in operations:
                 self._apply_one(files, operation)
@@ -190,8 +211,13 @@ class Repo:
             number = None
             if create_pr:
                 number = 1 + max((int(n) for n in refs["pulls"]), default=0)
-                refs["pulls"][str(number)] = {"target": new.id, "base": key, "title": title, "status": "open",
-                                              "date": new.date}
+                refs["pulls"][str(number)] = {
+                    "target": new.id,
+                    "base": key,
+                    "title": title,
+                    "status": "open",
+                    "date": new.date,
+                }
             elif section == "branches":
                 refs["branches"][key] = new.id
             else:
@@ -240,7 +266,9 @@ class Repo:
             if tag in refs["tags"]:
                 raise StoreError(409, f"Tag {tag!r} already exists in {self.id!r}; tags are immutable")
             if tag in refs["branches"]:
-                raise StoreError(409, f"A branch named {tag!r} exists in {self.id!r}: the tag could not be reached")
+                raise StoreError(
+                    409, f"A branch named {tag!r} exists in {self.id!r}: the tag could not be reached"
+                )
             target = self.resolve(revision)
             refs["tags"][tag] = {"target": target, "message": message, "date": now_iso()}
             write_atomic(self.path / "refs.json", dump(refs))
@@ -250,7 +278,9 @@ class Repo:
         """Tags are immutable: 404 for a tag that does not exist, 403 for one that does."""
         if tag not in self.refs()["tags"]:
             raise revision_not_found(self.id, tag)
-        raise StoreError(403, f"Tag {tag!r} of {self.id!r} cannot be deleted: tags on this server are immutable")
+        raise StoreError(
+            403, f"Tag {tag!r} of {self.id!r} cannot be deleted: tags on this server are immutable"
+        )
 
     def create_branch(self, branch: str, revision: str | None) -> str:
         """Create ``branch`` at ``revision`` (default: the head of ``main``); 409 if it or a same-named tag exists."""
@@ -260,7 +290,9 @@ class Repo:
             if branch in refs["branches"]:
                 raise StoreError(409, f"Branch {branch!r} already exists in {self.id!r}")
             if branch in refs["tags"]:
-                raise StoreError(409, f"A tag named {branch!r} exists in {self.id!r}: the branch would hide it")
+                raise StoreError(
+                    409, f"A tag named {branch!r} exists in {self.id!r}: the branch would hide it"
+                )
             target = self.resolve(revision or "main")
             refs["branches"][branch] = target
             write_atomic(self.path / "refs.json", dump(refs))
@@ -304,7 +336,9 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         marker = self.root / "FORMAT"
         if marker.exists() and marker.read_text().strip() != FORMAT:
-            raise StoreError(500, f"{self.root} holds an unsupported store format: {marker.read_text().strip()!r}")
+            raise StoreError(
+                500, f"{self.root} holds an unsupported store format: {marker.read_text().strip()!r}"
+            )
         if not marker.exists():
             write_atomic(marker, (FORMAT + "\n").encode())
         self.blobs = BlobStore(self.root)
@@ -324,7 +358,9 @@ class Store:
             raise repo_not_found(repo_id)
         return Repo(path, repo_type, repo_id, self.blobs)
 
-    def create_repo(self, repo_type: str, repo_id: str, *, private: bool = False, author: str = "local") -> Repo:
+    def create_repo(
+        self, repo_type: str, repo_id: str, *, private: bool = False, author: str = "local"
+    ) -> Repo:
         """Create a repo with an initial commit holding ``.gitattributes``; 409 if it exists."""
         path = self._repo_path(repo_type, repo_id)
         if path.parts[-2] in RESERVED_NAMESPACES:
@@ -338,9 +374,16 @@ class Store:
             write_atomic(staging / "repo.json", dump(meta))
             sha = self.blobs.put_bytes(GITATTRIBUTES)
             draft = Repo(staging, repo_type, repo_id, self.blobs)
-            first = draft._write_commit({".gitattributes": FileEntry.regular(sha, GITATTRIBUTES)}, parents=(),
-                                        title="initial commit", message="", author=author)
-            write_atomic(staging / "refs.json", dump({"branches": {"main": first.id}, "tags": {}, "pulls": {}}))
+            first = draft._write_commit(
+                {".gitattributes": FileEntry.regular(sha, GITATTRIBUTES)},
+                parents=(),
+                title="initial commit",
+                message="",
+                author=author,
+            )
+            write_atomic(
+                staging / "refs.json", dump({"branches": {"main": first.id}, "tags": {}, "pulls": {}})
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(staging, path)

@@ -12,15 +12,29 @@ from kalm.hub.server.blobs import lfs_pointer
 from kalm.hub.server.store import Commit, FileEntry, Repo
 from kalm.hub.server.validate import StoreError
 
-TAG_KEYS = ("license", "language", "task_categories", "task_ids", "size_categories", "multilinguality",
-            "language_creators", "annotations_creators", "source_datasets", "base_model")
+TAG_KEYS = (
+    "license",
+    "language",
+    "task_categories",
+    "task_ids",
+    "size_categories",
+    "multilinguality",
+    "language_creators",
+    "annotations_creators",
+    "source_datasets",
+    "base_model",
+)
 
 
 def file_json(path: str, entry: FileEntry) -> dict[str, Any]:
     """A ``RepoFile`` as the Hub lists it (``lfs`` only for LFS files)."""
     data: dict[str, Any] = {"type": "file", "oid": entry.oid, "size": entry.size, "path": path}
     if entry.lfs:
-        data["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": len(lfs_pointer(entry.sha256, entry.size))}
+        data["lfs"] = {
+            "oid": entry.sha256,
+            "size": entry.size,
+            "pointerSize": len(lfs_pointer(entry.sha256, entry.size)),
+        }
     return data
 
 
@@ -32,7 +46,9 @@ def folder_json(files: dict[str, FileEntry], path: str) -> dict[str, Any]:
     return {"type": "directory", "oid": digest.hexdigest(), "size": 0, "path": path}
 
 
-def tree_entries(files: dict[str, FileEntry], prefix: str, *, recursive: bool, repo_id: str) -> list[dict[str, Any]]:
+def tree_entries(
+    files: dict[str, FileEntry], prefix: str, *, recursive: bool, repo_id: str
+) -> list[dict[str, Any]]:
     """Files and folders below ``prefix`` (``""`` for the root): direct children, or all when ``recursive``."""
     base = prefix + "/" if prefix else ""
     below = sorted(name for name in files if name.startswith(base))
@@ -96,9 +112,27 @@ def repo_info(repo: Repo, commit: Commit, *, blobs: bool) -> dict[str, Any]:
     return info
 
 
-LISTING_FIELDS = frozenset({"_id", "id", "author", "sha", "lastModified", "createdAt", "private", "gated", "disabled",
-                            "downloads", "likes", "trendingScore", "tags", "cardData", "siblings", "usedStorage",
-                            "modelId"})  # the keys of listing_entry
+LISTING_FIELDS = frozenset(
+    {
+        "_id",
+        "id",
+        "author",
+        "sha",
+        "lastModified",
+        "createdAt",
+        "private",
+        "gated",
+        "disabled",
+        "downloads",
+        "likes",
+        "trendingScore",
+        "tags",
+        "cardData",
+        "siblings",
+        "usedStorage",
+        "modelId",
+    }
+)  # the keys of listing_entry
 
 
 def listing_entry(repo: Repo, meta: dict[str, Any], commit: Commit) -> dict[str, Any]:

@@ -64,8 +64,12 @@ class RepoDamagedError(StoreError):
     """A repo whose files on disk cannot be trusted; ``what`` says which and how."""
 
     def __init__(self, repo_id: str, what: str) -> None:
-        super().__init__(409, f"Repository {repo_id!r} is damaged on this server ({what}); "
-                         "run `kalm hub fsck --repair` on its store", "RepoDamaged")
+        super().__init__(
+            409,
+            f"Repository {repo_id!r} is damaged on this server ({what}); "
+            "run `kalm hub fsck --repair` on its store",
+            "RepoDamaged",
+        )
         self.what = what
 
 
@@ -79,14 +83,21 @@ def check_repo_id(repo_id: str) -> tuple[str, str]:
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(_valid_name(part) for part in parts):
         shown = repo_id if len(repo_id) <= 120 else repo_id[:100] + f"... ({len(repo_id)} characters)"
-        raise bad_request(f"Invalid repo id {shown!r}: expected namespace/name, each 1-{MAX_NAME_CHARS} "
-                          "characters of [A-Za-z0-9._-], without '--', '..' or a '.git' suffix")
+        raise bad_request(
+            f"Invalid repo id {shown!r}: expected namespace/name, each 1-{MAX_NAME_CHARS} "
+            "characters of [A-Za-z0-9._-], without '--', '..' or a '.git' suffix"
+        )
     return parts[0], parts[1]
 
 
 def _valid_name(part: str) -> bool:
-    return (len(part) <= MAX_NAME_CHARS and bool(NAME_RE.match(part)) and ".." not in part and "--" not in part
-            and not part.endswith(".git"))
+    return (
+        len(part) <= MAX_NAME_CHARS
+        and bool(NAME_RE.match(part))
+        and ".." not in part
+        and "--" not in part
+        and not part.endswith(".git")
+    )
 
 
 def check_path(path: str) -> str:
@@ -99,12 +110,20 @@ def check_path(path: str) -> str:
         or CONTROL_RE.search(path)
         or any(part in ("", ".", "..", ".git") for part in parts)
     ):
-        raise bad_request(f"Invalid path {_short(path)}: paths are relative, without '.', '..', '.git' or empty "
-                          "parts, backslashes or control characters")
+        raise bad_request(
+            f"Invalid path {_short(path)}: paths are relative, without '.', '..', '.git' or empty "
+            "parts, backslashes or control characters"
+        )
     size = len(path.encode())
-    if size > MAX_PATH_BYTES or len(parts) > MAX_PATH_DEPTH or max(len(p.encode()) for p in parts) > MAX_SEGMENT_BYTES:
-        raise bad_request(f"Path {_short(path)} is too long ({size} bytes, {len(parts)} parts): at most "
-                          f"{MAX_PATH_BYTES} bytes, {MAX_PATH_DEPTH} parts of {MAX_SEGMENT_BYTES} bytes")
+    if (
+        size > MAX_PATH_BYTES
+        or len(parts) > MAX_PATH_DEPTH
+        or max(len(p.encode()) for p in parts) > MAX_SEGMENT_BYTES
+    ):
+        raise bad_request(
+            f"Path {_short(path)} is too long ({size} bytes, {len(parts)} parts): at most "
+            f"{MAX_PATH_BYTES} bytes, {MAX_PATH_DEPTH} parts of {MAX_SEGMENT_BYTES} bytes"
+        )
     return path
 
 
@@ -119,13 +138,22 @@ def check_ref_name(name: str, *, tag: bool = False) -> str:
         or name.startswith("-")
         or any(part.startswith(".") or part.endswith(".lock") for part in components)
     ):
-        raise bad_request(f"Invalid {kind} name {_short(name)}: git refuses it (allowed: [A-Za-z0-9._-] and '/', "
-                          "no component led by '.' or ending in '.lock', no '..', not led by '-' or ending in '.')")
+        raise bad_request(
+            f"Invalid {kind} name {_short(name)}: git refuses it (allowed: [A-Za-z0-9._-] and '/', "
+            "no component led by '.' or ending in '.lock', no '..', not led by '-' or ending in '.')"
+        )
     if len(name.encode()) > MAX_REF_BYTES:
         raise bad_request(f"Invalid {kind} name {_short(name)}: longer than {MAX_REF_BYTES} bytes")
-    if name in RESERVED_REFS or name.startswith("refs/") or COMMIT_RE.match(name) or (tag and name in RESERVED_TAGS):
-        raise bad_request(f"Invalid {kind} name {name!r}: reserved (HEAD, refs/..., 40-hex commit ids"
-                          f"{', main' if tag else ''})")
+    if (
+        name in RESERVED_REFS
+        or name.startswith("refs/")
+        or COMMIT_RE.match(name)
+        or (tag and name in RESERVED_TAGS)
+    ):
+        raise bad_request(
+            f"Invalid {kind} name {name!r}: reserved (HEAD, refs/..., 40-hex commit ids"
+            f"{', main' if tag else ''})"
+        )
     return name
 
 
@@ -134,7 +162,9 @@ def check_message(title: str, message: str) -> None:
     if len(title) > MAX_TITLE_CHARS:
         raise bad_request(f"Commit title of {len(title)} characters exceeds the limit of {MAX_TITLE_CHARS}")
     if len(message.encode()) > MAX_MESSAGE_BYTES:
-        raise bad_request(f"Commit message of {len(message.encode())} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
+        raise bad_request(
+            f"Commit message of {len(message.encode())} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
+        )
 
 
 def _short(text: str) -> str:

@@ -276,8 +276,10 @@ class XorbStore:
                 try:
                     data = self.path(segment.xorb).read_bytes()
                 except FileNotFoundError:
-                    raise XetFormatError(f"xorb {segment.xorb[:16]} is not on this server; clear the client's "
-                                         "Xet cache (HF_HOME/xet) and upload again") from None
+                    raise XetFormatError(
+                        f"xorb {segment.xorb[:16]} is not on this server; clear the client's "
+                        "Xet cache (HF_HOME/xet) and upload again"
+                    ) from None
                 loaded = (segment.xorb, data, xorb_chunks(data))
             _, data, chunks = loaded
             if segment.end > len(chunks):
@@ -288,5 +290,7 @@ class XorbStore:
                 produced += len(piece)
                 yield piece
             if produced != segment.size:
-                raise XetFormatError(f"xorb {segment.xorb[:16]} chunks {segment.start}-{segment.end} hold "
-                                     f"{produced} bytes; the shard says {segment.size}")
+                raise XetFormatError(
+                    f"xorb {segment.xorb[:16]} chunks {segment.start}-{segment.end} hold "
+                    f"{produced} bytes; the shard says {segment.size}"
+                )

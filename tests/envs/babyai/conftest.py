@@ -30,8 +30,14 @@ def play(suite: Any, level: str, goal_id: str, seed: int, policy: Any) -> dict[s
         rewards.append(reward)
         infos.append(info)
         done = terminated or truncated
-    return {"observations": np.stack(observations), "actions": actions, "rewards": np.asarray(rewards),
-            "infos": infos, "terminated": terminated, "truncated": truncated}
+    return {
+        "observations": np.stack(observations),
+        "actions": actions,
+        "rewards": np.asarray(rewards),
+        "infos": infos,
+        "terminated": terminated,
+        "truncated": truncated,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +50,12 @@ def bot_episodes(babyai) -> dict[tuple[str, float], list[dict[str, Any]]]:
             runs = []
             for case in level_cases(babyai, level, episodes=60, seed=1):
                 policy = babyai.behaviour_policy(noise=noise, rng=np.random.default_rng(case.seed))
-                runs.append({"goal_id": case.goal_id, "level": level,
-                             **play(babyai, level, case.goal_id, case.seed, policy)})
+                runs.append(
+                    {
+                        "goal_id": case.goal_id,
+                        "level": level,
+                        **play(babyai, level, case.goal_id, case.seed, policy),
+                    }
+                )
             episodes[level, noise] = runs
     return episodes

@@ -13,21 +13,37 @@ from .conftest import play
 
 
 def test_the_same_seed_gives_the_same_scene_instruction_and_episode(babyai):
-    runs = [play(babyai, "train", "putnext-red-box-blue-box", 7, babyai.behaviour_policy(
-        noise=0.3, rng=np.random.default_rng(3))) for _ in range(2)]
+    runs = [
+        play(
+            babyai,
+            "train",
+            "putnext-red-box-blue-box",
+            7,
+            babyai.behaviour_policy(noise=0.3, rng=np.random.default_rng(3)),
+        )
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(runs[0]["observations"], runs[1]["observations"])
     assert runs[0]["actions"] == runs[1]["actions"]
     assert runs[0]["infos"][-1]["instruction"] == runs[1]["infos"][-1]["instruction"]
-    other = play(babyai, "train", "putnext-red-box-blue-box", 8, babyai.behaviour_policy(
-        noise=0.3, rng=np.random.default_rng(3)))
+    other = play(
+        babyai,
+        "train",
+        "putnext-red-box-blue-box",
+        8,
+        babyai.behaviour_policy(noise=0.3, rng=np.random.default_rng(3)),
+    )
     assert not np.array_equal(other["observations"][0], runs[0]["observations"][0])
 
 
 def test_an_observation_places_the_scene_and_the_episode_replays(babyai, bot_episodes):
     for episode in bot_episodes["hard", 0.2][:10] + bot_episodes["train", 1.0][:10]:
         env = babyai.make()
-        options = {"goal": episode["goal_id"], "level": episode["level"],
-                   **babyai.start_options(episode["observations"][0])}
+        options = {
+            "goal": episode["goal_id"],
+            "level": episode["level"],
+            **babyai.start_options(episode["observations"][0]),
+        }
         observation, _ = env.reset(seed=123, options=options)
         states = [observation]
         for action in episode["actions"]:
@@ -49,7 +65,14 @@ def test_episodes_last_their_levels_horizon_and_report_the_protocols_info(babyai
     goal = babyai.goals(level)[0].id
     episode = play(babyai, level, goal, 0, lambda observation, goal_id: 6)  # "done" changes nothing
     assert len(episode["actions"]) == horizon and episode["truncated"] and not episode["terminated"]
-    assert set(episode["infos"][-1]) >= {"goal_id", "level", "instruction", "success", "failure", "babyai_success"}
+    assert set(episode["infos"][-1]) >= {
+        "goal_id",
+        "level",
+        "instruction",
+        "success",
+        "failure",
+        "babyai_success",
+    }
     assert episode["infos"][-1]["goal_id"] == goal and episode["infos"][-1]["level"] == level
     assert babyai.spec.horizon >= horizon
 

@@ -21,8 +21,12 @@ def test_levels_and_their_kinds(babyai):
     kinds = {level: {babyai.goal_kind(g.id) for g in babyai.goals(level)} for level in sizes}
     assert kinds["train"] == kinds["easy"] == {"go to", "pick up", "open", "put next"}
     assert kinds["hard"] == {"X, then Y", "X after you Y"}
-    assert len(set(TRAIN_OBJECTS) | set(HELD_OUT_OBJECTS)) == 18 and len(TRAIN_DOORS) + len(HELD_OUT_DOORS) == 6
-    assert {obj.colour for obj in HELD_OUT_OBJECTS} == {obj.colour for obj in TRAIN_OBJECTS}  # every colour seen
+    assert (
+        len(set(TRAIN_OBJECTS) | set(HELD_OUT_OBJECTS)) == 18 and len(TRAIN_DOORS) + len(HELD_OUT_DOORS) == 6
+    )
+    assert {obj.colour for obj in HELD_OUT_OBJECTS} == {
+        obj.colour for obj in TRAIN_OBJECTS
+    }  # every colour seen
     assert {obj.type for obj in HELD_OUT_OBJECTS} == {obj.type for obj in TRAIN_OBJECTS}  # every type seen
 
 
@@ -31,7 +35,9 @@ def test_held_out_combinations_appear_only_in_easy_goals_and_their_scenes(babyai
         for goal in babyai.goals(level):
             assert not set(objects(parse_spec(goal.id))) & HELD_OUT, goal.id
             for sentence in goal.sentences:
-                assert not any(f" {obj.colour} {obj.type}" in f" {sentence.lower()}" for obj in HELD_OUT), sentence
+                assert not any(f" {obj.colour} {obj.type}" in f" {sentence.lower()}" for obj in HELD_OUT), (
+                    sentence
+                )
     for goal in babyai.goals("easy"):
         assert set(objects(parse_spec(goal.id))) & HELD_OUT, goal.id
     rng = np.random.default_rng(0)
@@ -40,7 +46,9 @@ def test_held_out_combinations_appear_only_in_easy_goals_and_their_scenes(babyai
             layout = sample_layout(parse_spec(goal.id), level, rng)
             in_scene = {thing.obj for thing in layout.things}
             assert set(objects(parse_spec(goal.id))) <= in_scene
-            assert in_scene & HELD_OUT <= set(objects(parse_spec(goal.id)))  # held-out only where the goal names it
+            assert in_scene & HELD_OUT <= set(
+                objects(parse_spec(goal.id))
+            )  # held-out only where the goal names it
             assert len(in_scene) == 6
 
 
@@ -71,15 +79,35 @@ def test_strict_interpreter_accepts_training_sentences_only(babyai):
         for sentence in goal.sentences:
             assert babyai.interpret(sentence.upper() + ".") == goal.id
     assert babyai.interpret("go to the red box") == "goto-red-box"
-    for text in ("go to the red ball", "put the red box next to the red box", "go to the red box please",
-                 "Could you please make your way over to the red crate?", "pick up the blue"):
+    for text in (
+        "go to the red ball",
+        "put the red box next to the red box",
+        "go to the red box please",
+        "Could you please make your way over to the red crate?",
+        "pick up the blue",
+    ):
         assert babyai.interpret(text) is None, text
 
 
 def test_slots_of_goals_and_lenient_reading_of_descriptions(babyai):
-    assert babyai.goal_slots("putnext-red-box-blue-key") == {"verb": "put next", "colour": "red", "object": "box"}
-    assert babyai.read_slots("carry the red box over to the blue key") == {"verb": "put next", "colour": "red",
-                                                                           "object": "box"}
-    assert babyai.read_slots("Snatch the green crate!") == {"verb": "pick up", "colour": "green", "object": "box"}
-    assert babyai.read_slots("go to the purple thing") == {"verb": "go to", "colour": "purple", "object": None}
+    assert babyai.goal_slots("putnext-red-box-blue-key") == {
+        "verb": "put next",
+        "colour": "red",
+        "object": "box",
+    }
+    assert babyai.read_slots("carry the red box over to the blue key") == {
+        "verb": "put next",
+        "colour": "red",
+        "object": "box",
+    }
+    assert babyai.read_slots("Snatch the green crate!") == {
+        "verb": "pick up",
+        "colour": "green",
+        "object": "box",
+    }
+    assert babyai.read_slots("go to the purple thing") == {
+        "verb": "go to",
+        "colour": "purple",
+        "object": None,
+    }
     assert babyai.read_slots("hello") == {"verb": None, "colour": None, "object": None}

@@ -23,15 +23,18 @@ def _floor_object(observation):
     return next(slot for slot in range(4) if observation[AGENT_DIM + SLOT * slot + 4] == 0)
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ("two cells", "exceeds_dynamics"),
-    ("off the grid", "out_of_workspace"),
-    ("teleport", "illegal_step"),
-    ("into a wall", "inconsistent_state"),
-    ("half a cell", "non_integer"),
-    ("colour", "exceeds_dynamics"),
-    ("nan", "non_finite"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("two cells", "exceeds_dynamics"),
+        ("off the grid", "out_of_workspace"),
+        ("teleport", "illegal_step"),
+        ("into a wall", "inconsistent_state"),
+        ("half a cell", "non_integer"),
+        ("colour", "exceeds_dynamics"),
+        ("nan", "non_finite"),
+    ],
+)
 def test_broken_rules_are_named(babyai, bot_episodes, change, reason):
     states = _episode(bot_episodes).astype(np.float64).copy()
     slot = AGENT_DIM + SLOT * _floor_object(states[1])
@@ -44,8 +47,11 @@ def test_broken_rules_are_named(babyai, bot_episodes, change, reason):
         layout = decode(states[0])
         taken = {(t.x, t.y) for t in layout.objects} | {layout.agent[:2]}
         x, y = states[0, slot + 2 : slot + 4]
-        states[1, slot + 2 : slot + 4] = next(cell for cell in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1))
-                                              if cell not in taken and 0 < min(cell) and max(cell) < 6)
+        states[1, slot + 2 : slot + 4] = next(
+            cell
+            for cell in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1))
+            if cell not in taken and 0 < min(cell) and max(cell) < 6
+        )
     elif change == "into a wall":  # a corner of the room, from the start
         states = states[:1].copy()
         states[0, :2] = 0
@@ -69,8 +75,9 @@ def test_projection_rounds_and_restores_what_never_changes(babyai, bot_episodes)
 
 
 def test_projection_makes_the_carried_objects_repeated_fields_agree(babyai, bot_episodes):
-    states = next(e["observations"] for e in bot_episodes["train", 0.2]
-                  if any(e["observations"][:, 3] > 0))  # an episode that carries something
+    states = next(
+        e["observations"] for e in bot_episodes["train", 0.2] if any(e["observations"][:, 3] > 0)
+    )  # an episode that carries something
     carrying = states[states[:, 3] > 0][:1].astype(np.float64)
     broken = carrying.copy()
     broken[0, 3:5] = 0  # the agent's carried type and colour forgotten ...

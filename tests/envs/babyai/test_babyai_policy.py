@@ -14,8 +14,16 @@ from .conftest import play
 def test_the_bot_solves_every_level_without_noise(babyai):
     for level in ("train", "easy", "hard"):
         cases = level_cases(babyai, level, episodes=40, seed=2)
-        wins = [play(babyai, level, c.goal_id, c.seed, babyai.behaviour_policy(noise=0.0, rng=np.random.default_rng(0)))
-                ["infos"][-1]["success"] for c in cases]
+        wins = [
+            play(
+                babyai,
+                level,
+                c.goal_id,
+                c.seed,
+                babyai.behaviour_policy(noise=0.0, rng=np.random.default_rng(0)),
+            )["infos"][-1]["success"]
+            for c in cases
+        ]
         assert np.mean(wins) >= 0.95, level
 
 
@@ -38,8 +46,10 @@ def test_floors_play_the_same_cases_and_stay_far_below_the_bot(babyai):
         kinds = [babyai.goal_kind(c.goal_id) for c in cases]
         for name, floor in floors.items():
             outcomes = run_cases(FloorActor(floor), babyai, cases, num_envs=4)
-            rates[level, name] = {kind: np.mean([o for o, k in zip(outcomes, kinds, strict=True) if k == kind])
-                                  for kind in set(kinds)}
+            rates[level, name] = {
+                kind: np.mean([o for o, k in zip(outcomes, kinds, strict=True) if k == kind])
+                for kind in set(kinds)
+            }
     cases = level_cases(babyai, "train", episodes=30, seed=0)
     named = FloorActor(floors["named object, random action"])
     assert run_cases(named, babyai, cases, num_envs=4) == run_cases(named, babyai, cases, num_envs=1)
@@ -63,6 +73,9 @@ def test_action_agreement_criteria(babyai):
 def test_collection_is_seeded_and_mostly_successful(babyai):
     first = collect_rollouts(babyai, episodes=40, seed=5, noise=0.1, random_fraction=0.1, progress=False)
     again = collect_rollouts(babyai, episodes=40, seed=5, noise=0.1, random_fraction=0.1, progress=False)
-    assert first.dataset["goal_id"] == again.dataset["goal_id"] and first.dataset["actions"] == again.dataset["actions"]
+    assert (
+        first.dataset["goal_id"] == again.dataset["goal_id"]
+        and first.dataset["actions"] == again.dataset["actions"]
+    )
     assert first.summary["success_rate"] >= 0.8
     assert max(first.dataset["length"]) <= babyai.protocol("train").horizon

@@ -58,7 +58,14 @@ def run_episode(metaworld, mw_env) -> Callable[..., Episode]:
             rewards.append(reward)
             success.append(info["success"])
         mw_env.horizon = 100
-        return Episode(task, np.stack(observations), np.stack(actions), np.asarray(rewards, np.float32),
-                       np.asarray(success), terminated, truncated)
+        return Episode(
+            task,
+            np.stack(observations),
+            np.stack(actions),
+            np.asarray(rewards, np.float32),
+            np.asarray(success),
+            terminated,
+            truncated,
+        )
 
     return run

@@ -8,10 +8,28 @@ from kalm.envs.metaworld.tasks import TASKS, get_task
 from kalm.errors import UnknownNameError
 
 PAPER_TASKS = {
-    "train": ["reach", "push", "pick-place", "button-press", "door-unlock", "door-open", "window-open",
-              "faucet-open", "coffee-push", "coffee-button"],
-    "easy": ["reach-wall", "push-wall", "pick-place-wall", "button-press-wall", "door-lock", "door-close",
-             "window-close", "faucet-close"],
+    "train": [
+        "reach",
+        "push",
+        "pick-place",
+        "button-press",
+        "door-unlock",
+        "door-open",
+        "window-open",
+        "faucet-open",
+        "coffee-push",
+        "coffee-button",
+    ],
+    "easy": [
+        "reach-wall",
+        "push-wall",
+        "pick-place-wall",
+        "button-press-wall",
+        "door-lock",
+        "door-close",
+        "window-close",
+        "faucet-close",
+    ],
     "hard": ["hammer", "soccer", "make-coffee", "locked-door-open"],
 }
 

@@ -66,10 +66,14 @@ def test_make_coffee_needs_the_mug_in_place_and_the_button_pressed():
     target = (0.0, 0.73, 0.0)
     both = state(target=target, target_object=target, coffee_machine=machine, coffee_button=pressed)
     assert holds("make-coffee", both)
-    assert not holds("make-coffee", state(target=target, target_object=(0.1, 0.6, 0), coffee_machine=machine,
-                                          coffee_button=pressed))
-    assert not holds("make-coffee", state(target=target, target_object=target, coffee_machine=machine,
-                                          coffee_button=released))
+    assert not holds(
+        "make-coffee",
+        state(target=target, target_object=(0.1, 0.6, 0), coffee_machine=machine, coffee_button=pressed),
+    )
+    assert not holds(
+        "make-coffee",
+        state(target=target, target_object=target, coffee_machine=machine, coffee_button=released),
+    )
 
 
 def test_lock_judge_follows_the_door_as_it_swings():
@@ -121,8 +125,9 @@ def test_env_rewards_are_the_state_only_rewards_with_metaworld_success(metaworld
         if name in ("make-coffee", "locked-door-open"):
             continue
         episode = run_episode(name, seed=70 + index, noise=0.1)
-        phi, _ = rewards.potential(name, episode.observations, episode.observations[0],
-                                   np.r_[False, episode.success])
+        phi, _ = rewards.potential(
+            name, episode.observations, episode.observations[0], np.r_[False, episode.success]
+        )
         expected = np.diff(phi) + 10.0 * episode.success
         np.testing.assert_allclose(episode.rewards, expected, atol=1e-4, err_msg=name)
         if name in EXACT:

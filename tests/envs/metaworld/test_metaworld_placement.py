@@ -61,9 +61,17 @@ def test_side_by_side_gif_replays_from_the_imagined_initial_state(metaworld, tmp
     observations = [env.reset(seed=seed, options={"goal": "window-close", "level": "easy"})[0]]
     observations += [env.step(action)[0] for action in actions]
     env.close()
-    path = rollout_gif(metaworld, tmp_path / "imagined.gif", goal_id="window-close", level="easy",
-                       sentence="close the window", observations=np.stack(observations), actions=actions,
-                       seed=seed, size=48)
+    path = rollout_gif(
+        metaworld,
+        tmp_path / "imagined.gif",
+        goal_id="window-close",
+        level="easy",
+        sentence="close the window",
+        observations=np.stack(observations),
+        actions=actions,
+        seed=seed,
+        size=48,
+    )
     frames = iio.imread(path, index=None)
     assert len(frames) == 4
     left, right = frames[0][30:, :48].astype(float), frames[0][30:, 48:].astype(float)

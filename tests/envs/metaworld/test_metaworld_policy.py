@@ -10,8 +10,11 @@ from kalm.errors import KalmError
 
 
 def test_experts_solve_the_training_tasks_with_noise(metaworld, run_episode):
-    successes = [run_episode(goal.id, seed=seed, noise=0.1).success[-1]
-                 for goal in metaworld.goals("train") for seed in (0, 1)]
+    successes = [
+        run_episode(goal.id, seed=seed, noise=0.1).success[-1]
+        for goal in metaworld.goals("train")
+        for seed in (0, 1)
+    ]
     assert np.mean(successes) >= 0.9
 
 
@@ -34,12 +37,20 @@ def test_noise_is_gaussian_clipped_and_seeded(mw_env):
         ExpertPolicy(noise=-0.1)
 
 
-@pytest.mark.parametrize(("task", "first_subgoal", "horizon"), [
-    ("make-coffee", judges.mug_in_place, 100),  # within the episode horizon (70-80 steps without noise)
-    ("locked-door-open", judges.lock_open, 220),  # 148-182 steps: longer than an episode (README, Meta-World)
-])
-def test_composed_tasks_are_solved_by_the_two_experts_in_sequence(metaworld, run_episode, task, first_subgoal,
-                                                                  horizon):
+@pytest.mark.parametrize(
+    ("task", "first_subgoal", "horizon"),
+    [
+        ("make-coffee", judges.mug_in_place, 100),  # within the episode horizon (70-80 steps without noise)
+        (
+            "locked-door-open",
+            judges.lock_open,
+            220,
+        ),  # 148-182 steps: longer than an episode (README, Meta-World)
+    ],
+)
+def test_composed_tasks_are_solved_by_the_two_experts_in_sequence(
+    metaworld, run_episode, task, first_subgoal, horizon
+):
     for seed in (0, 1):
         episode = run_episode(task, seed=seed, horizon=horizon)
         assert episode.success[-1], (task, seed)

@@ -19,11 +19,15 @@ def test_project_keeps_empty_slots_empty_the_target_still_and_the_opening_clippe
     np.testing.assert_array_equal(projected[:, E.TARGET], np.broadcast_to(initial[E.TARGET], (5, 3)))
     np.testing.assert_allclose(projected[:, E.OPENING], [1.0, 0.5, 0.0, 1.0, 0.2])
     position, rotation = E.position_index("handle"), E.quaternion_index("handle")
-    np.testing.assert_array_equal(projected[:, position], drifted[:, position])  # the scene's entity is the model's
+    np.testing.assert_array_equal(
+        projected[:, position], drifted[:, position]
+    )  # the scene's entity is the model's
     np.testing.assert_array_equal(projected[:, E.GRIPPER], drifted[:, E.GRIPPER])
     np.testing.assert_allclose(np.linalg.norm(projected[:, rotation], axis=-1), 1.0)
-    np.testing.assert_allclose(projected[:, rotation],
-                               drifted[:, rotation] / np.linalg.norm(drifted[:, rotation], axis=-1, keepdims=True))
+    np.testing.assert_allclose(
+        projected[:, rotation],
+        drifted[:, rotation] / np.linalg.norm(drifted[:, rotation], axis=-1, keepdims=True),
+    )
     assert metaworld.implausibility(np.vstack([initial, projected[3]])) is None
 
 
@@ -41,9 +45,14 @@ def test_imagination_decodes_projected_states(metaworld, mw_env):
     from kalm.grounding.model import GroundedLM, GroundingConfig
 
     torch.manual_seed(0)
-    model = GroundedLM(GroundingConfig(backbone="tiny-llama", obs_dim=E.OBS_DIM, action_dim=4, discrete=False,
-                                       finetune="full")).eval()
-    with torch.no_grad():  # a head that predicts changes everywhere (the zero-initialised one copies the state)
+    model = GroundedLM(
+        GroundingConfig(
+            backbone="tiny-llama", obs_dim=E.OBS_DIM, action_dim=4, discrete=False, finetune="full"
+        )
+    ).eval()
+    with (
+        torch.no_grad()
+    ):  # a head that predicts changes everywhere (the zero-initialised one copies the state)
         model.codec.state_head.weight.normal_(0, 0.05)
     initial = np.stack([mw_env.reset(seed=s, options={"goal": "door-open"})[0] for s in (0, 1)])
     goals = ["open the door", "pull the door open"]
@@ -53,8 +62,9 @@ def test_imagination_decodes_projected_states(metaworld, mw_env):
     assert np.abs(free.observations[:, 1:, coffee_button]).max() > 0
     assert (projected.observations[:, :, coffee_button] == 0).all()
     assert (projected.observations[:, :, E.OPENING] <= 1.0).all()
-    np.testing.assert_allclose(projected.observations[:, :, E.TARGET],
-                               np.repeat(initial[:, None, E.TARGET], 7, axis=1), atol=1e-6)
+    np.testing.assert_allclose(
+        projected.observations[:, :, E.TARGET], np.repeat(initial[:, None, E.TARGET], 7, axis=1), atol=1e-6
+    )
 
 
 def test_environments_without_a_projection_decode_without_a_callback(metaworld):

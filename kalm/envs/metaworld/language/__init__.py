@@ -13,7 +13,10 @@ from kalm.envs.metaworld.language.unseen import EASY, HARD
 from kalm.errors import UnknownNameError
 
 SENTENCES: dict[str, dict[str, tuple[str, ...]]] = {
-    "train": TRAIN, "rephrase": REPHRASE, "easy": EASY, "hard": HARD,
+    "train": TRAIN,
+    "rephrase": REPHRASE,
+    "easy": EASY,
+    "hard": HARD,
 }
 """level -> task -> sentences."""
 

@@ -8,14 +8,42 @@ from typing import Any
 from kalm.hub.server.blobs import SHA256_RE
 from kalm.hub.server.http import Request, Response, parse_range
 from kalm.hub.server.objects import Commit, FileEntry, Operation
-from kalm.hub.server.payload import as_object, base64_bytes, integer, listing, optional_text, parse_json, query_flag, text
+from kalm.hub.server.payload import (
+    as_object,
+    base64_bytes,
+    integer,
+    listing,
+    optional_text,
+    parse_json,
+    query_flag,
+    text,
+)
 from kalm.hub.server.routing import REPO, Hub, route, web_url
 from kalm.hub.server.store import Repo
 from kalm.hub.server.tree import last_commits, path_info, tree_entries
-from kalm.hub.server.validate import StoreError, bad_request, check_message, check_path, entry_not_found, repo_damaged
+from kalm.hub.server.validate import (
+    StoreError,
+    bad_request,
+    check_message,
+    check_path,
+    entry_not_found,
+    repo_damaged,
+)
 
 LFS_THRESHOLD = 10 << 20
-LFS_SUFFIXES = (".parquet", ".arrow", ".safetensors", ".bin", ".pt", ".pth", ".gguf", ".npy", ".npz", ".zip", ".gz")
+LFS_SUFFIXES = (
+    ".parquet",
+    ".arrow",
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".gguf",
+    ".npy",
+    ".npz",
+    ".zip",
+    ".gz",
+)
 MAX_PREUPLOAD_FILES = 1000
 
 
@@ -23,8 +51,12 @@ MAX_PREUPLOAD_FILES = 1000
 def tree(hub: Hub, request: Request, kind: str, repo_id: str, revision: str, path: str | None) -> Response:
     repo = hub.repo(request, kind, repo_id)
     commit = repo.snapshot(revision)
-    entries = tree_entries(commit.files, (path or "").strip("/"), recursive=query_flag(request.query.get("recursive")),
-                           repo_id=repo_id)
+    entries = tree_entries(
+        commit.files,
+        (path or "").strip("/"),
+        recursive=query_flag(request.query.get("recursive")),
+        repo_id=repo_id,
+    )
     if query_flag(request.query.get("expand")):
         _add_last_commits(repo, commit, entries)
     return Response(body=entries)
@@ -63,8 +95,11 @@ def preupload(hub: Hub, request: Request, kind: str, repo_id: str, revision: str
     for item in items:
         item = as_object(item, "Preupload file")
         path = check_path(text(item, "path", "Preupload file"))
-        mode = _upload_mode(path, integer(item, "size", "Preupload file", default=0),
-                            base64_bytes(item, "sample", "Preupload file"))
+        mode = _upload_mode(
+            path,
+            integer(item, "size", "Preupload file", default=0),
+            base64_bytes(item, "sample", "Preupload file"),
+        )
         existing = files.get(path)
         oid = None
         if existing is not None:
@@ -106,11 +141,24 @@ def commit(hub: Hub, request: Request, kind: str, repo_id: str, revision: str) -
     title = text(header, "summary", "Commit header", default="Upload files")
     message = text(header, "description", "Commit header", default="")
     check_message(title, message)
-    new, number = repo.apply(revision, operations, title=title, message=message, author=hub.user,
-                             parent=optional_text(header, "parentCommit", "Commit header"), create_pr=create_pr)
+    new, number = repo.apply(
+        revision,
+        operations,
+        title=title,
+        message=message,
+        author=hub.user,
+        parent=optional_text(header, "parentCommit", "Commit header"),
+        create_pr=create_pr,
+    )
     url = web_url(request, kind, repo_id)
-    return Response(body={"success": True, "commitOid": new.id, "commitUrl": f"{url}/commit/{new.id}",
-                          "pullRequestUrl": f"{url}/discussions/{number}" if number else None})
+    return Response(
+        body={
+            "success": True,
+            "commitOid": new.id,
+            "commitUrl": f"{url}/commit/{new.id}",
+            "pullRequestUrl": f"{url}/discussions/{number}" if number else None,
+        }
+    )
 
 
 def _ndjson(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
@@ -149,21 +197,30 @@ def _operation(hub: Hub, key: Any, value: dict[str, Any]) -> Operation:
 
 
 @route("GET", rf"/(datasets/)?{REPO}/resolve/([^/]+)/(.+)")
-def resolve(hub: Hub, request: Request, dataset: str | None, repo_id: str, revision: str, path: str) -> Response:
+def resolve(
+    hub: Hub, request: Request, dataset: str | None, repo_id: str, revision: str, path: str
+) -> Response:
     """A file's bytes (Range -> 206); its blob is checked before any header goes out."""
     repo = hub.repo(request, "datasets" if dataset else "models", repo_id)
     meta = repo.meta
     if meta.get("gated") and not request.authorized:
-        raise StoreError(401, f"Access to {repo_id!r} is restricted: it is gated and needs this server's token",
-                         "GatedRepo")
+        raise StoreError(
+            401,
+            f"Access to {repo_id!r} is restricted: it is gated and needs this server's token",
+            "GatedRepo",
+        )
     commit = repo.snapshot(revision)
     entry = commit.files.get(path)
     if entry is None:
         raise entry_not_found(repo_id, path)
     if not hub.store.blobs.has(entry.sha256, entry.size):
         raise repo_damaged(repo_id, f"the content of {path!r} ({entry.sha256[:12]}) is missing or truncated")
-    headers = {"X-Repo-Commit": commit.id, "ETag": f'"{entry.sha256 if entry.lfs else entry.oid}"',
-               "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+    headers = {
+        "X-Repo-Commit": commit.id,
+        "ETag": f'"{entry.sha256 if entry.lfs else entry.oid}"',
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+    }
     if entry.lfs:
         headers["X-Linked-Size"] = str(entry.size)
         headers["X-Linked-Etag"] = f'"{entry.sha256}"'

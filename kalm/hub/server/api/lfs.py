@@ -32,7 +32,10 @@ def lfs_batch(hub: Hub, request: Request, dataset: str | None, repo_id: str) -> 
         if not valid:
             answer["error"] = {"code": 422, "message": "invalid oid or size"}
         elif size > hub.max_lfs_bytes:
-            answer["error"] = {"code": 413, "message": f"{size} bytes exceeds the limit of {hub.max_lfs_bytes}"}
+            answer["error"] = {
+                "code": 413,
+                "message": f"{size} bytes exceeds the limit of {hub.max_lfs_bytes}",
+            }
         elif not hub.store.blobs.has(oid, size):
             href = f"{request.base_url}/lfs-upload/{oid}?size={size}&ticket={hub.ticket(oid, size)}"
             answer["actions"] = {"upload": {"href": href, "header": {}}}
@@ -47,7 +50,9 @@ def lfs_upload(hub: Hub, request: Request, oid: str) -> Response:
     if not size_text.isdigit() or not size_text.isascii():
         raise bad_request("Missing or invalid size")
     size = int(size_text)
-    if not hmac.compare_digest(request.query.get("ticket", "").encode(errors="replace"), hub.ticket(oid, size).encode()):
+    if not hmac.compare_digest(
+        request.query.get("ticket", "").encode(errors="replace"), hub.ticket(oid, size).encode()
+    ):
         raise StoreError(403, "Invalid or expired upload ticket: ask the LFS batch endpoint again")
     try:
         hub.store.blobs.put_stream(request.body_chunks(min(size, hub.max_lfs_bytes)), sha256=oid, size=size)

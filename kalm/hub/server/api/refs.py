@@ -14,12 +14,19 @@ from kalm.hub.server.validate import MAX_MESSAGE_BYTES, bad_request
 @route("GET", rf"/api/(models|datasets)/{REPO}/refs")
 def refs(hub: Hub, request: Request, kind: str, repo_id: str) -> Response:
     data = hub.repo(request, kind, repo_id).refs()
-    branches = [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": c} for n, c in sorted(data["branches"].items())]
-    tags = [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": t["target"]} for n, t in sorted(data["tags"].items())]
+    branches = [
+        {"name": n, "ref": f"refs/heads/{n}", "targetCommit": c} for n, c in sorted(data["branches"].items())
+    ]
+    tags = [
+        {"name": n, "ref": f"refs/tags/{n}", "targetCommit": t["target"]}
+        for n, t in sorted(data["tags"].items())
+    ]
     body: dict[str, Any] = {"branches": branches, "tags": tags, "converts": []}
     if query_flag(request.query.get("include_prs")):
-        body["pullRequests"] = [{"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": p["target"]}
-                                for n, p in sorted(data["pulls"].items(), key=lambda item: int(item[0]))]
+        body["pullRequests"] = [
+            {"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": p["target"]}
+            for n, p in sorted(data["pulls"].items(), key=lambda item: int(item[0]))
+        ]
     else:
         body["pullRequests"] = []
     return Response(body=body)
@@ -33,8 +40,14 @@ def commits(hub: Hub, request: Request, kind: str, repo_id: str, revision: str) 
 
 def _commit_json(commit: Commit) -> dict[str, Any]:
     authors = [{"user": author, "avatar": None} for author in commit.authors]
-    return {"id": commit.id, "title": commit.title, "message": commit.message, "authors": authors,
-            "date": commit.date, "parents": list(commit.parents)}
+    return {
+        "id": commit.id,
+        "title": commit.title,
+        "message": commit.message,
+        "authors": authors,
+        "date": commit.date,
+        "parents": list(commit.parents),
+    }
 
 
 @route("POST", rf"/api/(models|datasets)/{REPO}/tag/([^/]+)")
@@ -44,7 +57,9 @@ def create_tag(hub: Hub, request: Request, kind: str, repo_id: str, revision: st
     tag = text(data, "tag", "Tag creation")
     message = optional_text(data, "message", "Tag creation") or ""
     if len(message.encode()) > MAX_MESSAGE_BYTES:
-        raise bad_request(f"Tag message of {len(message.encode())} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
+        raise bad_request(
+            f"Tag message of {len(message.encode())} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
+        )
     target = repo.create_tag(tag, revision, message)
     return Response(body={"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": target})
 

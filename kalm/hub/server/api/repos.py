@@ -13,7 +13,18 @@ from kalm.hub.server.tree import LISTING_FIELDS, listing_entry, repo_info
 from kalm.hub.server.validate import RepoDamagedError, StoreError, bad_request
 
 logger = logging.getLogger(__name__)
-LIST_OPTIONS = {"author", "search", "filter", "full", "limit", "sort", "direction", "expand", "cardData", "gated"}
+LIST_OPTIONS = {
+    "author",
+    "search",
+    "filter",
+    "full",
+    "limit",
+    "sort",
+    "direction",
+    "expand",
+    "cardData",
+    "gated",
+}
 SORT_KEYS = {"id", "lastModified", "createdAt", "downloads", "likes", "trendingScore"}
 SETTINGS = {"private", "visibility", "gated"}
 _LOGGED_DAMAGE: set[tuple[str, str]] = set()
@@ -24,8 +35,15 @@ def whoami(hub: Hub, request: Request) -> Response:
     if not request.authorized:
         raise StoreError(401, "Invalid credentials in Authorization header")
     role = {"role": "write", "displayName": "kalm local hub"}
-    return Response(body={"type": "user", "name": hub.user, "fullname": hub.user, "orgs": [],
-                          "auth": {"type": "access_token", "accessToken": role}})
+    return Response(
+        body={
+            "type": "user",
+            "name": hub.user,
+            "fullname": hub.user,
+            "orgs": [],
+            "auth": {"type": "access_token", "accessToken": role},
+        }
+    )
 
 
 @route("POST", r"/api/validate-yaml")
@@ -84,17 +102,23 @@ def list_repos(hub: Hub, request: Request, kind: str) -> Response:
     """
     unknown = sorted(set(request.queries) - LIST_OPTIONS)
     if unknown:
-        raise bad_request(f"Listing option(s) {', '.join(unknown)} not supported by this server "
-                          f"(supported: {', '.join(sorted(LIST_OPTIONS))})")
+        raise bad_request(
+            f"Listing option(s) {', '.join(unknown)} not supported by this server "
+            f"(supported: {', '.join(sorted(LIST_OPTIONS))})"
+        )
     unknown = sorted(set(request.queries.get("expand", [])) - LISTING_FIELDS)
     if unknown:
-        raise bad_request(f"Cannot expand {', '.join(unknown)}: expandable are {', '.join(sorted(LISTING_FIELDS))}")
+        raise bad_request(
+            f"Cannot expand {', '.join(unknown)}: expandable are {', '.join(sorted(LISTING_FIELDS))}"
+        )
     author, gated = request.query.get("author"), request.query.get("gated")
     searches = [s.lower() for s in request.queries.get("search", [])]
     filters = set(request.queries.get("filter", []))
     found = []
     for repo in hub.store.list_repos(TYPES[kind]):
-        if (author and not repo.id.startswith(author + "/")) or not all(s in repo.id.lower() for s in searches):
+        if (author and not repo.id.startswith(author + "/")) or not all(
+            s in repo.id.lower() for s in searches
+        ):
             continue
         entry = _entry_or_skip(repo, request)
         if entry is None or not filters <= set(entry["tags"]):
@@ -125,7 +149,9 @@ def _fields(entry: dict[str, Any], request: Request) -> dict[str, Any]:
         return {key: entry[key] for key in ("_id", "id", *expand) if key in entry}
     if query_flag(request.query.get("full")):
         return entry
-    hidden = {"siblings", "usedStorage"} | (set() if query_flag(request.query.get("cardData")) else {"cardData"})
+    hidden = {"siblings", "usedStorage"} | (
+        set() if query_flag(request.query.get("cardData")) else {"cardData"}
+    )
     return {key: value for key, value in entry.items() if key not in hidden}
 
 
@@ -158,7 +184,9 @@ def settings(hub: Hub, request: Request, kind: str, repo_id: str) -> Response:
     data = request.json()
     unknown = sorted(set(data) - SETTINGS)
     if unknown:
-        raise bad_request(f"Setting(s) {', '.join(unknown)} not supported by this server "
-                          f"(supported: {', '.join(sorted(SETTINGS))})")
+        raise bad_request(
+            f"Setting(s) {', '.join(unknown)} not supported by this server "
+            f"(supported: {', '.join(sorted(SETTINGS))})"
+        )
     repo.update_settings(private=_private_of(data), gated=data.get("gated"))
     return Response(body={})

@@ -47,8 +47,9 @@ def read_token(hub: Hub, request: Request, kind: str, repo_id: str, revision: st
 
 def _require_cas_token(hub: Hub, request: Request) -> None:
     expires, _, mac = request.headers.get("Authorization", "").removeprefix("Bearer ").partition(".")
-    valid = expires.isdigit() and hmac.compare_digest(mac.encode(errors="replace"),
-                                                      hub.ticket("xet-write", int(expires)).encode())
+    valid = expires.isdigit() and hmac.compare_digest(
+        mac.encode(errors="replace"), hub.ticket("xet-write", int(expires)).encode()
+    )
     if not valid or int(expires) < time.time():
         raise StoreError(401, "Invalid or expired Xet token: ask xet-write-token again")
 

@@ -20,7 +20,11 @@ from kalm.envs import EnvSuite, Goal
 SIZE = 5
 HORIZON = 12
 MOVES = np.array([(0, 1), (0, -1), (-1, 0), (1, 0)])  # up, down, left, right
-TRAIN_SENTENCES = ("go to column {x}, row {y}", "move to cell {x} {y}", "reach the square in column {x} and row {y}")
+TRAIN_SENTENCES = (
+    "go to column {x}, row {y}",
+    "move to cell {x} {y}",
+    "reach the square in column {x} and row {y}",
+)
 REPHRASE_SENTENCES = ("walk over to square ({x}, {y})", "head for row {y}, column {x}")
 ROW_SENTENCES = ("go to any cell of row {y}", "reach row {y}, any column")
 
@@ -28,11 +32,17 @@ ROW_SENTENCES = ("go to any cell of row {y}", "reach row {y}, any column")
 @cache
 def _goals(level: str) -> tuple[Goal, ...]:
     if level == "hard":
-        return tuple(Goal(f"row-{y}", level, tuple(s.format(y=y) for s in ROW_SENTENCES)) for y in range(SIZE))
+        return tuple(
+            Goal(f"row-{y}", level, tuple(s.format(y=y) for s in ROW_SENTENCES)) for y in range(SIZE)
+        )
     parity = 1 if level == "easy" else 0
     sentences = REPHRASE_SENTENCES if level == "rephrase" else TRAIN_SENTENCES
-    return tuple(Goal(f"cell-{x}-{y}", level, tuple(s.format(x=x, y=y) for s in sentences))
-                 for x in range(SIZE) for y in range(SIZE) if (x + y) % 2 == parity)
+    return tuple(
+        Goal(f"cell-{x}-{y}", level, tuple(s.format(x=x, y=y) for s in sentences))
+        for x in range(SIZE)
+        for y in range(SIZE)
+        if (x + y) % 2 == parity
+    )
 
 
 def _target(goal_id: str) -> tuple[int | None, int]:
@@ -60,7 +70,11 @@ class GridEnv(gym.Env):
         options = options or {}
         level = options.get("level", "train")
         pool = {goal.id: goal for goal in _goals(level)}
-        goal = pool[options["goal"]] if "goal" in options else list(pool.values())[self.np_random.integers(len(pool))]
+        goal = (
+            pool[options["goal"]]
+            if "goal" in options
+            else list(pool.values())[self.np_random.integers(len(pool))]
+        )
         self.goal, self.steps = goal, 0
         self.instruction = goal.sentence(self.np_random)
         while True:  # never start on the goal
@@ -73,11 +87,21 @@ class GridEnv(gym.Env):
         self.position = np.clip(self.position + MOVES[int(action)], 0, SIZE - 1)
         self.steps += 1
         success = bool(_reached(self.goal.id, self.position)[0])
-        return self.position.astype(np.float32), float(success), success, self.steps >= HORIZON, self._info(success)
+        return (
+            self.position.astype(np.float32),
+            float(success),
+            success,
+            self.steps >= HORIZON,
+            self._info(success),
+        )
 
     def _info(self, success: bool) -> dict[str, Any]:
-        return {"goal_id": self.goal.id, "level": self.goal.level, "instruction": self.instruction,
-                "success": success}
+        return {
+            "goal_id": self.goal.id,
+            "level": self.goal.level,
+            "instruction": self.instruction,
+            "success": success,
+        }
 
 
 class GridSuite(EnvSuite):
@@ -104,6 +128,7 @@ class GridSuite(EnvSuite):
 
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator):
         """Straight to the target (columns first), a random move with probability ``noise``."""
+
         def policy(observation: np.ndarray, goal_id: str) -> int:
             if rng.random() < noise:
                 return int(rng.integers(len(MOVES)))
