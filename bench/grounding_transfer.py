@@ -1,5 +1,5 @@
 """Transfer of grounding: two ``kalm run`` folders side by side, one grounded from the raw backbone (the
-baseline) and one from a grounded model (``--ground.init_from``), same preset, data and seed.
+baseline) and one from a grounded model (``--ground.model.init_from``), same preset, data and seed.
 
     python bench/grounding_transfer.py runs/babyai runs/babyai-from-clevr [--steps 100 200 400]
 

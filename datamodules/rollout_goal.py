@@ -27,7 +27,8 @@ from kalm.grounding.backbones import load_tokenizer
 from kalm.grounding.batch import GroundingBatch, collate
 from kalm.grounding.prompts import PromptEncoder, Task
 
-DEFAULT_TASK_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+DEFAULT_TASK_WEIGHTS = (3.0, 1.0, 1.0, 1.0)
+"""goal -> rollout, the only task with action targets, drawn 3x as often as each of the others."""
 
 
 def is_validation(episode_id: int, fraction: float) -> bool:
@@ -124,7 +125,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
         backbone: str = "smollm2-135m",
         batch_size: int = 16,
         val_fraction: float = 0.1,
-        task_weights: list[float] | tuple[float, ...] = DEFAULT_TASK_WEIGHTS,
+        task_weights: tuple[float, ...] = DEFAULT_TASK_WEIGHTS,
         tasks_per_episode: int = 2,
         max_episodes: int | None = None,
         bucket: int = 8,

@@ -23,6 +23,9 @@ from kalm.grounding.metrics import action_agreement, explanation_metrics, match_
 from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
 
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""LoRA adapters on every attention and MLP projection of a Llama-style block (SmolLM2, Gemma 3)."""
+
 
 class GroundingModule(L.LightningModule):
     """Fine-tunes a causal LM on the four grounding tasks.
@@ -30,9 +33,9 @@ class GroundingModule(L.LightningModule):
     Args:
         backbone: packaged name (``smollm2-135m``, ``tiny-llama``), Hub id or local folder.
         revision: backbone revision.
-        num_layers: keep only the first K transformer blocks.
+        num_layers: keep only the first K transformer blocks (``None``: all; ``kalm run`` keeps 8 on a CPU).
         finetune: ``lora`` or ``full``.
-        lora_rank, lora_alpha, lora_targets: LoRA settings.
+        lora_rank, lora_alpha, lora_targets: LoRA settings (default: every attention and MLP projection).
         env: the environment (rollout shapes, judges for the metrics).
         codec_hidden: width of the codec MLPs.
         residual_states: the state head predicts the change from the latest state in context (see
@@ -58,9 +61,9 @@ class GroundingModule(L.LightningModule):
         revision: str | None = None,
         num_layers: int | None = None,
         finetune: str = "lora",
-        lora_rank: int = 16,
-        lora_alpha: int = 32,
-        lora_targets: list[str] | None = None,
+        lora_rank: int = 32,
+        lora_alpha: int = 64,
+        lora_targets: tuple[str, ...] = LORA_TARGETS,
         env: str = "clevr",
         codec_hidden: int = 256,
         residual_states: bool = True,
@@ -68,12 +71,12 @@ class GroundingModule(L.LightningModule):
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
         lr: float = 1e-3,
-        codec_lr: float | None = None,
+        codec_lr: float | None = 3e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 20,
         metrics_every: int = 1,
-        explain_episodes: int = 32,
-        match_goals: int = 16,
+        explain_episodes: int = 64,
+        match_goals: int = 32,
         match_levels: list[str] | None = None,
         match_horizon: int | None = None,
         init_from: str | None = None,
@@ -89,7 +92,7 @@ class GroundingModule(L.LightningModule):
             finetune=finetune,
             lora_rank=lora_rank,
             lora_alpha=lora_alpha,
-            lora_targets=lora_targets or ["q_proj", "k_proj", "v_proj", "o_proj"],
+            lora_targets=list(lora_targets),
             obs_dim=spec.obs_dim,
             action_dim=spec.action_dim,
             discrete=spec.discrete,

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from kalm.envs.goals import NOVEL_LEVELS
 from kalm.errors import ConfigError
 
+DEFAULT_PER_GOAL = {"rephrase": 32, "easy": 64, "hard": 16}
+"""Imagined rollouts per goal of each novel level: most where imagination is cheap and right (easy goals take a
+few steps; rollouts that leave the table stop at once), as the paper's 5,600 / 72,400 / 1,680 split."""
+
 
 @dataclass
 class ImagineSettings:
@@ -18,7 +22,7 @@ class ImagineSettings:
             count for each imagined level; the paper imagined 5,600 / 72,400 / 1,680 rollouts for rephrase /
             easy / hard).
         batch_size: rollouts decoded together.
-        greedy: argmax actions (``False``: sample with ``temperature``).
+        greedy: argmax actions (default ``False``: sample with ``temperature``, several samples per goal).
         temperature: sampling temperature: one for every level, or one per level (``{rephrase: 0.7, hard: 1.0}``,
             a value for each imagined level).
         horizon: a cap on rollout length (default: each level's protocol horizon, ``EnvSuite.protocol``).
@@ -31,9 +35,9 @@ class ImagineSettings:
     """
 
     levels: list[str] = field(default_factory=lambda: list(NOVEL_LEVELS))
-    per_goal: int | dict[str, int] = 4
+    per_goal: int | dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PER_GOAL))
     batch_size: int = 64
-    greedy: bool = True
+    greedy: bool = False
     temperature: float | dict[str, float] = 1.0
     horizon: int | None = None
     keep_implausible: bool = False

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
+from kalm.pipeline.config import RunConfig, parse
 
-from jsonargparse import ActionConfigFile, ArgumentParser
-
-from kalm.pipeline.config import RunConfig
-
-
-def parse(argv: list[str]) -> RunConfig:
-    """The run configuration from a preset file and overrides (``RunConfig`` defaults otherwise)."""
-    parser = ArgumentParser(
-        prog="kalm run",
-        parser_mode="omegaconf",
-        description="The whole KALM pipeline: collect, ground, imagine, learn, evaluate, report.",
-    )
-    parser.add_argument("--config", action=ActionConfigFile, help="a preset, e.g. configs/run/default.yaml")
-    parser.add_class_arguments(RunConfig)
-    namespace = parser.instantiate_classes(parser.parse_args(argv))
-    return RunConfig(
-        **{field.name: getattr(namespace, field.name) for field in dataclasses.fields(RunConfig)}
-    )
+__all__ = ["RunConfig", "main", "parse"]
 
 
 def main(argv: list[str]) -> int:

@@ -94,37 +94,25 @@ def _fit(
     settings = config.learn
     L.seed_everything(seed, verbose=False)
     data = TransitionDataModule(
+        **settings.data | ({} if imaginary else {"real_fraction": 1.0}),  # the baseline: real data only
         real=f"{real['repo_id']}@{real['commit']}",
         imaginary=[f"{imaginary['repo_id']}@{imaginary['commit']}"] if imaginary else [],
         imaginary_levels=levels,
-        imaginary_successful_only=settings.imaginary_successful_only,
-        real_fraction=1.0 - settings.imaginary_ratio if imaginary else 1.0,
-        batch_size=settings.batch_size,
-        steps_per_epoch=settings.steps,
-        batches_per_step=settings.batches_per_step,
         seed=seed,
     )
-    module = OfflineRLModule(
-        algorithm=settings.algorithm,
-        gamma=settings.gamma,
-        hyper=dict(settings.hyper),
-        export_dir=str(folder / "policy"),
-    )
-    per_item = settings.batches_per_step  # global_step counts updates, K per dataloader item
+    module = OfflineRLModule(**settings.model, export_dir=str(folder / "policy"))
+    steps, per_item = settings.trainer["max_steps"], settings.data["batches_per_step"]  # updates, K per item
     checkpoints = ModelCheckpoint(
         dirpath=folder / "checkpoints",
         save_last=True,
-        every_n_train_steps=max(1, settings.steps // 4 // per_item) * per_item,
+        every_n_train_steps=max(1, steps // 4 // per_item) * per_item,
     )
     trainer = L.Trainer(
         **dataclasses.asdict(config.trainer),
-        max_steps=settings.steps,
+        **settings.trainer,
         logger=CSVLogger(folder, name="logs"),
         callbacks=[checkpoints],
-        log_every_n_steps=50,
         default_root_dir=folder,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
     )
     last = folder / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
@@ -171,7 +159,7 @@ def evaluate_policies(
             settings={
                 "episodes": settings.episodes,
                 "seeds": seeds,
-                "algorithm": config.learn.algorithm,
+                "algorithm": config.learn.model["algorithm"],
                 "policy_protocol": config.learn.policy_protocol,
             },
             comparisons=[("kalm", "baseline")],

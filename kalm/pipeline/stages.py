@@ -61,8 +61,8 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
     from kalm.hub.datasets import publish_dataset, pull_dataset
 
     settings = config.collect
-    if settings.dataset:
-        repo, revision = split_revision(settings.dataset)
+    if settings.pull:
+        repo, revision = split_revision(settings.pull)
 
         def pull() -> dict[str, Any]:
             pulled = pull_dataset(repo, revision)
@@ -73,7 +73,7 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
                 "summary": pulled.info.get("totals", {}),
             }
 
-        return cached(state, "real_data", stage_key("pull", settings.dataset), pull)
+        return cached(state, "real_data", stage_key("pull", settings.pull), pull)
 
     def collect() -> dict[str, Any]:
         from kalm.collect import collect_rollouts
@@ -116,32 +116,32 @@ def grounding(
 ) -> dict[str, Any]:
     """Ground the LLM on the real data and publish it, or pull the named grounded model."""
     settings = config.ground
-    if settings.model and settings.init_from:
+    init_from = settings.model["init_from"]
+    if settings.pull and init_from:
         raise ConfigError(
-            "ground.model (use a grounded model as it is) and ground.init_from (ground further "
+            "ground.pull (use a grounded model as it is) and ground.model.init_from (ground further "
             "from one) exclude each other; set one of them"
         )
-    if settings.model:
+    if settings.pull:
+        reference = settings.pull
 
         def pull() -> dict[str, Any]:
             from kalm.grounding.hub import load_grounded
 
-            loaded = load_grounded(settings.model)
+            loaded = load_grounded(reference)
             return {
                 "repo_id": loaded.source,
-                "version": split_revision(settings.model)[1],
+                "version": split_revision(reference)[1],
                 "commit": loaded.commit,
                 "metrics": loaded.provenance.get("metrics", {}),
             }
 
-        return cached(state, "grounding", stage_key("pull", settings.model), pull)
+        return cached(state, "grounding", stage_key("pull", reference), pull)
     parts: list[Any] = ["ground", suite.name, config.seed, dataclasses.asdict(settings), real["commit"]]
-    if settings.init_from:  # the parent's commit: a new version of it grounds again
+    if init_from:  # the parent's commit: a new version of it grounds again
         from kalm.grounding.hub import resolve_grounded
 
-        parts.append(resolve_grounded(settings.init_from))
-    else:
-        del parts[3]["init_from"]  # runs recorded before the option keep their keys
+        parts.append(resolve_grounded(init_from))
     key = stage_key(*parts)
     return cached(
         state,
@@ -166,50 +166,27 @@ def _fit_grounding(
 
     settings = config.ground
     L.seed_everything(config.seed, verbose=False)
-    module = GroundingModule(
-        backbone=settings.backbone,
-        num_layers=settings.num_layers,
-        finetune=settings.finetune,
-        lora_rank=settings.lora_rank,
-        lora_alpha=settings.lora_alpha,
-        lora_targets=list(settings.lora_targets),
-        residual_states=settings.residual_states,
-        env=suite.name,
-        lr=settings.lr,
-        codec_lr=settings.codec_lr,
-        explain_episodes=settings.explain_episodes,
-        match_goals=settings.match_goals,
-        init_from=settings.init_from,
-    )
+    module = GroundingModule(**settings.model, env=suite.name)
     data = RolloutGoalDataModule(
+        **settings.data,
         dataset=real["repo_id"],
         revision=real["commit"],
         env=suite.name,
-        backbone=settings.backbone,
-        batch_size=settings.batch_size,
-        tasks_per_episode=settings.tasks_per_episode,
-        task_weights=list(settings.task_weights),
-        explanation_phrasing=settings.explanation_phrasing,
-        max_episodes=settings.max_episodes,
+        backbone=settings.model["backbone"],
         seed=config.seed,
     )
+    every = settings.trainer["val_check_interval"]
     checkpoints = ModelCheckpoint(
         dirpath=folder / "checkpoints",
         save_last=True,
-        every_n_train_steps=max(1, settings.val_check_interval),
+        every_n_train_steps=max(1, every if isinstance(every, int) else settings.trainer["max_steps"]),
     )
-    # streamed data has no length: validate every N steps across epochs, not at epoch ends
     trainer = L.Trainer(
         **dataclasses.asdict(config.trainer),
-        max_steps=settings.max_steps,
-        val_check_interval=settings.val_check_interval,
-        check_val_every_n_epoch=None,
-        limit_val_batches=10,
-        log_every_n_steps=20,
+        **settings.trainer,
         callbacks=[checkpoints],
         logger=CSVLogger(folder, name="logs"),
         default_root_dir=folder,
-        num_sanity_val_steps=0,
     )
     last = folder / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
@@ -223,7 +200,7 @@ def _fit_grounding(
     }
     published = push_grounded(
         model,
-        f"{config.org}/kalm-{suite.name}-grounded-{_model_name(settings)}",
+        f"{config.org}/kalm-{suite.name}-grounded-{grounded_name(settings.model)}",
         env=suite.name,
         provenance={
             "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
@@ -291,10 +268,12 @@ def imagination(
     return cached(state, "imagination", key, produce, every_rank=True)
 
 
-def _model_name(settings: Any) -> str:
-    name = Path(settings.backbone.rstrip("/")).name.lower()
-    name = f"{name}-{settings.num_layers}l" if settings.num_layers else name
-    return f"{name}-from-{parent_name(settings.init_from)}" if settings.init_from else name
+def grounded_name(model: dict[str, Any]) -> str:
+    """The grounded model's name from ``GroundingModule``'s arguments: ``smollm2-135m-8l``, and
+    ``-from-<parent env>`` when it grounds further from a parent (``init_from``)."""
+    name = Path(model["backbone"].rstrip("/")).name.lower()
+    name = f"{name}-{model['num_layers']}l" if model["num_layers"] else name
+    return f"{name}-from-{parent_name(model['init_from'])}" if model["init_from"] else name
 
 
 def parent_name(reference: str) -> str:

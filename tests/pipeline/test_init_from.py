@@ -1,4 +1,4 @@
-"""``kalm run --ground.init_from REPO[@REV]``: the grounding stage starts from a grounded model, publishes the child
+"""``kalm run --ground.model.init_from REPO[@REV]``: the grounding stage starts from a grounded model, publishes the child
 under its own name with the parent recorded, and grounds again when the parent gets a new version."""
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ def test_the_grounding_stage_starts_from_the_parent_and_regrounds_on_its_new_ver
             "pinit",
             "--out",
             str(tmp_path),
-            "--ground.init_from",
+            "--ground.model.init_from",
             PARENT,
-            "--ground.max_steps",
+            "--ground.trainer.max_steps",
             "2",  # no validation (every 400 steps)
-            "--ground.explain_episodes",
+            "--ground.model.explain_episodes",
             "1",
-            "--ground.match_goals",
+            "--ground.model.match_goals",
             "1",
         ]
     )
@@ -72,9 +72,9 @@ def test_the_grounding_stage_starts_from_the_parent_and_regrounds_on_its_new_ver
     assert grounding(config, clevr, state, real, tmp_path) == {"fitted": "again"}
 
 
-def test_ground_model_and_init_from_exclude_each_other(clevr, tmp_path):
-    config = parse(["--ground.model", PARENT, "--ground.init_from", PARENT])
-    with pytest.raises(ConfigError, match="ground.model .* and ground.init_from .* exclude each other"):
+def test_ground_pull_and_init_from_exclude_each_other(clevr, tmp_path):
+    config = parse(["--ground.pull", PARENT, "--ground.model.init_from", PARENT])
+    with pytest.raises(ConfigError, match=r"ground.pull .* and ground.model.init_from .* exclude each other"):
         grounding(config, clevr, RunState(tmp_path), {"commit": "x"}, tmp_path)
 
 

@@ -23,19 +23,19 @@ TINY = [
     *QUICK,
     "--collect.episodes",
     "80",
-    "--ground.max_steps",
+    "--ground.trainer.max_steps",
     "8",
-    "--ground.val_check_interval",
+    "--ground.trainer.val_check_interval",
     "8",
-    "--ground.explain_episodes",
+    "--ground.model.explain_episodes",
     "2",
-    "--ground.match_goals",
+    "--ground.model.match_goals",
     "2",
     "--imagine.horizon",
     "6",
-    "--learn.steps",
+    "--learn.trainer.max_steps",
     "16",
-    "--learn.batch_size",
+    "--learn.data.batch_size",
     "32",
     "--evaluate.episodes",
     "2",
@@ -140,7 +140,7 @@ def check_run(folder: Path, printed: str, options: list[str], org: str, tmp_path
         "backbone/config.json",
     } <= files
     config = parse(options)
-    assert grounded["steps"] == config.ground.max_steps
+    assert grounded["steps"] == config.ground.trainer["max_steps"]
 
     loaded = load_grounded(
         grounded["repo_id"], grounded["commit"]
