@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kalm.rl.cli import evaluate_main, learn_main, train_policy
+from kalm.commands.evaluate import evaluate_main
+from kalm.commands.learn import learn_main, train_policy
 
 CALLBACKS = [
     {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}},
