@@ -14,8 +14,10 @@ from typing_extensions import override
 
 from kalm.errors import ConfigError
 from kalm.grounding.backbones import backbone_license
+from kalm.grounding.contracts import grounding_data
 from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
 from kalm.hub.naming import split_revision
+from kalm.hub.provenance import MODEL_PROVENANCE
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,7 @@ def check_grounded_folder(folder: Path, label: str) -> None:
 
 
 def _read_provenance(folder: Path) -> dict[str, Any]:
-    path = folder / "kalm_provenance.json"
+    path = folder / MODEL_PROVENANCE
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -178,10 +180,10 @@ class PublishGroundedModel(L.Callback):
         model = pl_module.full_model()  # every rank: gathering sharded weights is a collective
         if not trainer.is_global_zero:
             return
-        datamodule = getattr(trainer, "datamodule", None)
+        data = grounding_data(getattr(trainer, "datamodule", None))
         sources = []
-        if datamodule is not None and getattr(datamodule, "resolved_revision", None) not in (None, "local"):
-            sources.append({"repo_id": datamodule.dataset, "revision": datamodule.resolved_revision})
+        if data is not None and data.resolved_revision not in (None, "local"):
+            sources.append({"repo_id": data.dataset, "revision": data.resolved_revision})
         metrics = {
             key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")
         }

@@ -19,6 +19,7 @@ from typing_extensions import override
 
 from kalm.envs import NOVEL_LEVELS, get_suite
 from kalm.grounding.batch import GroundingBatch
+from kalm.grounding.contracts import GroundingData, grounding_data
 from kalm.grounding.metrics import action_agreement, explanation_metrics, match_rate
 from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
@@ -112,9 +113,9 @@ class GroundingModule(L.LightningModule):
 
     @override
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "state_stats") and not self.codec_kept:
-            self.model.codec.set_normalization(**datamodule.state_stats())
+        data = self._data()
+        if data is not None and not self.codec_kept:
+            self.model.codec.set_normalization(**data.state_stats())
 
     @override
     def forward(self, batch: GroundingBatch) -> GroundingOutput:
@@ -178,12 +179,12 @@ class GroundingModule(L.LightningModule):
         """Explanation accuracy on held-out episodes that reached their goal, free-running action agreement with
         the behaviour policy, and the match rate per level (greedy decoding); see ``kalm.grounding.metrics``."""
         metrics: dict[str, float] = {}
-        datamodule = getattr(self.trainer, "datamodule", None)
+        data = self._data()
         was_training = self.model.training
         self.model.eval()
-        if datamodule is not None and self.hparams.explain_episodes:
+        if data is not None and self.hparams.explain_episodes:
             episodes = []
-            for row in datamodule.episodes(validation=True):
+            for row in data.episodes(validation=True):
                 if row["success"]:  # a failed or exploring episode shows no goal to read back
                     episodes.append(row)
                 if len(episodes) == self.hparams.explain_episodes:
@@ -203,6 +204,12 @@ class GroundingModule(L.LightningModule):
             )
         self.model.train(was_training)
         return metrics
+
+    def _data(self) -> GroundingData | None:
+        """The trainer's datamodule when it is a source of grounding episodes (``kalm.grounding.contracts``)."""
+        return grounding_data(
+            getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        )
 
     def full_model(self) -> GroundedLM:
         """The grounded LM with all its weights on rank 0, e.g. to publish it after ``fit``.

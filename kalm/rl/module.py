@@ -31,6 +31,7 @@ from tensordict import TensorDictBase
 from typing_extensions import override
 
 from kalm.errors import ConfigError
+from kalm.rl.contracts import transition_data
 from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER
 from kalm.rl.learners import Learner, make_learner, resolve_hyper
 from kalm.rl.networks import NetworkConfig, Policy
@@ -120,20 +121,22 @@ class OfflineRLModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if self.learner is not None:
             return
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or getattr(datamodule, "spec", None) is None:
+        data = transition_data(
+            getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        )
+        if data is None or data.spec is None:
             raise ConfigError(
                 "OfflineRLModule needs obs_dim/goal_dim/action_dim/discrete or a TransitionDataModule"
             )
-        spec = datamodule.spec
+        spec = data.spec
         self.hparams.update(
             obs_dim=spec.obs_dim,
-            goal_dim=datamodule.goal_dim,
+            goal_dim=data.goal_dim,
             action_dim=spec.action_dim,
             discrete=spec.discrete,
         )
-        self._hp.goal_encoder_id = self._hp.goal_encoder_id or datamodule.encoder.model_id
-        self._hp.env_name = self._hp.env_name or datamodule.env
+        self._hp.goal_encoder_id = self._hp.goal_encoder_id or data.encoder.model_id
+        self._hp.env_name = self._hp.env_name or data.env
         self._build()
 
     def _common_step(self, batch: TensorDictBase, stage: str, log: bool = True) -> torch.Tensor:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.episodes import episodes_to_transitions
+from kalm.data.transitions import episodes_to_transitions
 from datamodules.transitions import DatasetSource, TransitionDataModule
 from kalm.data import RolloutSpec, rollouts_to_dataset, write_rollouts
 from kalm.errors import ConfigError, DatasetSchemaError
