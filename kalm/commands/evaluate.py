@@ -7,7 +7,6 @@ from pathlib import Path
 from kalm.commands import user_error
 from kalm.envs import LEVELS
 from kalm.errors import KalmError
-from kalm.hub.naming import split_revision
 from kalm.rl.report import EvalReport
 
 
@@ -51,7 +50,7 @@ def evaluate(
 
     if not policies and not llm_policy:
         raise KalmError("nothing to evaluate: give --policies (policy folders or repos) and/or --llm_policy")
-    loaded = [load_policy(*split_revision(item), hub_endpoint=hub_endpoint) for item in policies or []]
+    loaded = [load_policy(item, hub_endpoint=hub_endpoint) for item in policies or []]
     names = list(names or [item.name for item in loaded])
     if len(names) != len(loaded):
         raise KalmError(f"{len(names)} names for {len(loaded)} policies; give one name per policy")
