@@ -165,10 +165,16 @@ class OfflineRLModule(L.LightningModule):
     def _writes_logs(self) -> bool:
         """Whether the trainer writes logs after this dataloader item (every ``log_every_n_steps`` items).
 
-        The same test Lightning uses, so the written values are always this item's; counting ``batch_idx``
+        Lightning's own rule (its logger connector's ``should_update_logs``) on public loop state: the ``n``-th
+        item of the fit, counted across epochs and restored on resume (``batch_progress.total.ready``), is
+        written when ``n`` is a multiple of ``log_every_n_steps``, and so is the last. Counting ``batch_idx``
         instead restarts every epoch and misses or repeats log rows when the epoch length is not a multiple.
         """
-        return bool(self.trainer._logger_connector.should_update_logs)
+        trainer = self.trainer
+        if not trainer.log_every_n_steps:
+            return False
+        items = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+        return items % trainer.log_every_n_steps == 0 or trainer.should_stop
 
     @override
     def training_step(self, batch: TensorDictBase, batch_idx: int) -> torch.Tensor:
