@@ -25,6 +25,23 @@ from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
 
 
+LR_FLOOR = 0.1
+"""The cosine decay ends at this fraction of the peak learning rate."""
+
+
+def lr_schedule(
+    optimizer: torch.optim.Optimizer, *, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``LR_FLOOR`` of the peak at step ``total``
+    (transformers' ``get_cosine_with_min_lr_schedule_with_warmup``; the factor at step ``s < warmup`` is
+    ``s / warmup``)."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    return get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, num_warmup_steps=warmup, num_training_steps=total, min_lr_rate=LR_FLOOR
+    )
+
+
 class GroundingModule(L.LightningModule):
     """Fine-tunes a causal LM on the four grounding tasks.
 
@@ -241,15 +258,7 @@ class GroundingModule(L.LightningModule):
         ]
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         total = self._total_steps()
-        warmup = min(self.hparams.warmup_steps, total)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = lr_schedule(optimizer, warmup=min(self.hparams.warmup_steps, total), total=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _total_steps(self) -> int:
