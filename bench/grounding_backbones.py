@@ -46,6 +46,8 @@ METRICS = (
     ("action_agreement/rephrase/exact", "agreement rephrase exact", True),
     ("explanation_accuracy", "explanation accuracy", True),
 )
+TICKS = 10_000
+"""Resolution of the CPU-time clock of the learning-rate decay (schedule steps from warm-up to the budget)."""
 
 
 def held_out(module: Any, datamodule: Any, batches: int) -> dict[str, float]:
@@ -92,7 +94,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     from datamodules.rollout_goal import RolloutGoalDataModule
-    from kalm.grounding.module import GroundingModule
+    from kalm.grounding.module import GroundingModule, lr_schedule
     from kalm.pipeline.config import RunConfig
 
     backbone, layers = args.worker.split(":")
@@ -146,11 +148,14 @@ def worker(args: argparse.Namespace) -> None:
             self.start, self.excluded, self.left = time.process_time(), 0.0, list(budgets)
             scheduler = trainer.lr_scheduler_configs[0].scheduler
             warmup = pl_module.hparams.warmup_steps
+            # the module's schedule (warm-up in steps), its decay driven by CPU time in TICKS steps to the budget
+            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            module_factor = lr_schedule(probe, warmup=warmup, total=warmup + TICKS).lr_lambdas[0]
 
-            def factor(step: int) -> float:  # the module's schedule, with CPU time as its progress
+            def factor(step: int) -> float:
                 if step < warmup:
-                    return (step + 1) / warmup
-                return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, self.used() / budgets[-1])))
+                    return module_factor(step)
+                return module_factor(warmup + round(TICKS * min(1.0, self.used() / budgets[-1])))
 
             scheduler.lr_lambdas = [factor] * len(scheduler.lr_lambdas)
 

@@ -24,7 +24,7 @@ import torch
 from tensordict import TensorDict
 from torch.utils.data import IterableDataset
 
-from datamodules.episodes import TransitionArrays
+from kalm.data.transitions import TransitionArrays
 from kalm.errors import ConfigError
 
 ACTION_EPS = 1e-5

@@ -8,7 +8,6 @@ optionally ``namespace/name@revision``, pulled through ``kalm.hub`` and pinned t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import datasets
@@ -17,6 +16,7 @@ from kalm.data import read_info, read_rollouts
 from kalm.data.folder import DATA_GLOB
 from kalm.errors import ConfigError
 from kalm.hub.naming import split_revision
+from kalm.hub.reference import locate
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,9 @@ def load_source(
         ConfigError: ``repo_or_path`` is neither an existing folder nor a ``namespace/name`` repo id.
         DatasetSchemaError: the dataset's format version or schema is wrong.
     """
-    path = Path(source.repo_or_path).expanduser()
-    if path.is_dir():
+    location = locate(source.repo_or_path, source.revision, what="dataset", hint="collect it first")
+    if location.folder is not None:
+        path = location.folder
         if source.revision is not None:
             raise ConfigError(f"dataset {source.repo_or_path!r} is a local folder; it takes no revision")
         info = read_info(path)
@@ -83,19 +84,13 @@ def load_source(
         else:
             dataset = read_rollouts(path)
         return LoadedSource(dataset, info, source, None)
-    if source.repo_or_path.startswith((".", "/", "~")):
-        raise ConfigError(f"dataset folder {source.repo_or_path!r} does not exist (collect it first)")
-    if source.repo_or_path.count("/") != 1:
-        raise ConfigError(
-            f"dataset {source.repo_or_path!r} is neither an existing folder nor a Hub repo id "
-            "of the form namespace/name"
-        )
+    assert location.repo_id is not None
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.datasets import pull_dataset
 
     pulled = pull_dataset(
-        source.repo_or_path, source.revision, endpoint=ensure_endpoint(hub_endpoint), streaming=streaming
+        location.repo_id, location.revision, endpoint=ensure_endpoint(hub_endpoint), streaming=streaming
     )
     return LoadedSource(
-        pulled.dataset, pulled.info, DatasetSource(source.repo_or_path, pulled.revision), pulled.commit
+        pulled.dataset, pulled.info, DatasetSource(location.repo_id, pulled.revision), pulled.commit
     )

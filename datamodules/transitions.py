@@ -5,7 +5,7 @@ repo id at a revision (pulled with :func:`kalm.hub.datasets.pull_dataset`, pinne
 are pooled by their ``source`` column (a pre-merged dataset works too); ``imaginary_levels`` keeps
 only the imaginary rollouts of some levels (the paper trains one policy per level).
 
-Setup builds the transitions once with vectorised numpy (:mod:`datamodules.episodes`), encodes each
+Setup builds the transitions once with vectorised numpy (:mod:`kalm.data.transitions`), encodes each
 distinct instruction once with the frozen goal encoder (cached on disk), and keeps the real and the
 imaginary pools apart; every batch then holds ``round(batch_size * real_fraction)`` real transitions
 (1:1 by default, the paper's setting) and the rest imaginary ones. See :mod:`datamodules.mixing` for
@@ -29,10 +29,10 @@ from typing import Any
 import lightning as L
 from typing_extensions import override
 
-from datamodules.episodes import TransitionArrays, concatenate, episodes_to_transitions
 from datamodules.mixing import MixedBatches, TransitionPool, seed_from, split_counts
 from datamodules.sources import DatasetSource, LoadedSource, as_source, load_source
 from kalm.data import RolloutSpec
+from kalm.data.transitions import TransitionArrays, concatenate, episodes_to_transitions
 from kalm.envs.goals import check_level
 from kalm.errors import ConfigError, DatasetSchemaError
 from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER, GoalEncoder

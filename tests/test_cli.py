@@ -53,3 +53,24 @@ def test_help_lists_every_command(capsys):
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
     assert listed == {"run", "collect", "ground", "imagine", "learn", "evaluate", "hub", "envs"}
     assert main([]) == 2
+
+
+def test_every_command_dispatches_to_a_main_and_unknown_ones_exit_2(capsys):
+    from kalm.cli import COMMANDS, command
+
+    assert all(callable(command(name)) for name in COMMANDS)
+    assert main(["atari"]) == 2
+    assert "kalm: error: unknown command 'atari'; expected one of run, collect" in capsys.readouterr().err
+
+
+def test_imagine_levels_are_a_list_defaulting_to_the_novel_levels(tmp_path):
+    import inspect
+
+    from jsonargparse import ArgumentParser
+
+    from kalm.commands.imagine import imagine
+
+    parser = ArgumentParser()
+    parser.add_function_arguments(imagine)
+    assert parser.parse_args(["--model", "m", "--levels", "[easy, hard]"]).levels == ["easy", "hard"]
+    assert inspect.signature(imagine).parameters["levels"].default is None  # None: kalm.envs.NOVEL_LEVELS

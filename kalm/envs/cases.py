@@ -1,10 +1,14 @@
 """Seeded cases of a goal level: which goal each episode follows and the reset seed that places its scene.
 
-One scheme serves every consumer (policy evaluation, grounding metrics): :func:`level_cases` draws the
-level's goals in cycles, each cycle a shuffled order of all of them, so every goal is used about equally
-often; within a cycle, the goals of each kind (``EnvSuite.goal_kind``) are spread evenly, so any prefix of
-the cases covers the kinds in proportion to their sizes (a short list still reaches every kind).
-Asking for more cases extends the same list.
+:func:`level_cases` is the one place cases are drawn, with two schemes:
+
+- ``cycled`` (policy evaluation and its floors, grounding metrics): the level's goals in cycles, each cycle a
+  shuffled order of all of them, so every goal is used about equally often; within a cycle, the goals of each
+  kind (``EnvSuite.goal_kind``) are spread evenly, so any prefix of the cases covers the kinds in proportion to
+  their sizes (a short list still reaches every kind). Asking for more cases extends the same list.
+- ``per_goal`` (imagination's work plan, ``kalm.imagine.plan``): a fixed number of cases for every goal in
+  order, phrased with the goal's prompt sentences in turn and reset from ``(seed, stream, goal, k)``. Kept apart
+  from ``cycled`` because published imaginary datasets were drawn with it.
 
 Novel-goal sentences are split in two (``prompt_sentences`` / ``held_out_sentences``): imagination prompts
 the grounded LM with the first half only, and ``phrasings="held_out"`` cases show a policy a sentence of the
@@ -58,18 +62,28 @@ def level_cases(
     seed: int = 0,
     goals: Sequence[str] | None = None,
     phrasings: str = "any",
+    scheme: str = "cycled",
+    stream: int | None = None,
 ) -> list[EvalCase]:
     """The deterministic cases of ``level`` (see the module docstring).
 
     Args:
         suite: the environment suite.
         level: goal level.
-        episodes: number of cases.
+        episodes: number of cases (``per_goal``: cases per goal, which may be 0).
         seed: base seed; the same ``(seed, level, episodes)`` always gives the same cases.
-        goals: restrict to these goal ids of the level (all when ``None``).
+        goals: restrict to these goal ids of the level (all when ``None``; ``cycled`` only).
         phrasings: ``any``: the environment draws the sentence; ``held_out``: a sentence imagination never saw
-            (``held_out_sentences``), drawn from the case's seed. The same goals and resets either way.
+            (``held_out_sentences``), drawn from the case's seed. The same goals and resets either way
+            (``cycled`` only: ``per_goal`` cases carry a prompt sentence).
+        scheme: ``cycled`` or ``per_goal`` (see the module docstring).
+        stream: ``per_goal``: the seed stream of the level (imagination passes the level's position in the
+            levels it imagines; default its index in ``LEVELS``).
     """
+    if scheme == "per_goal":
+        return _per_goal_cases(suite, check_level(level), per_goal=episodes, seed=seed, stream=stream)
+    if scheme != "cycled":
+        raise ConfigError(f"scheme={scheme!r}; expected 'cycled' or 'per_goal'")
     if phrasings not in ("any", "held_out"):
         raise ConfigError(f"phrasings={phrasings!r}; expected 'any' or 'held_out'")
     if episodes < 1:
@@ -90,6 +104,21 @@ def level_cases(
         EvalCase(case.level, case.goal_id, case.seed, _held_out(suite.goal(level, case.goal_id), case.seed))
         for case in cases
     ]
+
+
+def _per_goal_cases(
+    suite: EnvSuite, level: str, *, per_goal: int, seed: int, stream: int | None
+) -> list[EvalCase]:
+    """``per_goal`` cases for every goal of ``level`` in order; the ``k``-th of a goal says its ``k``-th prompt
+    sentence (cycling) and resets from ``(seed, stream, goal index, k)``."""
+    stream = LEVELS.index(level) if stream is None else stream
+    cases = []
+    for goal_index, goal in enumerate(suite.goals(level)):
+        sentences = prompt_sentences(goal)
+        for k in range(per_goal):
+            reset = int(np.random.default_rng([seed, stream, goal_index, k]).integers(2**31))
+            cases.append(EvalCase(level, goal.id, reset, sentences[k % len(sentences)]))
+    return cases
 
 
 def _held_out(goal: Goal, seed: int) -> str:

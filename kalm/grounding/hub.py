@@ -14,8 +14,10 @@ from typing_extensions import override
 
 from kalm.errors import ConfigError
 from kalm.grounding.backbones import backbone_license
+from kalm.grounding.contracts import grounding_data
 from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
-from kalm.hub.naming import split_revision
+from kalm.hub.provenance import MODEL_PROVENANCE
+from kalm.hub.reference import Location, locate
 
 log = logging.getLogger(__name__)
 
@@ -91,46 +93,53 @@ class LoadedGrounded:
 def load_grounded(repo_or_path: str, revision: str | None = None) -> LoadedGrounded:
     """Load a grounded LM from a local folder or a Hub model repo at ``revision`` (default: latest version).
 
-    ``repo_or_path`` may carry the revision as ``REPO@REV``.
+    ``repo_or_path`` may carry the revision as ``REPO@REV`` (``kalm.hub.reference``).
     """
-    if Path(repo_or_path).expanduser().is_dir():
-        folder = Path(repo_or_path).expanduser()
-        check_grounded_folder(folder, repo_or_path)
+    location = _locate(repo_or_path, revision)
+    if location.folder is not None:
+        check_grounded_folder(location.folder, repo_or_path)
         return LoadedGrounded(
-            GroundedLM.from_pretrained(folder), repo_or_path, "local", _read_provenance(folder)
+            GroundedLM.from_pretrained(location.folder),
+            repo_or_path,
+            "local",
+            _read_provenance(location.folder),
         )
-    if repo_or_path.startswith(("/", "./", "../", "~")):
-        raise ConfigError(
-            f"grounded model {repo_or_path!r}: no such folder (expected a folder written by kalm "
-            "or a Hub model repo REPO[@REV])"
-        )
-    if revision is None:
-        repo_or_path, revision = split_revision(repo_or_path)
     from kalm.hub.endpoint import ensure_endpoint
     from kalm.hub.models import pull_model
 
+    repo = str(location.repo_id)
     ensure_endpoint()
-    pulled = pull_model(repo_or_path, revision)
-    check_grounded_folder(pulled.path, f"{repo_or_path}@{pulled.revision} ({pulled.commit[:12]})")
+    pulled = pull_model(repo, location.revision)
+    check_grounded_folder(pulled.path, f"{repo}@{pulled.revision} ({pulled.commit[:12]})")
     return LoadedGrounded(
         GroundedLM.from_pretrained(pulled.path),
-        repo_or_path,
+        repo,
         pulled.commit,
         _read_provenance(pulled.path),
         pulled.revision,
     )
 
 
+def _locate(reference: str, revision: str | None = None) -> Location:
+    return locate(
+        reference,
+        revision,
+        what="grounded model",
+        hint="expected a folder written by kalm or a Hub model repo REPO[@REV]",
+    )
+
+
 def resolve_grounded(reference: str) -> str:
     """The commit sha a grounded model ``REPO[@REV]`` resolves to (its latest version when no revision is
     given), without downloading it; ``local`` for a folder."""
-    if Path(reference).expanduser().is_dir():
+    location = _locate(reference)
+    if location.folder is not None:
         return "local"
     from kalm.hub.endpoint import ensure_endpoint, hub_api
     from kalm.hub.versions import latest_revision, resolve_commit
 
     ensure_endpoint()
-    repo, revision = split_revision(reference)
+    repo, revision = str(location.repo_id), location.revision
     api = hub_api()
     return resolve_commit(api, repo, revision or latest_revision(api, repo, "model"), "model")
 
@@ -157,7 +166,7 @@ def check_grounded_folder(folder: Path, label: str) -> None:
 
 
 def _read_provenance(folder: Path) -> dict[str, Any]:
-    path = folder / "kalm_provenance.json"
+    path = folder / MODEL_PROVENANCE
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -178,10 +187,10 @@ class PublishGroundedModel(L.Callback):
         model = pl_module.full_model()  # every rank: gathering sharded weights is a collective
         if not trainer.is_global_zero:
             return
-        datamodule = getattr(trainer, "datamodule", None)
+        data = grounding_data(getattr(trainer, "datamodule", None))
         sources = []
-        if datamodule is not None and getattr(datamodule, "resolved_revision", None) not in (None, "local"):
-            sources.append({"repo_id": datamodule.dataset, "revision": datamodule.resolved_revision})
+        if data is not None and data.resolved_revision not in (None, "local"):
+            sources.append({"repo_id": data.dataset, "revision": data.resolved_revision})
         metrics = {
             key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")
         }

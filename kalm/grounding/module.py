@@ -19,12 +19,30 @@ from typing_extensions import override
 
 from kalm.envs import NOVEL_LEVELS, get_suite
 from kalm.grounding.batch import GroundingBatch
+from kalm.grounding.contracts import GroundingData, grounding_data
 from kalm.grounding.metrics import action_agreement, explanation_metrics, match_rate
 from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """LoRA adapters on every attention and MLP projection of a Llama-style block (SmolLM2, Gemma 3)."""
+
+
+LR_FLOOR = 0.1
+"""The cosine decay ends at this fraction of the peak learning rate."""
+
+
+def lr_schedule(
+    optimizer: torch.optim.Optimizer, *, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``LR_FLOOR`` of the peak at step ``total``
+    (transformers' ``get_cosine_with_min_lr_schedule_with_warmup``; the factor at step ``s < warmup`` is
+    ``s / warmup``)."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    return get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, num_warmup_steps=warmup, num_training_steps=total, min_lr_rate=LR_FLOOR
+    )
 
 
 class GroundingModule(L.LightningModule):
@@ -115,9 +133,9 @@ class GroundingModule(L.LightningModule):
 
     @override
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "state_stats") and not self.codec_kept:
-            self.model.codec.set_normalization(**datamodule.state_stats())
+        data = self._data()
+        if data is not None and not self.codec_kept:
+            self.model.codec.set_normalization(**data.state_stats())
 
     @override
     def forward(self, batch: GroundingBatch) -> GroundingOutput:
@@ -181,12 +199,12 @@ class GroundingModule(L.LightningModule):
         """Explanation accuracy on held-out episodes that reached their goal, free-running action agreement with
         the behaviour policy, and the match rate per level (greedy decoding); see ``kalm.grounding.metrics``."""
         metrics: dict[str, float] = {}
-        datamodule = getattr(self.trainer, "datamodule", None)
+        data = self._data()
         was_training = self.model.training
         self.model.eval()
-        if datamodule is not None and self.hparams.explain_episodes:
+        if data is not None and self.hparams.explain_episodes:
             episodes = []
-            for row in datamodule.episodes(validation=True):
+            for row in data.episodes(validation=True):
                 if row["success"]:  # a failed or exploring episode shows no goal to read back
                     episodes.append(row)
                 if len(episodes) == self.hparams.explain_episodes:
@@ -206,6 +224,12 @@ class GroundingModule(L.LightningModule):
             )
         self.model.train(was_training)
         return metrics
+
+    def _data(self) -> GroundingData | None:
+        """The trainer's datamodule when it is a source of grounding episodes (``kalm.grounding.contracts``)."""
+        return grounding_data(
+            getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        )
 
     def full_model(self) -> GroundedLM:
         """The grounded LM with all its weights on rank 0, e.g. to publish it after ``fit``.
@@ -237,15 +261,7 @@ class GroundingModule(L.LightningModule):
         ]
         optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
         total = self._total_steps()
-        warmup = min(self.hparams.warmup_steps, total)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = lr_schedule(optimizer, warmup=min(self.hparams.warmup_steps, total), total=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _total_steps(self) -> int:

@@ -8,9 +8,13 @@ Keys the cards render (all optional; any other key is kept as is): ``source_data
 
 from __future__ import annotations
 
+import json
+import platform
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +24,26 @@ from huggingface_hub import HfApi
 import kalm
 from kalm.hub.versions import resolve_commit
 
-MODEL_PROVENANCE = (
-    "kalm_provenance.json"  # beside a published model's files; datasets keep it in meta/info.json
+MODEL_PROVENANCE = "kalm_provenance.json"
+"""The provenance file beside a published model's files (datasets keep theirs in ``meta/info.json``)."""
+RUN_PROVENANCE = "provenance.json"
+"""The provenance file a run (``kalm learn fit``, ``kalm run``) writes next to its outputs."""
+PACKAGES = (
+    "kalm",
+    "torch",
+    "lightning",
+    "transformers",
+    "peft",
+    "torchrl",
+    "tensordict",
+    "sentence-transformers",
+    "datasets",
+    "huggingface-hub",
+    "mujoco",
+    "metaworld",
+    "gymnasium",
 )
+"""The distributions whose versions a run records (``None`` for those not installed)."""
 
 
 def kalm_provenance() -> dict[str, Any]:
@@ -34,6 +55,31 @@ def kalm_provenance() -> dict[str, Any]:
         "huggingface_hub_version": huggingface_hub.__version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    """The installed version of each distribution in ``packages`` (``None`` when it is not installed)."""
+    versions: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def run_provenance() -> dict[str, Any]:
+    """What a run writes to its ``provenance.json`` about the software: :func:`kalm_provenance`, the Python
+    version and :func:`package_versions`; the caller adds its inputs and settings."""
+    return {**kalm_provenance(), "python": platform.python_version(), "packages": package_versions()}
+
+
+def write_run_provenance(folder: Path, **fields: Any) -> Path:
+    """Write ``folder/provenance.json``: :func:`run_provenance` plus ``fields`` (inputs, steps, config...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RUN_PROVENANCE
+    path.write_text(json.dumps({**run_provenance(), **fields}, indent=2, default=str) + "\n")
+    return path
 
 
 def git_sha(folder: Path) -> str | None:

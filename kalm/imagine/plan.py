@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kalm.envs.base import EnvSuite
-from kalm.envs.cases import prompt_sentences
+from kalm.envs.cases import level_cases
 from kalm.envs.goals import check_level
 
 
@@ -35,19 +35,18 @@ def plan_items(
     """``per_goal`` rollouts (one count, or one per level) for every goal of every level, each with its own
     sentence and reset seed.
 
-    Sentences cycle through the goal's prompt phrasings (``kalm.envs.cases.prompt_sentences``: the other half is
-    held out for evaluation); reset seeds come from ``(seed, level, goal, k)``.
+    The cases are ``kalm.envs.cases.level_cases`` with ``scheme="per_goal"``: sentences cycle through the goal's
+    prompt phrasings (the other half is held out for evaluation); reset seeds come from ``(seed, level's position
+    in levels, goal, k)``.
     """
     items: list[Item] = []
     for level_index, level in enumerate(check_level(level) for level in levels):
         count = per_goal[level] if isinstance(per_goal, dict) else per_goal
-        for goal_index, goal in enumerate(suite.goals(level)):
-            for k in range(count):
-                rng = np.random.default_rng([seed, level_index, goal_index, k])
-                sentences = prompt_sentences(goal)
-                items.append(
-                    Item(len(items), level, goal.id, sentences[k % len(sentences)], int(rng.integers(2**31)))
-                )
+        for case in level_cases(
+            suite, level, episodes=count, seed=seed, scheme="per_goal", stream=level_index
+        ):
+            assert case.sentence is not None  # per_goal cases carry their prompt sentence
+            items.append(Item(len(items), level, case.goal_id, case.sentence, case.seed))
     return items
 
 

@@ -31,6 +31,7 @@ from tensordict import TensorDictBase
 from typing_extensions import override
 
 from kalm.errors import ConfigError
+from kalm.rl.contracts import transition_data
 from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER
 from kalm.rl.learners import Learner, make_learner, resolve_hyper
 from kalm.rl.networks import NetworkConfig, Policy
@@ -120,20 +121,22 @@ class OfflineRLModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if self.learner is not None:
             return
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or getattr(datamodule, "spec", None) is None:
+        data = transition_data(
+            getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        )
+        if data is None or data.spec is None:
             raise ConfigError(
                 "OfflineRLModule needs obs_dim/goal_dim/action_dim/discrete or a TransitionDataModule"
             )
-        spec = datamodule.spec
+        spec = data.spec
         self.hparams.update(
             obs_dim=spec.obs_dim,
-            goal_dim=datamodule.goal_dim,
+            goal_dim=data.goal_dim,
             action_dim=spec.action_dim,
             discrete=spec.discrete,
         )
-        self._hp.goal_encoder_id = self._hp.goal_encoder_id or datamodule.encoder.model_id
-        self._hp.env_name = self._hp.env_name or datamodule.env
+        self._hp.goal_encoder_id = self._hp.goal_encoder_id or data.encoder.model_id
+        self._hp.env_name = self._hp.env_name or data.env
         self._build()
 
     def _common_step(self, batch: TensorDictBase, stage: str, log: bool = True) -> torch.Tensor:
@@ -162,10 +165,16 @@ class OfflineRLModule(L.LightningModule):
     def _writes_logs(self) -> bool:
         """Whether the trainer writes logs after this dataloader item (every ``log_every_n_steps`` items).
 
-        The same test Lightning uses, so the written values are always this item's; counting ``batch_idx``
+        Lightning's own rule (its logger connector's ``should_update_logs``) on public loop state: the ``n``-th
+        item of the fit, counted across epochs and restored on resume (``batch_progress.total.ready``), is
+        written when ``n`` is a multiple of ``log_every_n_steps``, and so is the last. Counting ``batch_idx``
         instead restarts every epoch and misses or repeats log rows when the epoch length is not a multiple.
         """
-        return bool(self.trainer._logger_connector.should_update_logs)
+        trainer = self.trainer
+        if not trainer.log_every_n_steps:
+            return False
+        items = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+        return items % trainer.log_every_n_steps == 0 or trainer.should_stop
 
     @override
     def training_step(self, batch: TensorDictBase, batch_idx: int) -> torch.Tensor:

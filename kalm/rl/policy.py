@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kalm.errors import ConfigError
+from kalm.hub.reference import locate
 from kalm.rl.networks import Policy, PolicySpec
 
 WEIGHTS = "policy.safetensors"
@@ -78,21 +79,22 @@ def save_policy(
 def load_policy(
     source: str | Path, revision: str | None = None, *, hub_endpoint: str | None = None
 ) -> LoadedPolicy:
-    """Load a policy folder, or a Hub model repo (``namespace/name``) at ``revision``.
+    """Load a policy folder, or a Hub model repo ``namespace/name[@revision]`` at ``revision``.
 
     Raises:
         ConfigError: ``source`` is neither a policy folder nor a repo id, or its files are missing.
     """
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        if str(source).count("/") != 1:
-            raise ConfigError(
-                f"policy {source!r} is neither a policy folder nor a Hub repo id namespace/name"
-            )
+    location = locate(
+        source, revision, what="policy", hint="expected a policy folder or a Hub repo REPO[@REV]"
+    )
+    folder = location.folder
+    if folder is None:
         from kalm.hub.endpoint import ensure_endpoint
         from kalm.hub.models import pull_model
 
-        folder = pull_model(str(source), revision, endpoint=ensure_endpoint(hub_endpoint)).path
+        folder = pull_model(
+            str(location.repo_id), location.revision, endpoint=ensure_endpoint(hub_endpoint)
+        ).path
     if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
         raise ConfigError(f"{source} is not a kalm policy: expected {CONFIG} and {WEIGHTS}")
     config = json.loads((folder / CONFIG).read_text())
@@ -100,7 +102,12 @@ def load_policy(
     policy.net.load_state_dict(load_file(str(folder / WEIGHTS)))
     policy.eval()
     return LoadedPolicy(
-        policy, str(config["goal_encoder"]), str(config["algorithm"]), config.get("env"), config, str(source)
+        policy,
+        str(config["goal_encoder"]),
+        str(config["algorithm"]),
+        config.get("env"),
+        config,
+        str(source if location.folder is not None else location.repo_id),  # a repo: without its @REV
     )
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.episodes import episodes_to_transitions
+from kalm.data.transitions import episodes_to_transitions
 from datamodules.transitions import DatasetSource, TransitionDataModule
 from kalm.data import RolloutSpec, rollouts_to_dataset, write_rollouts
 from kalm.errors import ConfigError, DatasetSchemaError
@@ -198,7 +198,9 @@ def test_bad_inputs_name_the_problem(tmp_path):
     (tmp_path / "not-a-dataset").mkdir()
     with pytest.raises(DatasetSchemaError, match="is not a kalm rollout dataset: meta/info.json is missing"):
         TransitionDataModule(real=str(tmp_path / "not-a-dataset")).setup("fit")
-    with pytest.raises(ConfigError, match="dataset folder '.*/missing/folder' does not exist"):
+    with pytest.raises(
+        ConfigError, match=r"dataset '.*/missing/folder': no such folder \(collect it first\)"
+    ):
         TransitionDataModule(real=str(tmp_path / "missing" / "folder")).setup("fit")
     with pytest.raises(
         ConfigError, match="neither an existing folder nor a Hub repo id of the form namespace/name"

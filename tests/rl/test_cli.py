@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kalm.rl.cli import evaluate_main, learn_main, train_policy
+from kalm.commands.evaluate import evaluate_main
+from kalm.commands.learn import learn_main, train_policy
 
 CALLBACKS = [
     {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}},
@@ -103,7 +104,7 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, clevr_real, embedding_c
         "kalm: error: unknown offline RL algorithm 'sac'; expected one of bc, cql, iql, td3bc, awac"
     )
     assert evaluate_main(["--policies", f"[{tmp_path / 'nothing'}]", "--progress", "false"]) == 2
-    assert "is neither a policy folder nor a Hub repo id" in capsys.readouterr().err
+    assert "nothing': no such folder (expected a policy folder or a Hub repo" in capsys.readouterr().err
 
 
 def test_hub_round_trip_data_in_policy_out(tmp_path, clevr_real, embedding_cache):

@@ -180,3 +180,41 @@ def test_cpu_batches_reach_the_module_without_a_copy(clevr_real, embedding_cache
         algorithm="bc", hidden=[16], obs_dim=10, goal_dim=dm.goal_dim, action_dim=40, discrete=True
     )
     assert module.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+
+
+class _Recording(OfflineRLModule):
+    """Records, at every item, the module's logging decision and Lightning's private one it mirrors."""
+
+    decisions: list[tuple[bool, bool]]
+
+    def training_step(self, batch, batch_idx):
+        self.decisions.append((self._writes_logs(), bool(self.trainer._logger_connector.should_update_logs)))
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("every", [1, 4, 5])
+def test_the_logging_cadence_is_lightnings_across_epochs_and_the_last_item(
+    clevr_real, embedding_cache, every
+):
+    """Fails when Lightning changes the rule under ``OfflineRLModule._writes_logs`` (its private connector's)."""
+    dm = TransitionDataModule(
+        real=str(clevr_real),
+        batch_size=8,
+        steps_per_epoch=3,
+        batches_per_step=2,
+        embedding_cache=embedding_cache,
+    )
+    module = _Recording(algorithm="bc", hidden=[16])
+    module.decisions = []
+    fit = L.Trainer(
+        max_steps=14,  # 7 items of 2 updates, over 3 epochs of 3 items
+        log_every_n_steps=every,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    fit.fit(module, datamodule=dm)
+    ours, lightnings = zip(*module.decisions, strict=True)
+    assert len(ours) == 7 and ours == lightnings
+    assert [i + 1 for i, written in enumerate(ours) if written] == [n for n in range(1, 8) if n % every == 0]

@@ -39,7 +39,8 @@ def goal_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 def test_every_stage_runs_from_its_babyai_config(hub, tmp_path, goal_cache, one_torch_thread, capsys):
     from kalm.grounding.hub import load_grounded
     from kalm.hub.datasets import pull_dataset
-    from kalm.rl.cli import evaluate_main, train_policy
+    from kalm.commands.evaluate import evaluate_main
+    from kalm.commands.learn import train_policy
 
     real = tmp_path / "real"
     assert (
@@ -123,7 +124,7 @@ def test_every_stage_runs_from_its_babyai_config(hub, tmp_path, goal_cache, one_
                 "--org",
                 ORG,
                 "--levels",
-                "easy",
+                "[easy]",
                 "--per_goal",
                 "1",
                 "--horizon",

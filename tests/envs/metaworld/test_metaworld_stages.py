@@ -39,7 +39,8 @@ def test_every_stage_runs_from_its_metaworld_config(hub, tmp_path, goal_cache, o
     from kalm.data import read_rollouts
     from kalm.grounding.hub import load_grounded
     from kalm.hub.datasets import pull_dataset
-    from kalm.rl.cli import evaluate_main, train_policy
+    from kalm.commands.evaluate import evaluate_main
+    from kalm.commands.learn import train_policy
 
     real = tmp_path / "real"
     assert (
@@ -118,7 +119,7 @@ def test_every_stage_runs_from_its_metaworld_config(hub, tmp_path, goal_cache, o
                 "--org",
                 ORG,
                 "--levels",
-                "hard",
+                "[hard]",
                 "--per_goal",
                 "1",
                 "--horizon",
@@ -200,7 +201,7 @@ def test_imagine_configs_match_the_cli_and_the_grounding_configs():
 
     import yaml
 
-    from kalm.cli import imagine
+    from kalm.commands.imagine import imagine
 
     options = set(inspect.signature(imagine).parameters) - {"trainer"}
     for env in ("clevr", "metaworld"):

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kalm.data import RolloutSpec, check_features
+from kalm.data.schema import RolloutSpec, check_features
 from kalm.errors import DatasetSchemaError
 
 SOURCES = ("real", "imaginary")

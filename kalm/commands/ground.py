@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lightning.pytorch.cli import LightningCLI
 
 from datamodules.rollout_goal import RolloutGoalDataModule
@@ -11,22 +13,25 @@ from kalm.grounding.module import GroundingModule
 class GroundingCLI(LightningCLI):
     """Links the datamodule's tokenizer and environment to the model's backbone and environment."""
 
-    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse parser)
+    def add_arguments_to_parser(self, parser: Any) -> None:  # a jsonargparse LightningArgumentParser
         parser.link_arguments("model.backbone", "data.backbone")
         parser.link_arguments("model.env", "data.env")
 
 
-def main(argv: list[str]) -> GroundingCLI:
+def ground_cli(argv: list[str]) -> GroundingCLI:
     """Run the grounding LightningCLI on ``argv`` (``fit``, ``validate``, ... and their options)."""
     return GroundingCLI(
         GroundingModule,
         RolloutGoalDataModule,
         args=argv,
         seed_everything_default=0,
-        parser_kwargs={
-            "parser_mode": "omegaconf",
-            "prog": "kalm ground",
-        },  # sys.argv stays as launched: Lightning's
-        # DDP launcher re-runs it for the other local ranks
+        # sys.argv stays as launched: Lightning's DDP launcher re-runs it for the other local ranks
+        parser_kwargs={"parser_mode": "omegaconf", "prog": "kalm ground"},
         save_config_kwargs={"overwrite": True},
     )
+
+
+def main(argv: list[str]) -> int:
+    """Run ``kalm ground <fit|validate|...> --config FILE [--overrides]``."""
+    ground_cli(argv)
+    return 0
