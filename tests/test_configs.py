@@ -46,8 +46,9 @@ def function_parser(function) -> ArgumentParser:
     ids=lambda path: f"{path.parent.name}/{path.name}",
 )
 def test_stage_function_configs_parse(path):
-    from kalm.cli import collect, imagine
-    from kalm.rl.cli import evaluate
+    from kalm.commands.collect import collect
+    from kalm.commands.evaluate import evaluate
+    from kalm.commands.imagine import imagine
 
     function = {"collect": collect, "imagine": imagine, "evaluate": evaluate}[path.parent.name]
     parsed = function_parser(function).parse_args(["--config", str(path)])
@@ -71,7 +72,7 @@ def parse_only(cli_class, model_class, data_class, path: Path):
 @pytest.mark.parametrize("path", configs("ground"), ids=lambda path: path.name)
 def test_ground_configs_parse(path):
     from datamodules.rollout_goal import RolloutGoalDataModule
-    from kalm.grounding.cli import GroundingCLI
+    from kalm.commands.ground import GroundingCLI
     from kalm.grounding.module import GroundingModule
 
     config = parse_only(GroundingCLI, GroundingModule, RolloutGoalDataModule, path)
