@@ -95,34 +95,21 @@ def worker(args: argparse.Namespace) -> None:
 
     from datamodules.rollout_goal import RolloutGoalDataModule
     from kalm.grounding.module import GroundingModule, lr_schedule
-    from kalm.pipeline.config import RunConfig
+    from kalm.pipeline.config import parse
 
     backbone, layers = args.worker.split(":")
-    settings = RunConfig().ground  # the default preset's grounding settings
+    settings = parse([]).ground  # the default run's grounding sections
     L.seed_everything(args.seed, verbose=False)
     loading = time.process_time()
     module = GroundingModule(
-        backbone=backbone,
-        num_layers=int(layers),
-        finetune=settings.finetune,
-        lora_rank=settings.lora_rank,
-        lora_alpha=settings.lora_alpha,
-        lora_targets=list(settings.lora_targets),
-        residual_states=settings.residual_states,
-        env="clevr",
-        lr=settings.lr,
-        codec_lr=settings.codec_lr,
-        metrics_every=0,
+        **settings.model | {"backbone": backbone, "num_layers": int(layers), "metrics_every": 0}, env="clevr"
     )
     data = RolloutGoalDataModule(
+        **settings.data,
         dataset=args.dataset,
         revision=args.revision,
         env="clevr",
         backbone=backbone,
-        batch_size=settings.batch_size,
-        tasks_per_episode=settings.tasks_per_episode,
-        task_weights=list(settings.task_weights),
-        explanation_phrasing=settings.explanation_phrasing,
         seed=args.seed,
     )
     data.setup("fit")
