@@ -114,7 +114,7 @@ class TransitionDataModule(L.LightningDataModule):
                 self.spec,
                 where=item.source.repo_or_path,
                 levels=None if index == 0 else self.imaginary_levels,
-                successful_only=index > 0 and self.hparams.imaginary_successful_only,
+                successful_only=index > 0 and self.hparams["imaginary_successful_only"],
             )
             for index, item in enumerate(loaded)
         ]

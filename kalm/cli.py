@@ -49,7 +49,8 @@ commands:
 def command(name: str) -> Callable[[list[str]], int]:
     """The ``main`` of subcommand ``name``, imported only now (a command loads only what it uses)."""
     module, _, function = COMMANDS[name].partition(":")
-    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+    main: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+    return main
 
 
 def _configure_logging() -> None:

@@ -78,7 +78,7 @@ def finish_fit(trainer: Any, model: OfflineRLModule, datamodule: TransitionDataM
     from kalm.rl.policy import push_policy
 
     root = Path(trainer.log_dir or trainer.default_root_dir)
-    folder = Path(model.hparams.export_dir or root / "policy")
+    folder = Path(model.hparams.get("export_dir") or root / "policy")
     if trainer.is_global_zero:
         write_run_provenance(root, inputs=datamodule.inputs, steps=trainer.global_step)
         if not (folder / "policy.json").exists():  # OfflineRLModule.on_fit_end normally wrote it

@@ -7,7 +7,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 from typing_extensions import override
@@ -18,6 +18,9 @@ from kalm.grounding.contracts import grounding_data
 from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
 from kalm.hub.provenance import MODEL_PROVENANCE
 from kalm.hub.reference import Location, locate
+
+if TYPE_CHECKING:
+    from kalm.grounding.module import GroundingModule
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +187,9 @@ class PublishGroundedModel(L.Callback):
 
     @override
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        model = pl_module.full_model()  # every rank: gathering sharded weights is a collective
+        model = cast(
+            "GroundingModule", pl_module
+        ).full_model()  # every rank: gathering sharded weights is a collective
         if not trainer.is_global_zero:
             return
         data = grounding_data(getattr(trainer, "datamodule", None))
@@ -197,7 +202,7 @@ class PublishGroundedModel(L.Callback):
         self.published = push_grounded(
             model,
             self.repo_id,
-            env=pl_module.hparams.env,
+            env=str(pl_module.hparams["env"]),
             version=self.version,
             provenance={"source_datasets": sources, "metrics": metrics, "steps": trainer.global_step},
         )

@@ -11,10 +11,11 @@ backbone, which is reloaded from its reference. With ``init_from`` the model sta
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from typing_extensions import override
 
 from kalm.envs import NOVEL_LEVELS, get_suite
@@ -131,6 +132,11 @@ class GroundingModule(L.LightningModule):
         self.strict_loading = False  # LoRA checkpoints leave the frozen backbone out
         self._validations = 0
 
+    @property
+    def _hp(self) -> AttributeDict:
+        """The hyperparameters with attribute access (``save_hyperparameters`` keeps an ``AttributeDict``)."""
+        return cast(AttributeDict, self.hparams)
+
     @override
     def setup(self, stage: str) -> None:
         data = self._data()
@@ -187,7 +193,7 @@ class GroundingModule(L.LightningModule):
     @override
     def on_validation_epoch_end(self) -> None:
         self._validations += 1
-        every = self.hparams.metrics_every
+        every = self._hp.metrics_every
         if self.trainer.sanity_checking or not every or self._validations % every:
             return
         strategy = self.trainer.strategy  # rank 0 measures (greedy decoding), every rank logs the same values
@@ -202,25 +208,25 @@ class GroundingModule(L.LightningModule):
         data = self._data()
         was_training = self.model.training
         self.model.eval()
-        if data is not None and self.hparams.explain_episodes:
+        if data is not None and self._hp.explain_episodes:
             episodes = []
             for row in data.episodes(validation=True):
                 if row["success"]:  # a failed or exploring episode shows no goal to read back
                     episodes.append(row)
-                if len(episodes) == self.hparams.explain_episodes:
+                if len(episodes) == self._hp.explain_episodes:
                     break
             metrics.update(explanation_metrics(self.model, self.suite, episodes))
-        levels = self.hparams.match_levels or ["train", *NOVEL_LEVELS]
+        levels = self._hp.match_levels or ["train", *NOVEL_LEVELS]
         for level in levels:
             metrics.update(
-                action_agreement(self.model, self.suite, level, count=max(self.hparams.match_goals, 64))
+                action_agreement(self.model, self.suite, level, count=max(self._hp.match_goals, 64))
             )
             metrics[f"match_rate/{level}"] = match_rate(
                 self.model,
                 self.suite,
                 level,
-                count=self.hparams.match_goals,
-                horizon=self.hparams.match_horizon,
+                count=self._hp.match_goals,
+                horizon=self._hp.match_horizon,
             )
         self.model.train(was_training)
         return metrics
@@ -256,12 +262,12 @@ class GroundingModule(L.LightningModule):
         codec_ids = {id(p) for p in codec}
         backbone = [p for p in self.parameters() if p.requires_grad and id(p) not in codec_ids]
         groups = [
-            {"params": backbone, "lr": self.hparams.lr},
-            {"params": codec, "lr": self.hparams.codec_lr or self.hparams.lr},
+            {"params": backbone, "lr": self._hp.lr},
+            {"params": codec, "lr": self._hp.codec_lr or self._hp.lr},
         ]
-        optimizer = torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(groups, weight_decay=self._hp.weight_decay)
         total = self._total_steps()
-        scheduler = lr_schedule(optimizer, warmup=min(self.hparams.warmup_steps, total), total=total)
+        scheduler = lr_schedule(optimizer, warmup=min(self._hp.warmup_steps, total), total=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _total_steps(self) -> int:

@@ -286,11 +286,11 @@ def _prefetch_sentences(
     suite: EnvSuite, levels: Sequence[str], encoder: GoalEncoder, goals: Sequence[str] | None
 ) -> None:
     """Encode every sentence the environment may show in one batch (cached), not one reset at a time."""
-    levels = dict.fromkeys("rephrase" if level == UNSEEN_PHRASINGS else level for level in levels)
+    shown = dict.fromkeys("rephrase" if level == UNSEEN_PHRASINGS else level for level in levels)
     encoder.encode(
         [
             s
-            for level in levels
+            for level in shown
             for goal in suite.goals(level)
             if goals is None or goal.id in goals
             for s in goal.sentences

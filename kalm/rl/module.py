@@ -171,10 +171,10 @@ class OfflineRLModule(L.LightningModule):
         instead restarts every epoch and misses or repeats log rows when the epoch length is not a multiple.
         """
         trainer = self.trainer
-        if not trainer.log_every_n_steps:
+        every: int = trainer.log_every_n_steps  # type: ignore[attr-defined]  # public, set outside Trainer's class body
+        if not every:
             return False
-        items = trainer.fit_loop.epoch_loop.batch_progress.total.ready
-        return items % trainer.log_every_n_steps == 0 or trainer.should_stop
+        return trainer.fit_loop.epoch_loop.batch_progress.total.ready % every == 0 or trainer.should_stop
 
     @override
     def training_step(self, batch: TensorDictBase, batch_idx: int) -> torch.Tensor:

@@ -194,7 +194,7 @@ class _Recording(OfflineRLModule):
 
 @pytest.mark.parametrize("every", [1, 4, 5])
 def test_the_logging_cadence_is_lightnings_across_epochs_and_the_last_item(
-    clevr_real, embedding_cache, every
+    clevr_real, embedding_cache, every, tmp_path
 ):
     """Fails when Lightning changes the rule under ``OfflineRLModule._writes_logs`` (its private connector's)."""
     dm = TransitionDataModule(
@@ -204,11 +204,12 @@ def test_the_logging_cadence_is_lightnings_across_epochs_and_the_last_item(
         batches_per_step=2,
         embedding_cache=embedding_cache,
     )
-    module = _Recording(algorithm="bc", hidden=[16])
+    module = _Recording(algorithm="bc", hidden=[16], export_dir=str(tmp_path / "policy"))
     module.decisions = []
     fit = L.Trainer(
         max_steps=14,  # 7 items of 2 updates, over 3 epochs of 3 items
         log_every_n_steps=every,
+        default_root_dir=tmp_path,
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
