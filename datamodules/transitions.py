@@ -16,7 +16,7 @@ transitions: ``batch_size`` is per process, as in Lightning. The goal embedding 
 (reference §6.1).
 
 Example:
-    >>> dm = TransitionDataModule(real="outputs/clevr-real", batch_size=100)  # doctest: +SKIP
+    >>> dm = TransitionDataModule(real="runs/clevr-real", batch_size=100)  # doctest: +SKIP
     >>> dm.setup("fit"); next(iter(dm.train_dataloader()))["observation"].shape  # doctest: +SKIP
     torch.Size([100, 394])
 """

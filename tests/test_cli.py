@@ -63,14 +63,15 @@ def test_every_command_dispatches_to_a_main_and_unknown_ones_exit_2(capsys):
     assert "kalm: error: unknown command 'atari'; expected one of run, collect" in capsys.readouterr().err
 
 
-def test_imagine_levels_are_a_list_defaulting_to_the_novel_levels(tmp_path):
-    import inspect
+def test_kalm_imagine_takes_the_run_sections_settings_with_their_defaults():
+    """``kalm imagine``'s decoding options are ``ImagineSettings``' fields, as ``kalm run``'s ``imagine`` section."""
+    from kalm.commands.imagine import parser
+    from kalm.envs import NOVEL_LEVELS
+    from kalm.imagine.settings import DEFAULT_PER_GOAL, ImagineSettings
+    from kalm.pipeline.config import parse
 
-    from jsonargparse import ArgumentParser
-
-    from kalm.commands.imagine import imagine
-
-    parser = ArgumentParser()
-    parser.add_function_arguments(imagine)
-    assert parser.parse_args(["--model", "m", "--levels", "[easy, hard]"]).levels == ["easy", "hard"]
-    assert inspect.signature(imagine).parameters["levels"].default is None  # None: kalm.envs.NOVEL_LEVELS
+    defaults = parser().parse_args(["--model", "m"])
+    assert defaults.levels == list(NOVEL_LEVELS) and defaults.per_goal == DEFAULT_PER_GOAL and not defaults.greedy
+    assert parser().parse_args(["--model", "m", "--levels", "[easy, hard]"]).levels == ["easy", "hard"]
+    run = parse([]).imagine
+    assert {name: defaults[name] for name in vars(run)} == vars(ImagineSettings()) == vars(run)

@@ -46,12 +46,16 @@ def function_parser(function) -> ArgumentParser:
     ids=lambda path: f"{path.parent.name}/{path.name}",
 )
 def test_stage_function_configs_parse(path):
+    from kalm.commands import imagine
     from kalm.commands.collect import collect
     from kalm.commands.evaluate import evaluate
-    from kalm.commands.imagine import imagine
 
-    function = {"collect": collect, "imagine": imagine, "evaluate": evaluate}[path.parent.name]
-    parsed = function_parser(function).parse_args(["--config", str(path)])
+    parser = {
+        "collect": lambda: function_parser(collect),
+        "imagine": imagine.parser,
+        "evaluate": lambda: function_parser(evaluate),
+    }[path.parent.name]()
+    parsed = parser.parse_args(["--config", str(path)])
     assert parsed.env in {"clevr", "metaworld", "babyai"}  # every shipped config names its environment
 
 

@@ -121,7 +121,11 @@ def parse_command(argv: list[str]) -> None:
             from kalm.rl.module import OfflineRLModule
 
             _lightning_parse(LearnCLI, OfflineRLModule, TransitionDataModule, args[1:])
-    elif command in ("imagine", "collect", "evaluate"):
+    elif command == "imagine":
+        from kalm.commands.imagine import parser
+
+        parser().parse_args(underscore_flags(args))
+    elif command in ("collect", "evaluate"):
         module = importlib.import_module(f"kalm.commands.{command}")
         _function_parser(getattr(module, command)).parse_args(underscore_flags(args))
     elif command == "hub":
@@ -147,7 +151,7 @@ def test_a_renamed_flag_in_a_command_fails_the_check():  # the check above can f
     with pytest.raises(ConfigError, match="learn.trainer.max_steps"):
         parse_command(["run", "--learn.steps", "5"])
     with pytest.raises(Exception, match="no_such_option"):
-        parse_command(["imagine", "--model", "x", "--no_such_option", "1"])
+        parse_command(["collect", "--no_such_option", "1"])
 
 
 def _free_port() -> int:

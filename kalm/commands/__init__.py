@@ -48,3 +48,16 @@ def run_function(function: Any, argv: list[str], prog: str) -> int:
 
     CLI(function, args=underscore_flags(argv), as_positional=False, prog=prog)
     return 0
+
+
+def add_publishing_arguments(parser: Any, what: str) -> None:
+    """``--push_to``, ``--push_version`` and ``--hub_endpoint``: the same publishing flags on every Lightning stage."""
+    parser.add_argument(
+        "--push_to", type=str | None, default=None, help=f"Hub model repo to publish the {what} to"
+    )
+    parser.add_argument(
+        "--push_version", type=str | None, default=None, help="version tag (default: the next free)"
+    )
+    parser.add_argument(
+        "--hub_endpoint", type=str | None, default=None, help="Hub URL (default: kalm's resolution)"
+    )

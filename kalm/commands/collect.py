@@ -9,7 +9,7 @@ from kalm.commands import print_summary, run_function
 
 def collect(
     env: str = "clevr",
-    episodes: int = 1000,
+    episodes: int = 2000,
     out: Path | None = None,
     seed: int = 0,
     noise: float = 0.1,
@@ -21,7 +21,7 @@ def collect(
     Args:
         env: registered environment name (see ``kalm envs``).
         episodes: number of rollout-goal pairs to collect.
-        out: folder to write the dataset to (parquet shards + meta/info.json; default outputs/<env>-real);
+        out: folder to write the dataset to (parquet shards + meta/info.json; default runs/<env>-real);
             replaced if it exists.
         seed: base seed; episode i is reproducible from (seed, i).
         noise: behaviour-policy noise, environment-specific: CLEVR-Robot, the probability of a random action
@@ -43,7 +43,7 @@ def collect(
         "noise": noise,
         "random_fraction": random_fraction,
     }
-    out = out or Path("outputs") / f"{suite.name}-real"
+    out = out or Path("runs") / f"{suite.name}-real"
     folder = write_rollouts(result.dataset, out, env=suite.name, spec=suite.spec, provenance=provenance)
     print_summary(f"{suite.name} real rollouts -> {folder}", result.summary, result.seconds)
 

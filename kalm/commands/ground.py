@@ -7,15 +7,34 @@ from typing import Any
 from lightning.pytorch.cli import LightningCLI
 
 from datamodules.rollout_goal import RolloutGoalDataModule
+from kalm.commands import add_publishing_arguments
 from kalm.grounding.module import GroundingModule
 
 
 class GroundingCLI(LightningCLI):
-    """Links the datamodule's tokenizer and environment to the model's backbone and environment."""
+    """Links the datamodule's tokenizer and environment to the model's backbone and environment, and takes the
+    publishing flags of ``kalm learn``: ``--push_to REPO`` publishes the grounded model after ``fit``
+    (``kalm.grounding.hub.PublishGroundedModel``) as ``--push_version`` (default: the next free version) on
+    ``--hub_endpoint`` (default: kalm's endpoint resolution, a local server)."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:  # a jsonargparse LightningArgumentParser
         parser.link_arguments("model.backbone", "data.backbone")
         parser.link_arguments("model.env", "data.env")
+        add_publishing_arguments(parser, "grounded model")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("hub_endpoint"):
+            from kalm.hub.endpoint import ensure_endpoint
+
+            ensure_endpoint(config["hub_endpoint"])
+
+    def before_fit(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("push_to"):
+            from kalm.grounding.hub import PublishGroundedModel
+
+            self.trainer.callbacks.append(PublishGroundedModel(config["push_to"], config.get("push_version")))
 
 
 def ground_cli(argv: list[str]) -> GroundingCLI:

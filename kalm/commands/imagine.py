@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalm.commands import print_summary, run_function
+from kalm.commands import print_summary, underscore_flags
 from kalm.errors import ConfigError
+from kalm.imagine.settings import ImagineSettings
 
 if TYPE_CHECKING:
+    from jsonargparse import ArgumentParser
+
     from kalm.envs.base import EnvSuite
     from kalm.grounding.model import GroundedLM
 
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
 class TrainerOptions:
     """Where generation runs: Lightning ``Trainer`` placement options (scale out with devices/nodes)."""
 
-    accelerator: str = "cpu"
+    accelerator: str = "auto"
     devices: int = 1
     strategy: str = "auto"
     num_nodes: int = 1
@@ -26,18 +29,11 @@ class TrainerOptions:
 
 def imagine(
     model: str,
+    settings: ImagineSettings,
     env: str = "clevr",
-    levels: list[str] | None = None,
-    per_goal: int | dict[str, int] = 4,
     org: str = "kalm",
     seed: int = 0,
-    batch_size: int = 64,
-    greedy: bool = True,
-    temperature: float | dict[str, float] = 1.0,
-    horizon: int | None = None,
-    keep_implausible: bool = False,
-    project_states: bool | None = None,
-    work_dir: Path = Path("outputs/imagine"),
+    work_dir: Path = Path("runs/imagine"),
     publish: bool = True,
     trainer: TrainerOptions = TrainerOptions(),  # noqa: B008 (jsonargparse reads the default's fields)
     progress: bool = True,
@@ -46,43 +42,25 @@ def imagine(
 
     Args:
         model: grounded model: Hub repo ``REPO[@REV]`` or a local folder.
+        settings: what to decode (``ImagineSettings``; its fields are ``kalm imagine``'s top-level options, as in
+            ``kalm run``'s ``imagine`` section: ``--levels``, ``--per_goal``, ``--greedy``, ``--temperature``, ...).
         env: registered environment name.
-        levels: goal levels to imagine for (default: the novel ones, ``[rephrase, easy, hard]``).
-        per_goal: rollouts per goal: one number, or one per level (``--per_goal '{easy: 64, hard: 4}'``).
         org: namespace of the published dataset repo ``<org>/kalm-<env>-imaginary-<model name>``.
         seed: seed of initial states and sampling.
-        batch_size: rollouts decoded together.
-        greedy: argmax actions; false samples with ``temperature``.
-        temperature: sampling temperature: one value, or one per level (``--temperature '{rephrase: 0.7, hard: 1.0}'``).
-        horizon: maximum rollout length (default: the environment's).
-        keep_implausible: keep rollouts that fail the plausibility checks.
-        project_states: put decoded states back on what the environment guarantees instead of dropping the
-            rollouts that leave it (default: the environment's choice; CLEVR drops, Meta-World and BabyAI repair).
         work_dir: folder of resumable runs (one subfolder per model commit and settings).
         publish: publish the result as a new dataset version.
         trainer: Trainer placement (``--trainer.devices N`` shards batches across ranks).
         progress: show a progress bar.
     """
     from kalm.data import summarize
-    from kalm.envs import NOVEL_LEVELS, get_suite
+    from kalm.envs import get_suite
     from kalm.grounding.hub import load_grounded
-    from kalm.imagine.settings import ImagineSettings
     from kalm.imagine.stage import imaginary_repo_id, run_dir
     from kalm.imagine.stage import imagine as run_imagination
 
     suite = get_suite(env)
     loaded = load_grounded(model)
     check_model_fits(loaded.model, suite)
-    settings = ImagineSettings(
-        levels=list(levels or NOVEL_LEVELS),
-        per_goal=per_goal,
-        batch_size=batch_size,
-        greedy=greedy,
-        temperature=temperature,
-        horizon=horizon,
-        keep_implausible=keep_implausible,
-        project_states=project_states,
-    )
     result = run_imagination(
         loaded.model.eval(),
         suite,
@@ -130,6 +108,23 @@ def check_model_fits(model: GroundedLM, suite: EnvSuite) -> None:
         )
 
 
+def parser() -> ArgumentParser:
+    """``kalm imagine``'s parser: :func:`imagine`'s arguments with ``settings``' fields at the top level."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(
+        prog="kalm imagine", parser_mode="omegaconf", description=(imagine.__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_function_arguments(imagine, skip={"settings"})
+    parser.add_class_arguments(ImagineSettings)  # the same options and defaults as kalm run's imagine section
+    return parser
+
+
 def main(argv: list[str]) -> int:
     """Run ``kalm imagine --model REPO[@REV] [--config FILE] [options]``."""
-    return run_function(imagine, argv, "kalm imagine")
+    values = parser().parse_args(underscore_flags(argv)).as_dict()
+    values.pop("config", None)
+    settings = ImagineSettings(**{field.name: values.pop(field.name) for field in fields(ImagineSettings)})
+    imagine(settings=settings, **values | {"trainer": TrainerOptions(**values["trainer"])})
+    return 0

@@ -13,7 +13,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningCLI
 
 from datamodules.transitions import TransitionDataModule
-from kalm.commands import user_error
+from kalm.commands import add_publishing_arguments, user_error
 from kalm.errors import KalmError
 from kalm.rl.module import OfflineRLModule
 
@@ -24,14 +24,7 @@ class LearnCLI(LightningCLI):
     policy_folder: Path
 
     def add_arguments_to_parser(self, parser: Any) -> None:  # a jsonargparse LightningArgumentParser
-        parser.add_argument(
-            "--push_to",
-            type=str | None,
-            default=None,
-            help="Hub model repo id to publish the trained policy to (versioned)",
-        )
-        parser.add_argument("--push_version", type=str | None, default=None, help="version tag, e.g. v1.0")
-        parser.add_argument("--hub_endpoint", type=str | None, default=None, help="Hub URL (default: local)")
+        add_publishing_arguments(parser, "trained policy")
 
     def after_fit(self) -> None:
         self.policy_folder = finish_fit(

@@ -177,7 +177,7 @@ class PublishGroundedModel(L.Callback):
     """At the end of ``fit``, push the grounded LM to the hub as a new version of ``repo_id``.
 
     Args:
-        repo_id: the model repo, e.g. ``kalm/kalm-clevr-grounded-smollm2-135m``.
+        repo_id: the model repo, e.g. ``kalm/kalm-clevr-grounded-smollm2-135m-8l``.
         version: the tag to create (default: the next free ``vMAJOR.MINOR``).
     """
 

@@ -144,10 +144,10 @@ class TrainerConfig:
 class CollectConfig:
     """Real data: ``kalm collect``'s arguments, or ``pull`` a published dataset (``REPO[@REV]``) instead."""
 
+    episodes: int
+    noise: float
+    random_fraction: float
     pull: str | None = None
-    episodes: int = 2000
-    noise: float = 0.1
-    random_fraction: float = 0.1
 
 
 @dataclass
@@ -212,6 +212,7 @@ class RunConfig:
         trainer: device placement of the Lightning stages.
     """
 
+    collect: CollectConfig
     ground: GroundConfig
     learn: LearnConfig
     name: str = "default"
@@ -221,7 +222,6 @@ class RunConfig:
     out: str = "runs"
     hub_endpoint: str | None = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    collect: CollectConfig = field(default_factory=CollectConfig)
     imagine: ImagineSettings = field(default_factory=ImagineSettings)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
@@ -236,6 +236,7 @@ def run_parser() -> ArgumentParser:
 
     from datamodules.rollout_goal import RolloutGoalDataModule
     from datamodules.transitions import TransitionDataModule
+    from kalm.commands.collect import collect
     from kalm.grounding.module import GroundingModule
     from kalm.rl.module import OfflineRLModule
 
@@ -249,7 +250,13 @@ def run_parser() -> ArgumentParser:
         RunConfig, skip={"ground", "learn", "trainer", "collect", "imagine", "evaluate"}
     )
     parser.add_class_arguments(TrainerConfig, "trainer")
-    parser.add_class_arguments(CollectConfig, "collect")
+    parser.add_function_arguments(collect, "collect", skip={"env", "out", "seed", "progress"})
+    parser.add_argument(
+        "--collect.pull",
+        type=str | None,
+        default=None,
+        help="REPO[@REV]: use this real dataset instead of collecting one",
+    )
     for stage, module, data in (
         ("ground", GroundingModule, RolloutGoalDataModule),
         ("learn", OfflineRLModule, TransitionDataModule),

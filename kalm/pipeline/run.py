@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
-import platform
 import warnings
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,20 +27,6 @@ if TYPE_CHECKING:
     from kalm.distributed import Ranks
 
 log = logging.getLogger(__name__)
-_PACKAGES = (
-    "kalm",
-    "torch",
-    "lightning",
-    "transformers",
-    "peft",
-    "torchrl",
-    "tensordict",
-    "datasets",
-    "huggingface-hub",
-    "mujoco",
-    "metaworld",
-    "gymnasium",
-)
 
 
 _THIRD_PARTY_NOISE = (  # warnings about the libraries' own internals, nothing a user of kalm can act on
@@ -146,23 +129,10 @@ def _run(config: RunConfig, folder: Path, ranks: Ranks) -> None:
 def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:
     from omegaconf import OmegaConf
 
-    (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
-    versions = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    from kalm.hub.provenance import kalm_provenance
+    from kalm.hub.provenance import write_run_provenance
 
-    provenance = {
-        "hub_endpoint": endpoint,
-        "python": platform.python_version(),
-        "packages": versions,
-        **kalm_provenance(),
-        "config": dataclasses.asdict(config),
-    }
-    (folder / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
+    write_run_provenance(folder, hub_endpoint=endpoint, config=dataclasses.asdict(config))
 
 
 class _NoBanners(logging.Filter):

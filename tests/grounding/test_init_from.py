@@ -223,24 +223,20 @@ def test_kalm_ground_fit_continues_a_hub_model_and_publishes_the_child(hub, pare
     from kalm.grounding.hub import load_grounded
 
     first = push_grounded(parent, "fit/kalm-clevr-grounded-tiny", env="clevr")
-    publish = [
-        {
-            "class_path": "kalm.grounding.hub.PublishGroundedModel",
-            "init_args": {"repo_id": "fit/kalm-clevr-grounded-tiny-from-clevr"},
-        }
-    ]
     assert (
         ground_fit(
             clevr_real,
             tmp_path,
             "--model.init_from",
             "fit/kalm-clevr-grounded-tiny@v1.0",
-            "--trainer.callbacks",
-            json.dumps(publish),
+            "--push_to",  # kalm learn fit's publishing flags
+            "fit/kalm-clevr-grounded-tiny-from-clevr",
+            "--push_version",
+            "v2.1",
         )
         == 0
     )
-    child = load_grounded("fit/kalm-clevr-grounded-tiny-from-clevr")
+    child = load_grounded("fit/kalm-clevr-grounded-tiny-from-clevr@v2.1")
     config = child.model.config
     assert config.finetune == "lora" and config.num_layers == 1  # the parent's, though the preset says full
     assert config.lineage == [

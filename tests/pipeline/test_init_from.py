@@ -81,4 +81,4 @@ def test_ground_pull_and_init_from_exclude_each_other(clevr, tmp_path):
 def test_a_child_repo_is_named_after_the_parent_environment():
     assert parent_name("kalm/kalm-clevr-grounded-smollm2-135m-8l@v1.0") == "clevr"
     assert parent_name("kalm/kalm-babyai-grounded-smollm2-135m-8l-from-clevr") == "babyai"
-    assert parent_name("outputs/my-model/") == "my-model"
+    assert parent_name("runs/my-model/") == "my-model"

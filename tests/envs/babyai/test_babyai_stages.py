@@ -200,4 +200,4 @@ def test_babyai_presets_name_the_model_their_ground_preset_publishes():
     imagine = yaml.safe_load((CONFIGS / "imagine/babyai.yaml").read_text())
     ground = yaml.safe_load((CONFIGS / "ground/babyai.yaml").read_text())
     assert imagine["env"] == ground["model"]["env"] == "babyai"
-    assert imagine["model"] == ground["trainer"]["callbacks"][0]["init_args"]["repo_id"]
+    assert imagine["model"] == ground["push_to"]
