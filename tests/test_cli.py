@@ -71,7 +71,11 @@ def test_kalm_imagine_takes_the_run_sections_settings_with_their_defaults():
     from kalm.pipeline.config import parse
 
     defaults = parser().parse_args(["--model", "m"])
-    assert defaults.levels == list(NOVEL_LEVELS) and defaults.per_goal == DEFAULT_PER_GOAL and not defaults.greedy
+    assert (
+        defaults.levels == list(NOVEL_LEVELS)
+        and defaults.per_goal == DEFAULT_PER_GOAL
+        and not defaults.greedy
+    )
     assert parser().parse_args(["--model", "m", "--levels", "[easy, hard]"]).levels == ["easy", "hard"]
     run = parse([]).imagine
     assert {name: defaults[name] for name in vars(run)} == vars(ImagineSettings()) == vars(run)

@@ -126,6 +126,8 @@ def run_shard(model, suite, work_dir, rank, world):
 
 
 def test_sharded_equals_unsharded(model, clevr, tmp_path):
+    """The plan's shards merge to the one-process dataset (the ``Trainer.predict`` path that runs them on two
+    processes: ``tests/pipeline/test_run_distributed.py``)."""
     count = run_shard(model, clevr, tmp_path / "one", 0, 1)
     for rank in (1, 0):
         run_shard(model, clevr, tmp_path / "two", rank, 2)
