@@ -31,12 +31,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from kalm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("KALM_CACHE", Path.home() / ".cache" / "kalm"))
 
 
-def load_backbone(name: str, *, revision: str | None = None, num_layers: int | None = None) -> nn.Module:
+def load_backbone(
+    name: str, *, revision: str | None = None, num_layers: int | None = None
+) -> PreTrainedModel:
     """Load a causal LM by packaged name, Hub id or local folder, keeping only the first ``num_layers``."""
     if name == TINY_LLAMA:
         model = _tiny_llama()
@@ -122,7 +127,7 @@ def write_backbone_terms(name: str, folder: Path) -> None:
     )
 
 
-def truncate_layers(model: nn.Module, num_layers: int) -> None:
+def truncate_layers(model: PreTrainedModel, num_layers: int) -> None:
     """Keep the first ``num_layers`` transformer blocks of ``model`` (in place).
 
     ``layer_types`` (sliding-window vs global attention, as Gemma 3 has) is cut to match: masks and the KV
@@ -138,7 +143,7 @@ def truncate_layers(model: nn.Module, num_layers: int) -> None:
         config.layer_types = config.layer_types[:num_layers]
 
 
-def _tiny_llama() -> nn.Module:
+def _tiny_llama() -> PreTrainedModel:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = load_tokenizer(TINY_LLAMA)

@@ -33,6 +33,13 @@ class RolloutCodec(nn.Module):
         residual_states: the state head predicts the change from a reference state (see the module docstring).
     """
 
+    # Buffers (registered in __init__; declared here so type checkers see Tensors, not ``Tensor | Module``).
+    embed_scale: Tensor
+    state_mean: Tensor
+    state_std: Tensor
+    action_mean: Tensor
+    action_std: Tensor
+
     def __init__(
         self,
         *,

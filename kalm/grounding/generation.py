@@ -151,11 +151,12 @@ def generate_rollouts(
         if isinstance(temperature, Sequence)
         else None
     )
+    uniform = 1.0 if isinstance(temperature, Sequence) else temperature  # used only when not per goal
     every = stop_every or (1 if device.type == "cpu" else ACCELERATOR_STOP_EVERY)
     judged = 0  # states judged so far (per rollout still going)
     steps = horizon
     for step in range(horizon):
-        scale = temperature if temperatures is None else temperatures[rows, None]
+        scale = uniform if temperatures is None else temperatures[rows, None]
         action = pick_action(codec, codec.action_head(decoder.last), greedy, scale, generator)
         if actions is None:
             actions = action.new_zeros((size, horizon, *action.shape[1:]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -22,6 +22,10 @@ from kalm.grounding.backbones import load_backbone, load_tokenizer, write_backbo
 from kalm.grounding.batch import GroundingBatch, collate
 from kalm.grounding.codec import RolloutCodec
 from kalm.grounding.prompts import EncodedExample, PromptEncoder
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 CONFIG_FILE = "kalm_grounding.json"
 CODEC_FILE = "codec.safetensors"
@@ -88,7 +92,11 @@ class GroundedLM(nn.Module):
     """A causal LM grounded in an environment's rollouts (see the module docstring)."""
 
     def __init__(
-        self, config: GroundingConfig, *, backbone: nn.Module | None = None, tokenizer: Any = None
+        self,
+        config: GroundingConfig,
+        *,
+        backbone: PreTrainedModel | None = None,
+        tokenizer: Any = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -101,13 +109,15 @@ class GroundedLM(nn.Module):
             else load_backbone(config.backbone, revision=config.revision, num_layers=config.num_layers)
         )
         self.codec = build_codec(config, backbone)
-        self.backbone = _with_finetuning(backbone, config)
+        self.backbone: PreTrainedModel | PeftModel = _with_finetuning(backbone, config)
         self.prompts = PromptEncoder(self.tokenizer)
 
     # -- building blocks -------------------------------------------------------------------------
     @property
     def decoder(self) -> nn.Module:
-        base = self.backbone.get_base_model() if hasattr(self.backbone, "peft_config") else self.backbone
+        base = self.backbone
+        if hasattr(base, "peft_config"):  # a PeftModel (peft is imported only for LoRA: no isinstance)
+            base = cast("PreTrainedModel", cast("PeftModel", base).get_base_model())
         return base.get_decoder()
 
     @property
@@ -246,7 +256,7 @@ class GroundedLM(nn.Module):
         return model.eval()
 
 
-def build_codec(config: GroundingConfig, backbone: nn.Module) -> RolloutCodec:
+def build_codec(config: GroundingConfig, backbone: PreTrainedModel | PeftModel) -> RolloutCodec:
     """A freshly initialised codec for ``config``'s rollout shapes, sized and scaled for ``backbone``."""
     token_rms = token_embedding_rms(backbone)
     return RolloutCodec(
@@ -261,11 +271,11 @@ def build_codec(config: GroundingConfig, backbone: nn.Module) -> RolloutCodec:
 
 
 @torch.no_grad()
-def token_embedding_rms(backbone: nn.Module, *, chunk: int = 16384) -> float:
+def token_embedding_rms(backbone: PreTrainedModel | PeftModel, *, chunk: int = 16384) -> float:
     """RMS vector norm of the token embeddings as they enter the decoder: the embedding module's output over the
     whole vocabulary, so a backbone that scales its embeddings (Gemma: by sqrt(hidden)) is measured scaled."""
     embeddings = backbone.get_input_embeddings()
-    vocab = embeddings.weight.shape[0]
+    vocab = embeddings.get_parameter("weight").shape[0]
     total = sum(
         float(embeddings(torch.arange(start, min(start + chunk, vocab))).pow(2).sum())
         for start in range(0, vocab, chunk)
@@ -273,7 +283,7 @@ def token_embedding_rms(backbone: nn.Module, *, chunk: int = 16384) -> float:
     return (total / vocab) ** 0.5
 
 
-def _with_finetuning(backbone: nn.Module, config: GroundingConfig) -> nn.Module:
+def _with_finetuning(backbone: PreTrainedModel, config: GroundingConfig) -> PreTrainedModel | PeftModel:
     if config.finetune == "full":
         return backbone
     from peft import LoraConfig, get_peft_model
