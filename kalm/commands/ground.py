@@ -34,7 +34,8 @@ class GroundingCLI(LightningCLI):
         if config.get("push_to"):
             from kalm.grounding.hub import PublishGroundedModel
 
-            self.trainer.callbacks.append(PublishGroundedModel(config["push_to"], config.get("push_version")))
+            publish = PublishGroundedModel(config["push_to"], config.get("push_version"))
+            self.trainer.callbacks.append(publish)  # type: ignore[attr-defined]  # set in Trainer.__init__, untyped
 
 
 def ground_cli(argv: list[str]) -> GroundingCLI:

@@ -87,7 +87,7 @@ RUN_DEFAULTS = {
 """The only places where ``kalm run``'s defaults differ from its stages' classes: the CPU default's layer budget, its
 measured data mix, and the Lightning stages' schedules (``lightning.Trainer`` has no defaults for them)."""
 
-_MOVED = {
+_MOVED: dict[str, dict[str, tuple[str, ...]]] = {
     "ground": {
         "model": (
             "backbone",

@@ -185,7 +185,8 @@ def evaluate_policies(
             results[name] = pool(runs)
             per_seed[name] = {level: [result[level].rate for result in runs] for level in levels}
         report.results["baseline"] = results.pop("baseline")
-        report.results["kalm"] = results.pop("kalm", None) or {
+        pooled = results.pop("kalm", None)  # per level: each level's own policy plays it
+        report.results["kalm"] = pooled or {
             level: results[f"kalm/{_trained_for(level)}"][level] for level in columns
         }
         report.results.update(results)  # per level: each level's own policy as a row of its own too
