@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -127,8 +127,10 @@ class EnvSuite(ABC):
     def _uniform_random(self, rng: np.random.Generator) -> Policy:
         space = self._action_space
         if self.spec.discrete:
-            return lambda observation, goal_id: int(rng.integers(space.n))
-        low, high = space.low, space.high
+            count = cast(gym.spaces.Discrete, space).n
+            return lambda observation, goal_id: int(rng.integers(count))
+        box = cast(gym.spaces.Box, space)
+        low, high = box.low, box.high
         return lambda observation, goal_id: rng.uniform(low, high).astype(np.float32)
 
     def evaluation_options(self, level: str) -> dict[str, Any]:

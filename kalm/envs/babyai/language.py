@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kalm.envs.babyai.missions import GoTo, Mission, Obj, Open, PickUp, PutNext, Sequence
 
-TRAIN_PATTERNS: dict[type, tuple[str, ...]] = {
+TRAIN_PATTERNS: dict[type[Mission], tuple[str, ...]] = {
     GoTo: (
         "go to the {o}",
         "walk to the {o}",
@@ -53,7 +53,7 @@ TRAIN_PATTERNS: dict[type, tuple[str, ...]] = {
     ),
 }
 
-REPHRASE_PATTERNS: dict[type, tuple[str, ...]] = {
+REPHRASE_PATTERNS: dict[type[Mission], tuple[str, ...]] = {
     GoTo: (
         "Could you please make your way over to the {s}?",
         "I'd like you to stand facing the {o}",

@@ -149,22 +149,23 @@ def _parse(goal_id: str) -> Spec:
 def _mission(text: str) -> Mission:
     verb, *words = text.split("-")
     if verb == "putnext" and len(words) == 4:
-        move, fixed = _obj(*words[:2], PICKABLE), _obj(*words[2:], PICKABLE)
+        move, fixed = _obj(words[:2], PICKABLE), _obj(words[2:], PICKABLE)
         if move == fixed:
             raise ValueError(text)
         return PutNext(move, fixed)
     if len(words) != 2:
         raise ValueError(text)
     if verb == "goto":
-        return GoTo(_obj(*words, TYPES))
+        return GoTo(_obj(words, TYPES))
     if verb == "pickup":
-        return PickUp(_obj(*words, PICKABLE))
+        return PickUp(_obj(words, PICKABLE))
     if verb == "open":
-        return Open(_obj(*words, ("door",)))
+        return Open(_obj(words, ("door",)))
     raise ValueError(text)
 
 
-def _obj(colour: str, type_: str, types: tuple[str, ...]) -> Obj:
+def _obj(words: list[str], types: tuple[str, ...]) -> Obj:
+    colour, type_ = words  # the callers checked the count
     if colour not in COLOURS or type_ not in types:
         raise ValueError(f"{colour}-{type_}")
     return Obj(colour, type_)

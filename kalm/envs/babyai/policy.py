@@ -54,7 +54,13 @@ class BotPolicy:
     def __call__(self, observation: np.ndarray, goal_id: str) -> int:
         observation = np.asarray(observation, dtype=np.float32)
         taken = self._last
-        if self._bot is None or goal_id != self._goal or not np.array_equal(observation, self._expected):
+        expected = self._expected
+        if (
+            self._bot is None
+            or goal_id != self._goal
+            or expected is None
+            or not np.array_equal(observation, expected)
+        ):
             self._start(observation, goal_id)
             taken = None
         action = self._suggest(taken)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -162,13 +162,17 @@ class BabyAILevel(RoomGridLevel):
 
     def reset(self, **kwargs: Any) -> Any:
         result = super().reset(**kwargs)
-        carried = self._layout.carried if self._layout else None
-        if carried is not None:  # in the hands: the verifier must know it, then it leaves the grid
-            item = self.slots[self._layout.objects.index(carried)]
-            self.grid.set(*self.agent_pos, item)
+        layout = self._layout
+        if layout is not None and layout.carried is not None:
+            # in the hands: the verifier must know it, then it leaves the grid
+            item = self.slots[layout.objects.index(layout.carried)]
+            x, y = self.agent_pos
+            self.grid.set(x, y, item)
             self.instrs.reset_verifier(self)
-            self.grid.set(*self.agent_pos, None)
-            self.carrying, item.cur_pos = item, np.array([-1, -1])
+            self.grid.set(x, y, None)
+            # minigrid's own pickup does the same; its attributes are declared None / tuple-or-None
+            self.carrying = item  # type: ignore[assignment]
+            item.cur_pos = np.array([-1, -1])  # type: ignore[assignment]
         return result
 
     def observe(self) -> np.ndarray:
@@ -178,15 +182,12 @@ class BabyAILevel(RoomGridLevel):
         things = []
         for thing, item in zip(self._layout.things, self.slots, strict=True):
             if thing.obj.type == "door":
-                things.append(replace(thing, state=int(item.is_open)))
+                things.append(replace(thing, state=int(cast(Door, item).is_open)))
             elif item is self.carrying:
                 things.append(replace(thing, x=x, y=y, state=1))
             else:
-                things.append(
-                    replace(
-                        thing, x=int(item.cur_pos[0]) - _OFFSET, y=int(item.cur_pos[1]) - _OFFSET, state=0
-                    )
-                )
+                column, row = cast("tuple[int, int]", item.cur_pos)  # on the grid: placed
+                things.append(replace(thing, x=int(column) - _OFFSET, y=int(row) - _OFFSET, state=0))
         return encode(
             Layout((x, y, int(self.agent_dir)), tuple(things[:NUM_OBJECTS]), tuple(things[NUM_OBJECTS:]))
         )

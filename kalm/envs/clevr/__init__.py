@@ -144,7 +144,9 @@ class ClevrSuite(EnvSuite):
         if env is None:
             env = self._renderers[size] = ClevrRobotEnv(render_mode="rgb_array", render_size=size)
         env.physics.set_positions(np.asarray(observation, dtype=np.float64).reshape(NUM_BALLS, 2))
-        return env.render()
+        frame = env.render()
+        assert frame is not None  # render_mode="rgb_array" always renders
+        return frame
 
     @property
     def _renderers(self) -> dict[int, ClevrRobotEnv]:

@@ -78,9 +78,10 @@ def witness(spec: AllOf | LineUp | Gather) -> np.ndarray | None:
         arrangement = np.zeros((NUM_BALLS, 2))
         arrangement[others] = 0.15 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     else:
-        arrangement = _place_relations(spec.relations)
-        if arrangement is None:
+        placed = _place_relations(spec.relations)
+        if placed is None:
             return None
+        arrangement = placed
     observation = arrangement.reshape(-1)
     if not judges.success(spec, observation[None], observation)[0]:
         return None

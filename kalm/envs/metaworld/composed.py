@@ -85,6 +85,7 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
         self._latch = self.model.equality("door_latch").id
         self._unlock_target_local = np.zeros(3)
         doors = self._random_reset_space
+        assert doors is not None  # door-unlock's __init__ set it (metaworld declares it optional)
         self.goal_space = Box(doors.low + OPEN_OFFSET, doors.high + OPEN_OFFSET, dtype=np.float64)
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
@@ -135,7 +136,10 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
         self.data.eq_active[self._latch] = 1
         return self._get_obs()
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    # metaworld's SawyerXYZEnv.step already departs from gymnasium's MujocoEnv.step annotation (reward SupportsFloat)
+    def step(  # type: ignore[override]
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         door_closed = abs(self.data.qpos[self._door_qpos]) < LATCH_ANGLE
         self.data.eq_active[self._latch] = int(door_closed and not self._unlocked())
         return super().step(action)
@@ -143,6 +147,7 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
     def evaluate_state(self, obs: np.ndarray, action: np.ndarray) -> tuple[float, dict[str, Any]]:
         """Success when the lock is open (door-unlock's test, in the door's frame) and the door is open."""
         unlocked = self._unlocked()
+        assert self._target_pos is not None  # set by reset_model (as metaworld's own checks assume)
         opened = abs(self.data.geom("handle").xpos[0] - self._target_pos[0]) <= OPEN_SUCCESS
         success = unlocked and opened
         info = {

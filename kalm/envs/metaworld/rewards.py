@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from metaworld.utils.reward_utils import tolerance
+from metaworld.utils.reward_utils import SIGMOID_TYPE, tolerance
 
 from kalm.envs.metaworld import entities as E
 from kalm.envs.metaworld import judges
@@ -36,7 +36,7 @@ def _near(
     point: np.ndarray,
     point0: np.ndarray,
     radius: float,
-    sigmoid: str = "long_tail",
+    sigmoid: SIGMOID_TYPE = "long_tail",
     margin_offset: float = 0.0,
 ) -> np.ndarray:
     """Tolerance of the finger centre's distance to ``point``, with the margin of the first state."""
@@ -51,7 +51,7 @@ def _in_place(
     goal0: np.ndarray,
     radius: float,
     scale: np.ndarray | float = 1.0,
-    sigmoid: str = "long_tail",
+    sigmoid: SIGMOID_TYPE = "long_tail",
     margin_offset: float = 0.0,
 ) -> np.ndarray:
     """Tolerance of ``point``'s (scaled) distance to ``goal``, with the margin of the first state."""
@@ -225,7 +225,7 @@ def _door_close(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
     return 3.0 * hand_in_place + 6.0 * in_place
 
 
-def _window(sigmoid: str) -> Potential:
+def _window(sigmoid: SIGMOID_TYPE) -> Potential:
     def potential(obs: np.ndarray, init: np.ndarray) -> np.ndarray:
         point, point0 = E.position(obs, "window"), E.position(init, "window")
         reach = _near(obs, init, point, point0, 0.02, sigmoid, margin_offset=0.02)

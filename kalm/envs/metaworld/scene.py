@@ -27,6 +27,9 @@ _OBJECT_START = 4
 class TaskScene:
     """The Meta-World environment of one task, seen through the 91-d observation."""
 
+    placed_bodies: np.ndarray
+    """The bodies Meta-World places at reset: set on first use by ``placement._placed_bodies``."""
+
     def __init__(self, task: Task) -> None:
         self.task = task
         self.env = _build(task.env)
