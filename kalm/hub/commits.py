@@ -17,7 +17,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from kalm.errors import HubError
 from kalm.hub.errors import http_status, hub_errors
-from kalm.hub.versions import free_version
+from kalm.hub.versions import commit_sha, free_version
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
@@ -100,7 +100,7 @@ def commit_and_tag(
     for attempt in range(MAX_ATTEMPTS):
         chosen = free_version(api, repo_id, repo_type, version, bump)
         with hub_errors(repo_id, branch, endpoint, "reading the branch"):
-            head = api.repo_info(repo_id, revision=branch, repo_type=repo_type).sha
+            head = commit_sha(api, repo_id, branch, repo_type)
             existing = api.list_repo_files(repo_id, revision=head, repo_type=repo_type)
         additions, doomed = build(chosen, existing)
         added = {op.path_in_repo for op in additions}

@@ -120,13 +120,15 @@ def _dataset_inputs(
     spec: RolloutSpec | None,
     provenance: dict[str, Any] | None,
 ) -> tuple[datasets.Dataset, str, RolloutSpec, dict[str, Any]]:
-    dataset = data  # type: ignore[assignment]
+    dataset: datasets.Dataset
     if isinstance(data, (str, Path)):
         info = read_info(data)
         dataset = read_rollouts(data)
         env = env or info["env"]
         spec = spec or RolloutSpec.from_dict(info["rollout_spec"])
         provenance = {**info.get("provenance", {}), **(provenance or {})}
+    else:
+        dataset = data
     if env is None or spec is None:
         raise DatasetSchemaError(
             "publishing a Dataset needs env= and spec= (the RolloutSpec of its environment)"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,7 +124,9 @@ def use_cache_home(folder: str | Path) -> None:
     )
 
 
-def _set_imported(module_name: str, values: dict[str, Any], allowed: dict[str, tuple[str, ...]]) -> None:
+def _set_imported(
+    module_name: str, values: Mapping[str, Any], allowed: Mapping[str, tuple[str, ...]]
+) -> None:
     """Set ``values`` on ``module_name`` if it is imported: only attributes that the table names and that exist."""
     module = sys.modules.get(module_name)
     if module is None:

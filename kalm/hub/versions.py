@@ -12,7 +12,15 @@ from kalm.hub.naming import check_version, is_version, next_version, version_key
 def resolve_commit(api: HfApi, repo_id: str, revision: str | None, repo_type: str) -> str:
     """The commit sha a tag, branch or sha points to."""
     with hub_errors(repo_id, revision, api.endpoint, "resolving the revision"):
-        return api.repo_info(repo_id, revision=revision, repo_type=repo_type).sha
+        return commit_sha(api, repo_id, revision, repo_type)
+
+
+def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str) -> str:
+    """``repo_info``'s commit sha at ``revision`` (huggingface_hub types it optional; a Hub always sends one)."""
+    sha = api.repo_info(repo_id, revision=revision, repo_type=repo_type).sha
+    if sha is None:
+        raise HubError(f"{api.endpoint} named no commit for {repo_id!r} at revision {revision!r}")
+    return sha
 
 
 def list_versions(api: HfApi, repo_id: str, repo_type: str) -> list[tuple[str, str]]:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from socketserver import BaseServer
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from kalm.hub.server.payload import as_object, parse_json
@@ -51,7 +52,7 @@ class Request:
     @property
     def base_url(self) -> str:
         """The endpoint as the client named it (from the Host header)."""
-        return f"http://{self.headers.get('Host') or '%s:%d' % self.handler.server.server_address[:2]}"
+        return f"http://{self.headers.get('Host') or host_port(self.handler.server)}"
 
     @property
     def authorized(self) -> bool:
@@ -177,6 +178,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or length <= 0 or start < 0:
         raise StoreError(416, f"Range {header!r} not satisfiable for {size} bytes")
     return start, length
+
+
+def host_port(server: BaseServer) -> str:
+    """``host:port`` of a TCP server (typeshed types ``server_address`` for every address family)."""
+    host, port = cast("tuple[Any, ...]", server.server_address)[:2]  # IPv4 2-tuple or IPv6 4-tuple
+    return "%s:%d" % (host, port)
 
 
 def send(handler: BaseHTTPRequestHandler, response: Response, *, head: bool) -> None:

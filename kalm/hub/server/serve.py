@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from kalm.hub.server.api import Hub, dispatch
-from kalm.hub.server.http import Request, Response, declared_length, error_response, is_chunked, send
+from kalm.hub.server.http import (
+    Request,
+    Response,
+    declared_length,
+    error_response,
+    host_port,
+    is_chunked,
+    send,
+)
 from kalm.hub.server.store import Store
 from kalm.hub.server.validate import StoreError
 
@@ -117,8 +125,7 @@ class HubServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host_port(self)}"
 
 
 def serve(

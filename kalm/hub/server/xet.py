@@ -144,7 +144,8 @@ class ChunkRef:
 
 def xorb_chunks(data: bytes) -> list[ChunkRef]:
     """The chunk headers of a serialized xorb (a footer, if any, ends the list)."""
-    chunks, position = [], 0
+    chunks: list[ChunkRef] = []
+    position = 0
     while position + 8 <= len(data):
         version, scheme = data[position], data[position + 4]
         compressed = int.from_bytes(data[position + 1 : position + 4], "little")
@@ -198,7 +199,8 @@ def shard_files(data: bytes) -> list[XetFile]:
         raise XetFormatError("not a shard (bad header tag)")
     if struct.unpack_from("<Q", data, 32)[0] != SHARD_VERSION:
         raise XetFormatError(f"unsupported shard version {struct.unpack_from('<Q', data, 32)[0]}")
-    files, position = [], ENTRY
+    files: list[XetFile] = []
+    position = ENTRY
     while True:
         entry = data[position : position + ENTRY]
         if len(entry) != ENTRY:

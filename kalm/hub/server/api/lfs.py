@@ -26,22 +26,29 @@ def lfs_batch(hub: Hub, request: Request, dataset: str | None, repo_id: str) -> 
     objects = []
     for item in items:
         item = as_object(item, "LFS batch object")
-        oid, size = item.get("oid"), item.get("size")
-        valid = isinstance(oid, str) and SHA256_RE.match(oid) and type(size) is int and size >= 0
-        answer: dict[str, Any] = {"oid": oid if isinstance(oid, str) else "", "size": size if valid else -1}
-        if not valid:
-            answer["error"] = {"code": 422, "message": "invalid oid or size"}
-        elif size > hub.max_lfs_bytes:
-            answer["error"] = {
-                "code": 413,
-                "message": f"{size} bytes exceeds the limit of {hub.max_lfs_bytes}",
-            }
-        elif not hub.store.blobs.has(oid, size):
-            href = f"{request.base_url}/lfs-upload/{oid}?size={size}&ticket={hub.ticket(oid, size)}"
-            answer["actions"] = {"upload": {"href": href, "header": {}}}
-            answer["authenticated"] = True
-        objects.append(answer)
+        objects.append(_batch_answer(hub, request, item.get("oid"), item.get("size")))
     return Response(body={"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
+
+
+def _batch_answer(hub: Hub, request: Request, oid: object, size: object) -> dict[str, Any]:
+    """One object's answer in an LFS batch: an error, an upload action, or nothing (the blob is stored)."""
+    if not (isinstance(oid, str) and SHA256_RE.match(oid) and type(size) is int and size >= 0):
+        return {
+            "oid": oid if isinstance(oid, str) else "",
+            "size": -1,
+            "error": {"code": 422, "message": "invalid oid or size"},
+        }
+    answer: dict[str, Any] = {"oid": oid, "size": size}
+    if size > hub.max_lfs_bytes:
+        answer["error"] = {
+            "code": 413,
+            "message": f"{size} bytes exceeds the limit of {hub.max_lfs_bytes}",
+        }
+    elif not hub.store.blobs.has(oid, size):
+        href = f"{request.base_url}/lfs-upload/{oid}?size={size}&ticket={hub.ticket(oid, size)}"
+        answer["actions"] = {"upload": {"href": href, "header": {}}}
+        answer["authenticated"] = True
+    return answer
 
 
 @route("PUT", r"/lfs-upload/([0-9a-f]{64})")
