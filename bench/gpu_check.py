@@ -1,4 +1,5 @@
-"""The GPU path: ``kalm run --config configs/run/gpu.yaml`` on one GPU, then its stage timings and success table.
+"""The GPU path: ``kalm run --config configs/run/gpu.yaml`` on one GPU, then its stage timings and success
+table.
 
     python bench/gpu_check.py [--budget-s 480] [-- extra kalm run options]
     python bench/gpu_check.py --dry-run          # on a CPU, tiny sizes (tiny random Llama, a few steps)

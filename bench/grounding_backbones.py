@@ -1,6 +1,8 @@
-"""Which backbone grounds better per CPU minute: SmolLM2-135M (the default) vs Gemma 3 270M, same data and seed.
+"""Which backbone grounds better per CPU minute: SmolLM2-135M (the default) vs Gemma 3 270M, same data and
+seed.
 
-    KALM_HUB_ROOT=/tmp/hub-s4 python bench/grounding_backbones.py --dataset kalm/kalm-clevr-real --revision v1.0 \\
+    KALM_HUB_ROOT=/tmp/hub-s4 python bench/grounding_backbones.py \\
+        --dataset kalm/kalm-clevr-real --revision v1.0 \\
         --budgets 5 10 --runs smollm2-135m:8 gemma3-270m:4
 
 Each run (``BACKBONE:LAYERS``) is a worker process with one thread (``OMP_NUM_THREADS=1``), all side by side;
@@ -8,10 +10,10 @@ each grounds with the default preset's settings (``configs/run/default.yaml``: L
 projection, lr 1e-3, codec lr 3e-3, batch 16, the task mixture 3:1:1:1) through ``GroundingModule`` and
 ``RolloutGoalDataModule`` under Lightning, with the same seed (the same episodes, tasks and phrasings in the
 same order). The clock is the worker's **process CPU time** (``time.process_time()``), not wall time, so that
-other work on a shared machine does not count; the CPU spent evaluating is left out of the budget. The module's
-learning-rate schedule (linear warm-up, cosine decay to 10 %) runs on that clock: its progress is the CPU time
-used over the largest budget, so every run ends its schedule exactly at the budget whatever its step cost. At
-each budget the worker measures, on held-out episodes:
+other work on a shared machine does not count; the CPU spent evaluating is left out of the budget. The
+module's learning-rate schedule (linear warm-up, cosine decay to 10 %) runs on that clock: its progress is the
+CPU time used over the largest budget, so every run ends its schedule exactly at the budget whatever its step
+cost. At each budget the worker measures, on held-out episodes:
 
 - the module's validation metrics, teacher-forced: action accuracy, state MSE (normalised units), text loss,
   over ``--val-batches`` batches;
@@ -19,9 +21,9 @@ each budget the worker measures, on held-out episodes:
   cases of the training goals and of the rephrase level (``kalm.grounding.metrics.action_agreement``);
 - strict explanation accuracy on 32 held-out successful episodes (``explanation_metrics``).
 
-The table prints every run against the first (the baseline), with ratios. Measured (README, Backbones): at 10 CPU
-minutes SmolLM2 (8 layers) and Gemma 3 (4 layers) are level on the teacher-forced metrics (action accuracy 0.21 vs
-0.19), Gemma ahead earlier and on free-running ball choice. ``--from-json`` reprints a table
+The table prints every run against the first (the baseline), with ratios. Measured (README, Backbones): at 10
+CPU minutes SmolLM2 (8 layers) and Gemma 3 (4 layers) are level on the teacher-forced metrics (action accuracy
+0.21 vs 0.19), Gemma ahead earlier and on free-running ball choice. ``--from-json`` reprints a table
 from the workers' result files without running anything.
 """
 
@@ -135,7 +137,8 @@ def worker(args: argparse.Namespace) -> None:
             self.start, self.excluded, self.left = time.process_time(), 0.0, list(budgets)
             scheduler = trainer.lr_scheduler_configs[0].scheduler
             warmup = pl_module.hparams.warmup_steps
-            # the module's schedule (warm-up in steps), its decay driven by CPU time in TICKS steps to the budget
+            # the module's schedule (warm-up in steps), its decay driven by CPU time in TICKS steps to the
+            # budget
             probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
             module_factor = lr_schedule(probe, warmup=warmup, total=warmup + TICKS).lr_lambdas[0]
 
@@ -222,13 +225,14 @@ def table(results: list[dict[str, Any]]) -> str:
         cpu, steps = (" / ".join(str(p[key]) for p in r["points"]) for key in ("cpu_min", "steps"))
         per_step = " / ".join(str(p.get("step_cpu_s", "")) for p in r["points"])
         lines.append(
-            f"| {r['run']} | {cpu} | {steps} | {per_step} | {r['trainable_parameters']:,} | {r['load_cpu_s']} |"
+            f"| {r['run']} | {cpu} | {steps} | {per_step} | "
+            f"{r['trainable_parameters']:,} | {r['load_cpu_s']} |"
         )
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="kalm/kalm-clevr-real", help="Hub dataset repo or local folder")
     parser.add_argument("--revision", default="v1.0")
     parser.add_argument(

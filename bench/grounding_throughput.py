@@ -114,7 +114,8 @@ def main() -> None:
         f"{'bare decoder, no LM head':36s} {decoder:8.3f} {positions / decoder:12,.0f} {bare / decoder:6.2f}"
     )
     print(
-        f"{'GroundedLM (codec + heads + losses)':36s} {kalm:8.3f} {positions / kalm:12,.0f} {bare / kalm:6.2f}"
+        f"{'GroundedLM (codec + heads + losses)':36s} {kalm:8.3f} "
+        f"{positions / kalm:12,.0f} {bare / kalm:6.2f}"
     )
     print(f"GroundedLM overhead over the bare decoder: {100 * (kalm / decoder - 1):+.1f} %")
 

@@ -78,8 +78,8 @@ def main() -> None:
             )
             ratio = moved / base if base else math.nan
             print(
-                f"| {metric.removeprefix('val/')} | {step} | {base:.3f} | {moved:.3f} | {moved - base:+.3f} | "
-                f"{ratio:.2f} |"
+                f"| {metric.removeprefix('val/')} | {step} | {base:.3f} | {moved:.3f} | "
+                f"{moved - base:+.3f} | {ratio:.2f} |"
             )
     chance = at_step(logs["baseline"], args.steps[-1])
     print(

@@ -1,6 +1,7 @@
 """Load on the local hub: requests/s and latency of listings, small-file downloads and 20-way commits.
 
-    .venv/bin/python bench/hub_load.py [--repos 50] [--clients 8] [--seconds 3] [--committers 20] [--commits 10]
+    .venv/bin/python bench/hub_load.py [--repos 50] [--clients 8] [--seconds 3] \\
+        [--committers 20] [--commits 10]
 
 Bounded and loopback only: the server runs in a child process (as ``ensure_endpoint`` starts it) over a
 temporary store holding ``--repos`` carded dataset repos. Every row drives the server from plain
@@ -180,7 +181,8 @@ def main() -> None:
         f"kalm hub load, loopback, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}"
     )
     print(
-        f"{'row':<28}{'clients':>8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>7}"
+        f"{'row':<28}{'clients':>8}{'requests':>10}{'req/s':>9}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>7}"
     )
     baseline = len(rows[0][2]) / rows[0][3]
     for label, clients, latencies, wall, errors in rows:

@@ -77,7 +77,8 @@ def early_stop(path: str, per_goal: int) -> None:
     print(f"{path}: {total} rollouts ({per_goal} per novel goal), {len(kept[False])} kept")
     print(f"stop at the goal only:                  {seconds[True]:7.1f} s")
     print(
-        f"also at the first implausible state:    {seconds[False]:7.1f} s  ({seconds[True] / seconds[False]:.1f}x)"
+        f"also at the first implausible state:    {seconds[False]:7.1f} s  "
+        f"({seconds[True] / seconds[False]:.1f}x)"
     )
     print(f"same kept rollouts: {kept[True] == kept[False]}")
 
@@ -121,7 +122,8 @@ def main() -> None:
     if len(sizes) > 1:
         small, large = min(sizes), max(sizes)
         print(
-            f"kalm batch {large} vs batch {small}: {cached_rates[large] / cached_rates[small]:.1f}x rollouts/s"
+            f"kalm batch {large} vs batch {small}: "
+            f"{cached_rates[large] / cached_rates[small]:.1f}x rollouts/s"
         )
 
 

@@ -133,7 +133,8 @@ class PlainLoop:
 
 
 class _Replay:
-    """``length`` dataloader items cycling through ``items``: a sized iterable like the data module's stream."""
+    """``length`` dataloader items cycling through ``items``: a sized iterable like the data module's
+    stream."""
 
     def __init__(self, items: list, length: int) -> None:
         self.items, self.length = items, length

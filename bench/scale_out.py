@@ -1,14 +1,16 @@
-"""Scale-out on this machine: ``kalm run`` on 1 process against 2 (Lightning's launcher, gloo), stage by stage.
+"""Scale-out on this machine: ``kalm run`` on 1 process against 2 (Lightning's launcher, gloo), stage by
+stage.
 
     python bench/scale_out.py [--config configs/run/quick.yaml] [--threads 1] [-- extra kalm run options]
 
 Runs the preset three ways in fresh run folders and hub stores, one after the other: 1 process with
 ``--threads`` threads per process (the baseline), 1 process with twice as many threads (what one process does
-with the cores 2 processes use), and 2 processes with ``--threads`` each (``--trainer.devices 2 --trainer.strategy
-ddp``). Prints each stage's seconds (``stages.json``) and the speed-ups against the baseline. Grounding and
-learning run the same number of steps with the same per-process batch, so 2 processes train on twice the
-examples: their *throughput* speed-up is ``2 x t(1) / t(2)``; imagination splits the same batches (its
-speed-up is ``t(1) / t(2)``); collection, evaluation and the report run on rank 0 alone.
+with the cores 2 processes use), and 2 processes with ``--threads`` each (``--trainer.devices 2
+--trainer.strategy ddp``). Prints each stage's seconds (``stages.json``) and the speed-ups against the
+baseline. Grounding and learning run the same number of steps with the same per-process batch, so 2
+processes train on twice the examples: their *throughput* speed-up is ``2 x t(1) / t(2)``; imagination
+splits the same batches (its speed-up is ``t(1) / t(2)``); collection, evaluation and the report run on
+rank 0 alone.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def main() -> None:
         }
     names = list(runs)
     print(
-        f"kalm run --config {Path(args.config).name}, {args.threads} thread(s) per process, {os.cpu_count()} cores\n"
+        f"kalm run --config {Path(args.config).name}, {args.threads} thread(s) per process, "
+        f"{os.cpu_count()} cores\n"
     )
     print(
         "| stage | " + " | ".join(f"{name} (s)" for name in names) + " | 2 processes: time speed-up | "
