@@ -1,12 +1,12 @@
 """RolloutGoalDataModule: streams rollout-goal pairs and turns them into grounding-task batches.
 
-Episodes stream from a rollout dataset (a Hub dataset repo at a revision, or a local dataset folder)
-with ``datasets`` streaming, and examples are batched with others of similar length. Each episode goes wholly to training or to validation, decided by a stable
-hash of its ``episode_id`` (the reference split after expanding episodes into tasks, so one rollout
-could be trained on under one task and validated under another). Every training episode yields
-``tasks_per_episode`` examples whose tasks are drawn from ``task_weights``; each example phrases the goal
-with one of its training sentences, drawn at random. Episodes that never reach their goal (exploration
-data) are not rollouts of that goal: they teach only the dynamics task.
+Episodes stream from a rollout dataset (a Hub dataset repo at a revision, or a local dataset folder) with
+``datasets`` streaming, and examples are batched with others of similar length. Each episode goes wholly to
+training or to validation, decided by a stable hash of its ``episode_id`` (the reference split after expanding
+episodes into tasks, so one rollout could be trained on under one task and validated under another). Every
+training episode yields ``tasks_per_episode`` examples whose tasks are drawn from ``task_weights``; each
+example phrases the goal with one of its training sentences, drawn at random. Episodes that never reach their
+goal (exploration data) are not rollouts of that goal: they teach only the dynamics task.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ class _EpisodeBatches(IterableDataset):
     batches, so little compute goes to padding (CLEVR rollouts range from 1 to 50 steps).
 
     Under DDP every rank builds the same sequence of training batches (same seeds) and takes one batch of each
-    round of ``world_size`` consecutive ones: rank ``r`` trains on batches ``r, r + n, ...`` of the one-process
-    stream, so a step of ``n`` processes sees ``n`` distinct batches (the global batch is ``n * batch_size``) and
-    every rank yields as many batches per pass. Validation batches are not split: every rank validates on the
-    whole held-out split, and the logged values are those of one process.
+    round of ``world_size`` consecutive ones: rank ``r`` trains on batches ``r, r + n, ...`` of the
+    one-process stream, so a step of ``n`` processes sees ``n`` distinct batches (the global batch is
+    ``n * batch_size``) and every rank yields as many batches per pass. Validation batches are not split:
+    every rank validates on the whole held-out split, and the logged values are those of one process.
     """
 
     def __init__(
@@ -109,9 +109,9 @@ class RolloutGoalDataModule(L.LightningDataModule):
         max_episodes: use only the first N episodes of the dataset.
         bucket: batches' worth of examples sorted by length together (1: no bucketing).
         goal_tasks_need_success: train the goal tasks only on episodes that achieve their goal.
-        explanation_phrasing: ``any``: rollout -> goal targets are a random training sentence of the goal, as the
-            reference; ``canonical``: always the goal's first sentence, so the text loss is spent on the goal
-            (which ball, where), not on which of its phrasings was drawn.
+        explanation_phrasing: ``any``: rollout -> goal targets are a random training sentence of the goal, as
+            the reference; ``canonical``: always the goal's first sentence, so the text loss is spent on the
+            goal (which ball, where), not on which of its phrasings was drawn.
         shuffle_buffer: size of the streaming shuffle buffer.
         seed: seed of shuffling, task draws and phrasings.
     """

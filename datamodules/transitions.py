@@ -5,15 +5,14 @@ repo id at a revision (pulled with :func:`kalm.hub.datasets.pull_dataset`, pinne
 are pooled by their ``source`` column (a pre-merged dataset works too); ``imaginary_levels`` keeps
 only the imaginary rollouts of some levels (the paper trains one policy per level).
 
-Setup builds the transitions once with vectorised numpy (:mod:`kalm.data.transitions`), encodes each
-distinct instruction once with the frozen goal encoder (cached on disk), and keeps the real and the
-imaginary pools apart; every batch then holds ``round(batch_size * real_fraction)`` real transitions
-(1:1 by default, the paper's setting) and the rest imaginary ones. See :mod:`datamodules.mixing` for
-the batch keys. Under DDP each rank draws its own batches (its sampler is seeded by ``seed`` and its rank;
-rank 0 draws what one process draws), so a step of ``n`` processes averages gradients over ``n * batch_size``
-transitions: ``batch_size`` is per process, as in Lightning. The goal embedding is concatenated to the state in
-``observation``, so every TorchRL loss and network sees one input vector ``[s || g]`` as in the paper
-(reference §6.1).
+Setup builds the transitions once with vectorised numpy (:mod:`kalm.data.transitions`), encodes each distinct
+instruction once with the frozen goal encoder (cached on disk), and keeps the real and the imaginary pools
+apart; every batch then holds ``round(batch_size * real_fraction)`` real transitions (1:1 by default, the
+paper's setting) and the rest imaginary ones. See :mod:`datamodules.mixing` for the batch keys. Under DDP each
+rank draws its own batches (its sampler is seeded by ``seed`` and its rank; rank 0 draws what one process
+draws), so a step of ``n`` processes averages gradients over ``n * batch_size`` transitions: ``batch_size`` is
+per process, as in Lightning. The goal embedding is concatenated to the state in ``observation``, so every
+TorchRL loss and network sees one input vector ``[s || g]`` as in the paper (reference §6.1).
 
 Example:
     >>> dm = TransitionDataModule(real="runs/clevr-real", batch_size=100)  # doctest: +SKIP

@@ -1,7 +1,7 @@
 """The ``kalm`` command line: one entry point that dispatches each subcommand to its recipe's ``main(argv)``.
 
-The recipes live in ``kalm.commands`` (``collect``, ``envs``, ``imagine``: jsonargparse functions, each accepting
-``--config FILE``; ``ground`` and ``learn``: LightningCLI trees; ``evaluate``), ``kalm run`` in
+The recipes live in ``kalm.commands`` (``collect``, ``envs``, ``imagine``: jsonargparse functions, each
+accepting ``--config FILE``; ``ground`` and ``learn``: LightningCLI trees; ``evaluate``), ``kalm run`` in
 ``kalm.pipeline.cli`` and ``kalm hub`` in ``kalm.hub.cli``. A user error (``KalmError``) prints one line and
 exits 2.
 """
@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     _configure_logging()
-    # ``kalm ground|learn`` hand LightningCLI the subcommand's arguments and leave sys.argv as launched (Lightning's
-    # DDP launcher re-runs it for the other local ranks); LightningCLI warns whenever both are set
+    # ``kalm ground|learn`` hand LightningCLI the subcommand's arguments and leave sys.argv as launched
+    # (Lightning's DDP launcher re-runs it for the other local ranks); LightningCLI warns whenever both are
+    # set
     warnings.filterwarnings(
         "ignore", message="LightningCLI's args parameter is intended to run from within Python"
     )

@@ -43,7 +43,8 @@ def underscore_flags(argv: list[str]) -> list[str]:
 
 
 def run_function(function: Any, argv: list[str], prog: str) -> int:
-    """Parse ``argv`` into ``function``'s parameters (``--config FILE`` included) with jsonargparse and call it."""
+    """Parse ``argv`` into ``function``'s parameters (``--config FILE`` included) with jsonargparse and call
+    it."""
     from jsonargparse import CLI
 
     CLI(function, args=underscore_flags(argv), as_positional=False, prog=prog)
@@ -51,7 +52,8 @@ def run_function(function: Any, argv: list[str], prog: str) -> int:
 
 
 def add_publishing_arguments(parser: Any, what: str) -> None:
-    """``--push_to``, ``--push_version`` and ``--hub_endpoint``: the same publishing flags on every Lightning stage."""
+    """``--push_to``, ``--push_version`` and ``--hub_endpoint``: the same publishing flags on every Lightning
+    stage."""
     parser.add_argument(
         "--push_to", type=str | None, default=None, help=f"Hub model repo to publish the {what} to"
     )

@@ -7,7 +7,8 @@ from kalm.errors import KalmError
 
 
 def envs() -> None:
-    """List the registered environments (entry-point group ``kalm.envs``): source package, gym id, goal counts."""
+    """List the registered environments (entry-point group ``kalm.envs``): source package, gym id, \
+goal counts."""
     from kalm.envs import LEVELS, get_suite, registered_envs
 
     for name, entry in sorted(registered_envs().items()):
@@ -17,7 +18,8 @@ def envs() -> None:
             print(f"{name:10s} {entry.source:20s} cannot be loaded: {error}")
             continue
         counts = ", ".join(
-            f"{level} {len(suite.goals(level))} goals / {sum(len(g.sentences) for g in suite.goals(level))} sentences"
+            f"{level} {len(suite.goals(level))} goals / "
+            f"{sum(len(g.sentences) for g in suite.goals(level))} sentences"
             for level in LEVELS
         )
         print(f"{name:10s} {entry.source:20s} {suite.gym_id:24s} {counts}")

@@ -36,9 +36,10 @@ def evaluate(
         num_envs: environments stepped in lockstep with one batched forward.
         out: output folder for report.json, report.md and success.png.
         hub_endpoint: Hub URL for repo inputs (default: kalm's endpoint resolution).
-        floors: also evaluate the environment's floor policies (``EnvSuite.floor_policies``) on the same cases.
-        llm_policy: also evaluate this grounded LM (``REPO[@REV]`` or a folder) acting as the policy in the real
-            environment (the paper's "LLM as policy"), on the same cases.
+        floors: also evaluate the environment's floor policies (``EnvSuite.floor_policies``) on the same
+            cases.
+        llm_policy: also evaluate this grounded LM (``REPO[@REV]`` or a folder) acting as the policy in the
+            real environment (the paper's "LLM as policy"), on the same cases.
         progress: show progress bars.
 
     Every policy after the first is compared with the first (the paired difference and its interval).

@@ -1,4 +1,5 @@
-"""``kalm imagine``: imaginary rollouts for novel goals from a grounded LM, labelled, filtered and published."""
+"""``kalm imagine``: imaginary rollouts for novel goals from a grounded LM, labelled, filtered and
+published."""
 
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ def imagine(
 
     Args:
         model: grounded model: Hub repo ``REPO[@REV]`` or a local folder.
-        settings: what to decode (``ImagineSettings``; its fields are ``kalm imagine``'s top-level options, as in
-            ``kalm run``'s ``imagine`` section: ``--levels``, ``--per_goal``, ``--greedy``, ``--temperature``, ...).
+        settings: what to decode (``ImagineSettings``; its fields are ``kalm imagine``'s top-level options, as
+            in ``kalm run``'s ``imagine`` section: ``--levels``, ``--per_goal``, ``--greedy``,
+            ``--temperature``, ...).
         env: registered environment name.
         org: namespace of the published dataset repo ``<org>/kalm-<env>-imaginary-<model name>``.
         seed: seed of initial states and sampling.
@@ -94,7 +96,8 @@ def imagine(
             provenance=provenance,
         )
         print(
-            f"published {published.repo_id} {published.version} ({published.commit[:12]}) on {published.endpoint}"
+            f"published {published.repo_id} {published.version} ({published.commit[:12]}) "
+            f"on {published.endpoint}"
         )
 
 

@@ -1,7 +1,8 @@
 """``kalm learn ...``: a LightningCLI subcommand tree over ``OfflineRLModule`` and ``TransitionDataModule``.
 
 ``kalm learn fit --config configs/learn/clevr_bc.yaml``; after ``fit`` it writes ``provenance.json`` next to
-the logs, exports the policy folder and, with ``--push_to <repo>``, publishes it as a versioned Hub model repo.
+the logs, exports the policy folder and, with ``--push_to <repo>``, publishes it as a versioned Hub model
+repo.
 """
 
 from __future__ import annotations

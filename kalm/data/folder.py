@@ -126,7 +126,8 @@ def write_rollouts(
 
 
 def _write_shards(dataset: datasets.Dataset, folder: Path, rows_per_shard: int | None = None) -> None:
-    """Write ``dataset`` as equal ``train-XXXXX-of-YYYYY.parquet`` shards into ``folder``, one thread per shard."""
+    """Write ``dataset`` as equal ``train-XXXXX-of-YYYYY.parquet`` shards into ``folder``, one thread per
+    shard."""
     table = dataset.with_format("arrow")[:].replace_schema_metadata(dataset.features.arrow_schema.metadata)
     wanted = (
         math.ceil(table.num_rows / rows_per_shard)
