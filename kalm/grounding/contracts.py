@@ -1,8 +1,8 @@
 """What the grounding stage reads from its datamodule, declared (``datamodules.rollout_goal`` implements it).
 
-``GroundingModule`` and ``PushToHub`` take the datamodule Lightning attaches to the trainer; this Protocol names
-the attributes they use, so kalm never imports ``datamodules`` (``tests/test_layering.py``) and a type checker
-still sees every access.
+``GroundingModule`` and ``PushToHub`` take the datamodule Lightning attaches to the trainer; this Protocol
+names the attributes they use, so kalm never imports ``datamodules`` (``tests/test_layering.py``) and a type
+checker still sees every access.
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ def push_grounded(
 
 
 def base_model(config: GroundingConfig) -> str:
-    """The card's ``base_model``: the parent grounded model's repo when it is a Hub repo, else the backbone."""
+    """The card's ``base_model``: the parent grounded model's repo when it is a Hub repo, else the
+    backbone."""
     parent = config.lineage[0] if config.lineage else None
     return str(parent["repo_id"]) if parent and parent.get("commit") != "local" else config.backbone
 
@@ -156,7 +157,8 @@ _KINDS = (
 
 
 def check_grounded_folder(folder: Path, label: str) -> None:
-    """Raise a one-line ``ConfigError`` naming what ``folder`` holds if it is not a grounded model written by kalm."""
+    """Raise a one-line ``ConfigError`` naming what ``folder`` holds if it is not a grounded model written by
+    kalm."""
     if (folder / CONFIG_FILE).is_file():
         return
     files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())

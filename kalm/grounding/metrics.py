@@ -58,9 +58,9 @@ def explanation_metrics(
 def action_agreement(
     model: Any, suite: EnvSuite, level: str, *, count: int = 64, seed: int = 0, batch_size: int = 64
 ) -> dict[str, float]:
-    """How often the model's free-running first action agrees with the behaviour policy's (noise 0) on ``count``
-    cases of ``level``, per criterion, with a uniformly random action's agreement (``.../chance``); empty for a
-    level the behaviour policy cannot act on (e.g. CLEVR-Robot's compound goals)."""
+    """How often the model's free-running first action agrees with the behaviour policy's (noise 0) on
+    ``count`` cases of ``level``, per criterion, with a uniformly random action's agreement (``.../chance``);
+    empty for a level the behaviour policy cannot act on (e.g. CLEVR-Robot's compound goals)."""
     cases = level_cases(suite, level, episodes=count, seed=seed)
     env = suite.make()
     starts = [env.reset(seed=case.seed, options={"goal": case.goal_id, "level": level}) for case in cases]
@@ -114,7 +114,8 @@ def judge_stop(
     horizon: int | None = None,
 ) -> Any:
     """A ``generate_rollouts`` stop callback: rollout ``b`` stops where its level's protocol ends an episode:
-    its latest state achieves or fails its goal, or it took the level's horizon of actions (at most ``horizon``).
+    its latest state achieves or fails its goal, or it took the level's horizon of actions (at most
+    ``horizon``).
 
     With ``implausible``, a rollout also stops at its first implausible state (``EnvSuite.implausibility``
     of its last step): the filter drops it whatever follows, so decoding further would be wasted.
@@ -138,7 +139,8 @@ def judge_stop(
 
 
 def decoding_horizon(suite: EnvSuite, levels: Sequence[str], horizon: int | None = None) -> int:
-    """The most actions any rollout of ``levels`` may take: the longest level horizon, capped by ``horizon``."""
+    """The most actions any rollout of ``levels`` may take: the longest level horizon, capped by
+    ``horizon``."""
     longest = max(suite.protocol(level).horizon for level in levels)
     return min(longest, horizon) if horizon else longest
 

@@ -67,9 +67,9 @@ class GroundingModule(L.LightningModule):
         match_goals: goals per level for the match rate.
         match_levels: levels whose match rate is measured.
         match_horizon: decoding horizon for the match rate (default: the environment's).
-        init_from: start from this grounded model (``REPO[@REV]`` or a folder written by kalm) instead of the raw
-            backbone: its backbone (which ``backbone``/``revision`` must name), fine-tuned weights and their
-            settings, and its codec when this environment's rollout shapes are the parent's (see
+        init_from: start from this grounded model (``REPO[@REV]`` or a folder written by kalm) instead of the
+            raw backbone: its backbone (which ``backbone``/``revision`` must name), fine-tuned weights and
+            their settings, and its codec when this environment's rollout shapes are the parent's (see
             ``kalm.grounding.parent``).
     """
 
@@ -202,8 +202,9 @@ class GroundingModule(L.LightningModule):
             self.log(f"val/{name}", value)
 
     def paper_metrics(self) -> dict[str, float]:
-        """Explanation accuracy on held-out episodes that reached their goal, free-running action agreement with
-        the behaviour policy, and the match rate per level (greedy decoding); see ``kalm.grounding.metrics``."""
+        """Explanation accuracy on held-out episodes that reached their goal, free-running action agreement
+        with the behaviour policy, and the match rate per level (greedy decoding); see
+        ``kalm.grounding.metrics``."""
         metrics: dict[str, float] = {}
         data = self._data()
         was_training = self.model.training
@@ -232,7 +233,8 @@ class GroundingModule(L.LightningModule):
         return metrics
 
     def _data(self) -> GroundingData | None:
-        """The trainer's datamodule when it is a source of grounding episodes (``kalm.grounding.contracts``)."""
+        """The trainer's datamodule when it is a source of grounding episodes
+        (``kalm.grounding.contracts``)."""
         return grounding_data(
             getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         )

@@ -35,9 +35,9 @@ def plan_items(
     """``per_goal`` rollouts (one count, or one per level) for every goal of every level, each with its own
     sentence and reset seed.
 
-    The cases are ``kalm.envs.cases.level_cases`` with ``scheme="per_goal"``: sentences cycle through the goal's
-    prompt phrasings (the other half is held out for evaluation); reset seeds come from ``(seed, level's position
-    in levels, goal, k)``.
+    The cases are ``kalm.envs.cases.level_cases`` with ``scheme="per_goal"``: sentences cycle through the
+    goal's prompt phrasings (the other half is held out for evaluation); reset seeds come from
+    ``(seed, level's position in levels, goal, k)``.
     """
     items: list[Item] = []
     for level_index, level in enumerate(check_level(level) for level in levels):

@@ -2,8 +2,8 @@
 
 For each level, :func:`evaluation_cases` draws a deterministic list of ``(goal, reset seed)`` cases from
 ``(seed, level)`` (``kalm.envs.cases``: every goal about equally often, every kind of goal covered); asking
-for more episodes extends the same list. Episodes run under the level's protocol (``EnvSuite.protocol``: its horizon, its judge) with
-the suite's evaluation options (``EnvSuite.evaluation_options``).
+for more episodes extends the same list. Episodes run under the level's protocol (``EnvSuite.protocol``: its
+horizon, its judge) with the suite's evaluation options (``EnvSuite.evaluation_options``).
 
 Anything that acts is an :class:`Actor`: a trained policy network (it sees the environment's own
 instruction, ``info["instruction"]``, encoded by the goal encoder it was trained with), or one of the
@@ -39,9 +39,9 @@ _FLOOR_STREAM = 7  # a floor's per-episode generator: (case seed, this), apart f
 class LevelResult:
     """Success counts of one level with the rate and its 95 % interval.
 
-    ``outcomes[i]`` is the episode of goal ``goal_ids[i]`` in case set ``groups[i]`` (a training seed's cases);
-    ``interval`` names how ``ci_low``/``ci_high`` were computed: ``wilson`` (independent episodes of one
-    policy) or ``bootstrap`` (over the groups and the cases within them, see ``kalm.rl.stats``).
+    ``outcomes[i]`` is the episode of goal ``goal_ids[i]`` in case set ``groups[i]`` (a training seed's
+    cases); ``interval`` names how ``ci_low``/``ci_high`` were computed: ``wilson`` (independent episodes of
+    one policy) or ``bootstrap`` (over the groups and the cases within them, see ``kalm.rl.stats``).
     """
 
     level: str
@@ -110,7 +110,8 @@ def evaluation_cases(
 def column_cases(
     suite: EnvSuite, column: str, *, episodes: int, seed: int = 0, goals: Sequence[str] | None = None
 ) -> list[EvalCase]:
-    """The cases of a report column: a level, or ``UNSEEN_PHRASINGS`` (rephrase goals in held-out sentences)."""
+    """The cases of a report column: a level, or ``UNSEEN_PHRASINGS`` (rephrase goals in held-out
+    sentences)."""
     if column == UNSEEN_PHRASINGS:
         return level_cases(suite, "rephrase", episodes=episodes, seed=seed, goals=goals, phrasings="held_out")
     return evaluation_cases(suite, column, episodes=episodes, seed=seed, goals=goals)
@@ -193,8 +194,8 @@ def evaluate_actor(
 
 
 def evaluate_floors(suite: EnvSuite, **kwargs: Any) -> dict[str, dict[str, LevelResult]]:
-    """Every floor policy of ``suite`` on the cases ``evaluate_actor`` draws from ``kwargs``, by name. A floor is one
-    fixed policy, so its episodes over all seeds' cases are independent: Wilson intervals."""
+    """Every floor policy of ``suite`` on the cases ``evaluate_actor`` draws from ``kwargs``, by name. A floor
+    is one fixed policy, so its episodes over all seeds' cases are independent: Wilson intervals."""
     floors = {}
     for name, floor in suite.floor_policies().items():
         results = evaluate_actor(FloorActor(floor), suite, **kwargs)
@@ -244,9 +245,9 @@ def level_result(
     *,
     interval: str | None = None,
 ) -> LevelResult:
-    """The rate of a level's episode outcomes with its interval: ``wilson`` for one policy on independent cases,
-    ``bootstrap`` over ``groups`` (training seeds, each with its own cases) and the cases within them. By default
-    the bootstrap when ``groups`` holds several, else Wilson."""
+    """The rate of a level's episode outcomes with its interval: ``wilson`` for one policy on independent
+    cases, ``bootstrap`` over ``groups`` (training seeds, each with its own cases) and the cases within them.
+    By default the bootstrap when ``groups`` holds several, else Wilson."""
     flags = tuple(bool(outcome) for outcome in outcomes)
     groups = tuple(groups) if groups is not None else (0,) * len(flags)
     interval = interval or ("bootstrap" if len(set(groups)) > 1 else "wilson")

@@ -165,10 +165,11 @@ class OfflineRLModule(L.LightningModule):
     def _writes_logs(self) -> bool:
         """Whether the trainer writes logs after this dataloader item (every ``log_every_n_steps`` items).
 
-        Lightning's own rule (its logger connector's ``should_update_logs``) on public loop state: the ``n``-th
-        item of the fit, counted across epochs and restored on resume (``batch_progress.total.ready``), is
-        written when ``n`` is a multiple of ``log_every_n_steps``, and so is the last. Counting ``batch_idx``
-        instead restarts every epoch and misses or repeats log rows when the epoch length is not a multiple.
+        Lightning's own rule (its logger connector's ``should_update_logs``) on public loop state: the
+        ``n``-th item of the fit, counted across epochs and restored on resume
+        (``batch_progress.total.ready``), is written when ``n`` is a multiple of ``log_every_n_steps``, and so
+        is the last. Counting ``batch_idx`` instead restarts every epoch and misses or repeats log rows when
+        the epoch length is not a multiple.
         """
         trainer = self.trainer
         every: int = trainer.log_every_n_steps  # type: ignore[attr-defined]  # public, set outside Trainer's class body
