@@ -11,11 +11,11 @@ thing with one default everywhere, and a stage config pastes into a run preset:
   (:class:`~datamodules.transitions.TransitionDataModule`) and ``trainer`` sections;
 - ``evaluate``: the run's evaluation protocol.
 
-What the run wires itself is left out of the sections: the environment, the seed and the datasets a stage reads
-(the previous stage's output), the run folder, its loggers and checkpoints, and the device placement, which the
-run-level ``trainer`` section sets for every Lightning stage. A stage that names an existing artefact
-(``collect.pull``, ``ground.pull``: ``REPO[@REV]``) pulls it instead of producing it. Keys renamed since the
-flat sections of 0.1 fail with a one-line error naming the new key (:data:`RENAMED`).
+What the run wires itself is left out of the sections: the environment, the seed and the datasets a stage
+reads (the previous stage's output), the run folder, its loggers and checkpoints, and the device placement,
+which the run-level ``trainer`` section sets for every Lightning stage. A stage that names an existing
+artefact (``collect.pull``, ``ground.pull``: ``REPO[@REV]``) pulls it instead of producing it. Keys renamed
+since the flat sections of 0.1 fail with a one-line error naming the new key (:data:`RENAMED`).
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ LINKED = {
 RUN_DEFAULTS = {
     # the CPU budget: the first 8 of SmolLM2's 30 layers (GroundingModule keeps them all by default)
     "ground.model.num_layers": 8,
-    # measured on CLEVR (README): a quarter of each batch imaginary, only the rollouts judged successful, and 4
-    # updates per dataloader item (TransitionDataModule's defaults are the paper's 1:1 of every rollout, 1 update)
+    # measured on CLEVR (README): a quarter of each batch imaginary, only the rollouts judged successful, and
+    # 4 updates per dataloader item (TransitionDataModule's defaults are the paper's 1:1 of every rollout, 1
+    # update)
     "learn.data.real_fraction": 0.75,
     "learn.data.imaginary_successful_only": True,
     "learn.data.batches_per_step": 4,
@@ -84,8 +85,9 @@ RUN_DEFAULTS = {
         }.items()
     },
 }
-"""The only places where ``kalm run``'s defaults differ from its stages' classes: the CPU default's layer budget, its
-measured data mix, and the Lightning stages' schedules (``lightning.Trainer`` has no defaults for them)."""
+"""The only places where ``kalm run``'s defaults differ from its stages' classes: the CPU default's layer
+budget, its measured data mix, and the Lightning stages' schedules (``lightning.Trainer`` has no defaults for
+them)."""
 
 _MOVED: dict[str, dict[str, tuple[str, ...]]] = {
     "ground": {
@@ -152,12 +154,12 @@ class CollectConfig:
 
 @dataclass
 class GroundConfig:
-    """Grounding: ``kalm ground fit``'s ``model``, ``data`` and ``trainer`` sections, or ``pull`` a grounded model
-    (``REPO[@REV]``) instead.
+    """Grounding: ``kalm ground fit``'s ``model``, ``data`` and ``trainer`` sections, or ``pull`` a grounded
+    model (``REPO[@REV]``) instead.
 
-    ``model.init_from`` (``REPO[@REV]`` or a folder) grounds further from a grounded model instead of from the raw
-    backbone (same command for a new environment and for more data of the same one); the model is published as
-    ``<org>/kalm-<env>-grounded-<backbone>-from-<parent env>``.
+    ``model.init_from`` (``REPO[@REV]`` or a folder) grounds further from a grounded model instead of from the
+    raw backbone (same command for a new environment and for more data of the same one); the model is
+    published as ``<org>/kalm-<env>-grounded-<backbone>-from-<parent env>``.
     """
 
     model: dict[str, Any]
@@ -168,12 +170,12 @@ class GroundConfig:
 
 @dataclass
 class LearnConfig:
-    """Offline RL: ``kalm learn fit``'s ``model``, ``data`` and ``trainer`` sections, the same for the baseline and
-    the KALM policy (the baseline reads no imaginary data).
+    """Offline RL: ``kalm learn fit``'s ``model``, ``data`` and ``trainer`` sections, the same for the
+    baseline and the KALM policy (the baseline reads no imaginary data).
 
-    ``num_seeds`` policies are trained per side (seeds ``seed``, ``seed + 1``, ...); seed ``s`` of either side is
-    evaluated on the cases of seed ``s``, and the report pools the seeds, so a difference between the sides is
-    not one seed's luck. ``policy_protocol``: ``pooled`` trains one KALM policy on every imagined level,
+    ``num_seeds`` policies are trained per side (seeds ``seed``, ``seed + 1``, ...); seed ``s`` of either side
+    is evaluated on the cases of seed ``s``, and the report pools the seeds, so a difference between the sides
+    is not one seed's luck. ``policy_protocol``: ``pooled`` trains one KALM policy on every imagined level,
     ``per_level`` one per level (the paper's protocol; the rephrase policy plays the training goals).
     """
 
@@ -186,10 +188,10 @@ class LearnConfig:
 
 @dataclass
 class EvaluateConfig:
-    """Evaluation in the real environment: ``episodes`` cases per level for each training seed (each seed its own
-    cases; the floors play all of them); the grounded LM acting as a policy on the first ``llm_policy_episodes``
-    cases of the first seed (0: not evaluated). ``unseen_phrasings`` adds the column of rephrase goals said in
-    sentences imagination never prompted with (``kalm.envs.cases``)."""
+    """Evaluation in the real environment: ``episodes`` cases per level for each training seed (each seed its
+    own cases; the floors play all of them); the grounded LM acting as a policy on the first
+    ``llm_policy_episodes`` cases of the first seed (0: not evaluated). ``unseen_phrasings`` adds the column
+    of rephrase goals said in sentences imagination never prompted with (``kalm.envs.cases``)."""
 
     levels: list[str] = field(default_factory=lambda: ["train", "rephrase", "easy", "hard"])
     unseen_phrasings: bool = True
@@ -297,7 +299,8 @@ def parse(argv: list[str]) -> RunConfig:
 
 
 def check_renamed(argv: list[str]) -> None:
-    """Fail with the new key when ``argv`` or a ``--config`` file it names uses a key of the 0.1 run sections."""
+    """Fail with the new key when ``argv`` or a ``--config`` file it names uses a key of the 0.1 run
+    sections."""
     import yaml
 
     keys: dict[str, Any] = {}

@@ -20,8 +20,8 @@ POLICIES = ("baseline", "kalm")
 def sides(config: RunConfig) -> dict[str, list[str] | None]:
     """The policies a run trains, with the imaginary levels each learns from (``None``: real data only).
 
-    ``learn.policy_protocol: pooled`` trains one KALM policy on every imagined level; ``per_level`` one per level
-    (``kalm/<level>``), as the paper does.
+    ``learn.policy_protocol: pooled`` trains one KALM policy on every imagined level; ``per_level`` one per
+    level (``kalm/<level>``), as the paper does.
     """
     if config.learn.policy_protocol == "pooled":
         return {"baseline": None, "kalm": list(config.imagine.levels)}
@@ -40,7 +40,8 @@ def train_policies(
     imaginary: dict[str, Any],
     folder: Path,
 ) -> dict[str, dict[str, Any]]:
-    """Train every side (``sides``) with the same algorithm, steps and seeds; returns their folders per seed."""
+    """Train every side (``sides``) with the same algorithm, steps and seeds; returns their folders per
+    seed."""
     if config.learn.num_seeds < 1:
         raise ConfigError(f"learn.num_seeds={config.learn.num_seeds}; expected at least 1")
     trained = {}
@@ -133,9 +134,9 @@ def evaluate_policies(
     model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate both policies and the suite's floors on the same cases of every level (training seed ``s`` of
-    either side plays the cases of seed ``s``; the floors play all of them), and the grounded ``model`` acting as
-    a policy on the first ``evaluate.llm_policy_episodes`` cases of the first seed; returns the report's dict
-    and files."""
+    either side plays the cases of seed ``s``; the floors play all of them), and the grounded ``model`` acting
+    as a policy on the first ``evaluate.llm_policy_episodes`` cases of the first seed; returns the report's
+    dict and files."""
     settings = config.evaluate
     key = stage_key(
         "evaluate",
@@ -232,14 +233,16 @@ def _llm_policy(
 
 
 def _llm_device(accelerator: str) -> str:
-    """Where the grounded LM plays as a policy: the run's GPU when it has one (a 30-layer LM is slow on a CPU)."""
+    """Where the grounded LM plays as a policy: the run's GPU when it has one (a 30-layer LM is slow on a
+    CPU)."""
     import torch
 
     return "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
 
 
 def report_columns(levels: list[str], unseen_phrasings: bool) -> list[str]:
-    """The evaluated columns: the levels, with the rephrase goals in held-out sentences right after ``rephrase``."""
+    """The evaluated columns: the levels, with the rephrase goals in held-out sentences right after
+    ``rephrase``."""
     if not unseen_phrasings or "rephrase" not in levels:
         return list(levels)
     at = levels.index("rephrase") + 1

@@ -28,14 +28,15 @@ def _episodes(settings: dict[str, Any]) -> str:
     if len(seeds) == 1:
         return f"{settings['episodes']} episodes per level and policy."
     return (
-        f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds, each seed on its "
-        f"own cases ({len(seeds) * settings['episodes']} per policy); seed s of the baseline and of KALM play "
-        "the same cases, and the floors play all of them."
+        f"{settings['episodes']} episodes per level for each of {len(seeds)} training seeds, "
+        f"each seed on its own cases ({len(seeds) * settings['episodes']} per policy); "
+        "seed s of the baseline and of KALM play the same cases, and the floors play all of them."
     )
 
 
 def protocol_lines(suite: EnvSuite, levels: list[str], policy_protocol: str) -> list[str]:
-    """The evaluation protocol, as the report states it: each level's judge and what the KALM policy learned from."""
+    """The evaluation protocol, as the report states it: each level's judge and what the KALM policy learned
+    from."""
     lines = ["Protocol (each level's horizon and judge; the same judges label the imaginary rollouts):", ""]
     for level in levels:
         if level == UNSEEN_PHRASINGS:
@@ -86,13 +87,15 @@ def replay_table(replay: dict[str, dict[str, float]] | None) -> list[str]:
     if not replay:
         return []
     rows = [
-        "| level | kept rollouts | replay reaches the goal | labelled successful | of those, replay reaches it "
-        "| imagined and real part at step (mean) | never part |",
+        "| level | kept rollouts | replay reaches the goal | labelled successful "
+        "| of those, replay reaches it | imagined and real part at step (mean) | never part |",
         "|---|---|---|---|---|---|---|",
     ]
     rows += [
-        f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} | {r.get('imagined_success', float('nan')):.1%} "
-        f"| {r.get('replay_success_of_imagined', float('nan')):.1%} | {r['parted_at']:.1f} | {r['never_parted']:.1%} |"
+        f"| {level} | {int(r['rollouts'])} | {r['replay_success']:.1%} "
+        f"| {r.get('imagined_success', float('nan')):.1%} "
+        f"| {r.get('replay_success_of_imagined', float('nan')):.1%} | {r['parted_at']:.1f} "
+        f"| {r['never_parted']:.1%} |"
         for level, r in replay.items()
     ]
     return [*rows, ""]
@@ -179,9 +182,9 @@ def write_report(
         "",
         (
             f"Model `{model['repo_id']}` {model.get('version') or ''} (commit `{model['commit'][:12]}`), "
-            f"{model.get('steps', '?')} training steps. Explanations are read by a strict interpreter on held-out "
-            "real episodes that reached their goal; action agreement compares the model's first action, decoded "
-            "freely from the goal and a real initial state, with the behaviour policy's."
+            f"{model.get('steps', '?')} training steps. Explanations are read by a strict interpreter on "
+            "held-out real episodes that reached their goal; action agreement compares the model's first "
+            "action, decoded freely from the goal and a real initial state, with the behaviour policy's."
         ),
         "",
         *diagnostics_table(metrics),
@@ -189,8 +192,10 @@ def write_report(
         "## Imaginary data",
         "",
         (
-            f"`{imaginary['repo_id']}` {imaginary['version']}: {imaginary['summary']['episodes']} rollouts kept "
-            f"({imaginary['summary']['transitions']} transitions), per level {imaginary['summary']['levels']}."
+            f"`{imaginary['repo_id']}` {imaginary['version']}: "
+            f"{imaginary['summary']['episodes']} rollouts kept "
+            f"({imaginary['summary']['transitions']} transitions), "
+            f"per level {imaginary['summary']['levels']}."
         ),
         "",
         imaginary["filter_table"],
@@ -199,8 +204,8 @@ def write_report(
         "## Real data",
         "",
         (
-            f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, success rate "
-            f"{real['summary'].get('success_rate', float('nan')):.3f}."
+            f"`{real['repo_id']}` {real.get('version')}: {real['summary'].get('episodes')} rollouts, "
+            f"success rate {real['summary'].get('success_rate', float('nan')):.3f}."
         ),
         "",
         "## Timings",
@@ -212,8 +217,8 @@ def write_report(
         "## Imagined rollouts next to the real environment",
         "",
         (
-            "Left: states imagined by the grounded LM. Right: the real environment replaying the imagined actions "
-            "from the same initial state."
+            "Left: states imagined by the grounded LM. Right: the real environment replaying the imagined "
+            "actions from the same initial state."
         ),
         "",
         *[f"![{Path(path).stem}]({path})" for path in figures],

@@ -39,8 +39,8 @@ _THIRD_PARTY_NOISE = (  # warnings about the libraries' own internals, nothing a
 def run_pipeline(config: RunConfig) -> Path:
     """Run (or continue) every stage; returns the run folder.
 
-    With several processes (``trainer.devices``/``num_nodes`` > 1, or a ``torchrun``/``srun`` launch) every rank
-    runs this; rank 0 alone picks the hub, collects, publishes, records the stages and writes the report
+    With several processes (``trainer.devices``/``num_nodes`` > 1, or a ``torchrun``/``srun`` launch) every
+    rank runs this; rank 0 alone picks the hub, collects, publishes, records the stages and writes the report
     (``kalm.distributed``), and its log is ``run.log`` (rank ``r``'s: ``run.rank<r>.log``).
     """
     from kalm import distributed
@@ -136,7 +136,8 @@ def _write_resolved(folder: Path, config: RunConfig, endpoint: str) -> None:
 
 
 class _NoBanners(logging.Filter):
-    """Drops the banners every Lightning ``Trainer`` prints (accelerators available, tips) from the console."""
+    """Drops the banners every Lightning ``Trainer`` prints (accelerators available, tips) from the
+    console."""
 
     BANNERS = ("GPU available", "TPU available", "HPU available", "\N{ELECTRIC LIGHT BULB} Tip")
 
@@ -148,7 +149,8 @@ class _NoBanners(logging.Filter):
 def _logging_to(path: Path) -> Iterator[None]:
     """Copy kalm's and Lightning's log records into the run's log file while the run lasts.
 
-    The console is spared Lightning's per-Trainer banners (a run builds a Trainer per stage); the log keeps them.
+    The console is spared Lightning's per-Trainer banners (a run builds a Trainer per stage); the log keeps
+    them.
     """
     import lightning.pytorch  # noqa: F401  (its console handler exists once it is imported)
 

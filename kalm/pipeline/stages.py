@@ -34,9 +34,9 @@ def cached(
 ) -> dict[str, Any]:
     """Return the recorded output of ``stage`` for ``key``, or run ``produce`` and record it.
 
-    Rank 0 decides (from its ``stages.json``) and records; every rank returns rank 0's record. ``produce`` runs
-    on rank 0 alone while the other ranks wait, or, with ``every_rank`` (a Lightning stage: every rank joins
-    the Trainer), on every rank, and rank 0's output is the stage's (``kalm.distributed``).
+    Rank 0 decides (from its ``stages.json``) and records; every rank returns rank 0's record. ``produce``
+    runs on rank 0 alone while the other ranks wait, or, with ``every_rank`` (a Lightning stage: every rank
+    joins the Trainer), on every rank, and rank 0's output is the stage's (``kalm.distributed``).
     """
     previous = on_rank_zero(f"{stage} look-up", lambda: state.done(stage, key))
     if previous is not None:
@@ -278,7 +278,8 @@ def grounded_name(model: dict[str, Any]) -> str:
 
 def parent_name(reference: str) -> str:
     """A short name of a parent grounded model for the child's repo name: the environment of
-    ``kalm-<env>-grounded-...`` repos (``kalm-clevr-grounded-smollm2-135m-8l`` -> ``clevr``), else its last part."""
+    ``kalm-<env>-grounded-...`` repos (``kalm-clevr-grounded-smollm2-135m-8l`` -> ``clevr``), else its last
+    part."""
     name = Path(split_revision(reference)[0].rstrip("/")).name.lower()
     match = re.fullmatch(r"kalm-(.+?)-grounded-.+", name)
     return match.group(1) if match else name
