@@ -1,4 +1,5 @@
-"""bench/gpu_check.py's CPU dry run: the GPU preset's stages on tiny sizes, then timings, success table, floors."""
+"""bench/gpu_check.py's CPU dry run: the GPU preset's stages on tiny sizes, then timings, success table,
+floors."""
 
 import os
 import subprocess

@@ -64,7 +64,8 @@ def test_every_command_dispatches_to_a_main_and_unknown_ones_exit_2(capsys):
 
 
 def test_kalm_imagine_takes_the_run_sections_settings_with_their_defaults():
-    """``kalm imagine``'s decoding options are ``ImagineSettings``' fields, as ``kalm run``'s ``imagine`` section."""
+    """``kalm imagine``'s decoding options are ``ImagineSettings``' fields, as ``kalm run``'s ``imagine``
+    section."""
     from kalm.commands.imagine import parser
     from kalm.envs import NOVEL_LEVELS
     from kalm.imagine.settings import DEFAULT_PER_GOAL, ImagineSettings

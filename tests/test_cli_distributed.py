@@ -1,6 +1,6 @@
-"""``kalm ground fit`` and ``kalm learn fit`` on 2 CPU processes under Lightning's own launcher (it re-runs the
-command line, which kalm leaves intact): both train, rank 0 alone writes the checkpoint, the policy and its
-provenance."""
+"""``kalm ground fit`` and ``kalm learn fit`` on 2 CPU processes under Lightning's own launcher (it re-runs
+the command line, which kalm leaves intact): both train, rank 0 alone writes the checkpoint, the policy and
+its provenance."""
 
 import os
 import subprocess

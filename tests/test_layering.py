@@ -1,10 +1,11 @@
 """One-way layering of ``kalm`` and ``datamodules``, checked on the source (ast), lazy imports included.
 
 Units are kalm's sub-packages (``kalm.data``, ``kalm.envs``, ...), its top-level modules (``kalm.errors``,
-``kalm.cli``, ...), the package root ``kalm`` (``__version__``) and ``datamodules``. Each may import only the units
-``ALLOWED`` names: the data format, environments, errors and the hub at the bottom; grounding, offline RL and
-imagination above them; the data modules above those; the recipes (``kalm.commands``) and the pipeline above; the
-command line on top. So only recipe code imports ``datamodules``, and no two units import each other.
+``kalm.cli``, ...), the package root ``kalm`` (``__version__``) and ``datamodules``. Each may import only the
+units ``ALLOWED`` names: the data format, environments, errors and the hub at the bottom; grounding, offline
+RL and imagination above them; the data modules above those; the recipes (``kalm.commands``) and the pipeline
+above; the command line on top. So only recipe code imports ``datamodules``, and no two units import each
+other.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def unit(module: str) -> str | None:
 def imports(source: str, module: str, *, is_package: bool, known: set[str]) -> list[tuple[int, str]]:
     """``(line, imported module)`` of every import in ``source``, at any depth (function-level ones too).
 
-    Relative imports are resolved against ``module``; ``from pkg import name`` counts as ``pkg.name`` when that is a
-    module in ``known``.
+    Relative imports are resolved against ``module``; ``from pkg import name`` counts as ``pkg.name`` when
+    that is a module in ``known``.
     """
     package = module if is_package else module.rpartition(".")[0]
     found = []

@@ -28,7 +28,8 @@ BLOCKS = [
 
 
 def shell_commands() -> list[tuple[int, list[str]]]:
-    """``(line, argv)`` of every ``kalm`` command in README's bash blocks (continuations joined, comments cut)."""
+    """``(line, argv)`` of every ``kalm`` command in README's bash blocks (continuations joined, comments
+    cut)."""
     found = []
     for language, body, line in BLOCKS:
         if language != "bash":
@@ -43,7 +44,8 @@ def shell_commands() -> list[tuple[int, list[str]]]:
 
 
 def _commands(body: str) -> list[str]:
-    """The commands of a shell block: continuation lines joined, a quoted argument spanning lines kept whole."""
+    """The commands of a shell block: continuation lines joined, a quoted argument spanning lines kept
+    whole."""
     commands, pending = [], ""
     for line in body.replace("\\\n", " ").splitlines():
         pending = f"{pending}\n{line}" if pending else line
@@ -171,7 +173,8 @@ def test_the_raw_hf_client_block_runs_against_a_local_server(tmp_path):
     )
     script = script.replace("python -c", f"{sys.executable} -c")
     wait = (
-        f'for i in $(seq 100); do {sys.executable} -c \'import socket; socket.create_connection(("127.0.0.1", '
+        f"for i in $(seq 100); do {sys.executable} -c "
+        '\'import socket; socket.create_connection(("127.0.0.1", '
         f"{port}))' 2>/dev/null && break; sleep 0.2; done"
     )
     first, rest = script.split("\n", 1)
@@ -188,7 +191,8 @@ def test_the_raw_hf_client_block_runs_against_a_local_server(tmp_path):
 
 
 def python_imports() -> list[tuple[int, str, str]]:
-    """``(line, module, name)`` of every ``from M import N`` of README's Python blocks (and ``python -c`` code)."""
+    """``(line, module, name)`` of every ``from M import N`` of README's Python blocks (and ``python -c``
+    code)."""
     found = []
     for language, body, line in BLOCKS:
         if language != "python":

@@ -1,4 +1,5 @@
-"""The datamodules satisfy the Protocols kalm reads them through (``kalm.grounding.contracts``, ``kalm.rl.contracts``)."""
+"""The datamodules satisfy the Protocols kalm reads them through (``kalm.grounding.contracts``,
+``kalm.rl.contracts``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from tests.datamodules.test_transitions import episode, folder
 
 
 def runtime_classes(hint: object) -> tuple[type, ...]:
-    """The classes an annotation admits at run time (``str | None`` -> ``(str, NoneType)``, ``list[...]`` -> list)."""
+    """The classes an annotation admits at run time (``str | None`` -> ``(str, NoneType)``, ``list[...]`` ->
+    list)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return tuple(cls for arg in typing.get_args(hint) for cls in runtime_classes(arg))
     if hint is None or hint is type(None):

@@ -1,5 +1,6 @@
-"""The Gemma 3 architecture as a backbone, on a tiny random-init Gemma 3 (SmolLM2 tokenizer) in a local folder:
-scaled embeddings, sliding-window and global layers under the KV cache, truncation, LoRA names, the hub.
+"""The Gemma 3 architecture as a backbone, on a tiny random-init Gemma 3 (SmolLM2 tokenizer) in a local
+folder: scaled embeddings, sliding-window and global layers under the KV cache, truncation, LoRA names, the
+hub.
 
 The packaged weights (``gemma3-270m``) are tested in ``test_gemma3_packaged.py`` (the ``gemma`` tier)."""
 

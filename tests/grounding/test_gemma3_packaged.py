@@ -1,7 +1,9 @@
-"""The packaged Gemma 3 270M backbone (``gemma3-270m``, the ``kalm[gemma]`` extra): the ``gemma`` tier, which CI
-runs with ``pytest -m gemma``. Without the extra these tests fail with the install command, they never skip.
+"""The packaged Gemma 3 270M backbone (``gemma3-270m``, the ``kalm[gemma]`` extra): the ``gemma`` tier, which
+CI runs with ``pytest -m gemma``. Without the extra these tests fail with the install command, they never
+skip.
 
-The first test converts the GGUF into the cache once (about two minutes on 2 cores); later loads take seconds."""
+The first test converts the GGUF into the cache once (about two minutes on 2 cores); later loads take
+seconds."""
 
 import json
 

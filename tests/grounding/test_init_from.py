@@ -1,4 +1,5 @@
-"""Grounding from a grounded model (``init_from``): what carries over, what is new, what is recorded, what is refused."""
+"""Grounding from a grounded model (``init_from``): what carries over, what is new, what is recorded, what is
+refused."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def configured(**overrides) -> GroundingConfig:
 
 @pytest.fixture
 def parent(make_model):
-    """A trained-looking grounded model: LoRA on 1 layer, perturbed adapters and codec, distinct statistics."""
+    """A trained-looking grounded model: LoRA on 1 layer, perturbed adapters and codec, distinct
+    statistics."""
     model = make_model(finetune="lora", num_layers=1, lora_rank=4, codec_hidden=32)
     model.codec.set_normalization(state_mean=torch.full((10,), 0.05), state_std=torch.full((10,), 0.25))
     with torch.no_grad():
@@ -257,5 +259,6 @@ def test_kalm_ground_fit_refuses_a_bad_parent_in_one_line(tmp_path, clevr_real, 
     err = capsys.readouterr().err
     assert err == (
         f"kalm: error: {tmp_path / 'empty'} is not a kalm grounded model (no files); expected a kalm "
-        "grounded model, which has kalm_grounding.json (written by kalm ground / GroundedLM.save_pretrained)\n"
+        "grounded model, which has kalm_grounding.json "
+        "(written by kalm ground / GroundedLM.save_pretrained)\n"
     )

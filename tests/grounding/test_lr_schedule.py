@@ -1,4 +1,5 @@
-"""The grounding LR schedule (transformers' cosine-with-floor) against the hand-written formula it replaced."""
+"""The grounding LR schedule (transformers' cosine-with-floor) against the hand-written formula it
+replaced."""
 
 from __future__ import annotations
 

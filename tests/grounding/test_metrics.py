@@ -8,7 +8,8 @@ from kalm.grounding.metrics import action_agreement, explanation_metrics, match_
 
 
 class Describer:
-    """Says the given sentences, one per rollout, in order (a stand-in for the model's rollout -> text head)."""
+    """Says the given sentences, one per rollout, in order (a stand-in for the model's rollout -> text
+    head)."""
 
     def __init__(self, texts):
         self.texts = list(texts)

@@ -33,7 +33,8 @@ def test_codec_normalisation_round_trip_and_embedding_scale():
     torch.testing.assert_close(codec.denormalize_states(codec.normalize_states(states)), states)
     embedded = codec.embed_states(states)
     assert embedded.shape == (5, 16)
-    # the norm of a token embedding, not sqrt(d_model) times it: numeric slots must not drown the layers' updates
+    # the norm of a token embedding, not sqrt(d_model) times it: numeric slots must not drown the layers'
+    # updates
     torch.testing.assert_close(embedded.pow(2).sum(-1).sqrt(), torch.full((5,), 0.5), rtol=1e-3, atol=1e-3)
     assert codec.embed_actions(torch.randn(5, 2)).shape == (5, 16)
 

@@ -1,5 +1,6 @@
-"""``kalm run --ground.model.init_from REPO[@REV]``: the grounding stage starts from a grounded model, publishes the child
-under its own name with the parent recorded, and grounds again when the parent gets a new version."""
+"""``kalm run --ground.model.init_from REPO[@REV]``: the grounding stage starts from a grounded model,
+publishes the child under its own name with the parent recorded, and grounds again when the parent gets a new
+version."""
 
 from __future__ import annotations
 

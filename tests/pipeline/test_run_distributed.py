@@ -3,7 +3,8 @@
 Each run is a real subprocess tree against the session's hub server; afterwards the test checks what a
 2-process run must leave: one version per repo (rank 0 alone publishes), a grounded model that loads with all
 its weights, the imaginary dataset a single process imagines with that model, one report, and a record of
-every stage. The default tier runs a tiny configuration under each launcher; ``-m slow`` runs the quick preset.
+every stage. The default tier runs a tiny configuration under each launcher; ``-m slow`` runs the quick
+preset.
 """
 
 from __future__ import annotations

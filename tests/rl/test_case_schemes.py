@@ -1,7 +1,9 @@
-"""The seeded cases stay exactly the cases the measured tables were drawn with (``kalm.envs.cases.level_cases``).
+"""The seeded cases stay exactly the cases the measured tables were drawn with
+(``kalm.envs.cases.level_cases``).
 
-The digests were taken before evaluation, floors, grounding metrics and imagination's plan were routed through the
-one function (``scheme="cycled"`` and ``scheme="per_goal"``); a change here changes every published number.
+The digests were taken before evaluation, floors, grounding metrics and imagination's plan were routed through
+the one function (``scheme="cycled"`` and ``scheme="per_goal"``); a change here changes every published
+number.
 """
 
 from __future__ import annotations

@@ -196,7 +196,8 @@ class _Recording(OfflineRLModule):
 def test_the_logging_cadence_is_lightnings_across_epochs_and_the_last_item(
     clevr_real, embedding_cache, every, tmp_path
 ):
-    """Fails when Lightning changes the rule under ``OfflineRLModule._writes_logs`` (its private connector's)."""
+    """Fails when Lightning changes the rule under ``OfflineRLModule._writes_logs`` (its private
+    connector's)."""
     dm = TransitionDataModule(
         real=str(clevr_real),
         batch_size=8,

@@ -1,4 +1,5 @@
-"""Intervals that match the sampling: Wilson for one policy, a two-stage bootstrap over seeds, paired differences."""
+"""Intervals that match the sampling: Wilson for one policy, a two-stage bootstrap over seeds, paired
+differences."""
 
 import numpy as np
 import pytest
