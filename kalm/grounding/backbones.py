@@ -199,7 +199,8 @@ def _gemma3_gguf() -> Path:
 def _gemma3_terms() -> Path:
     from importlib.resources import files
 
-    return Path(str(files(_gemma_package()).joinpath("data", "GEMMA_TERMS.html")))
+    # one name per joinpath: Traversable.joinpath takes several only from Python 3.11
+    return Path(str(files(_gemma_package()).joinpath("data").joinpath("GEMMA_TERMS.html")))
 
 
 PACKAGED: dict[str, PackagedBackbone] = {

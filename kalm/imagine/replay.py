@@ -22,7 +22,13 @@ from kalm.envs.base import EnvSuite
 
 
 def replay(
-    suite: EnvSuite, goal_id: str, level: str, observations: np.ndarray, actions: np.ndarray, *, seed: int = 0
+    suite: EnvSuite,
+    goal_id: str,
+    level: str,
+    observations: np.ndarray,
+    actions: Iterable[Any],
+    *,
+    seed: int = 0,
 ) -> tuple[np.ndarray, bool]:
     """The real environment's observations when it starts at ``observations[0]`` and takes ``actions`` (until its
     episode ends), and whether it reached the goal."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import datasets
 import lightning as L
@@ -33,6 +33,17 @@ def batch_path(work_dir: Path, index: int) -> Path:
 def pending_batches(work_dir: Path, count: int) -> list[int]:
     """Indices of the plan's batches that have no output yet."""
     return [index for index in range(count) if not batch_path(work_dir, index).exists()]
+
+
+class DecodeSettings(TypedDict):
+    """The keyword arguments of :func:`decode_batch` that are the same for every batch of a run."""
+
+    horizon: int | None
+    greedy: bool
+    temperature: float | dict[str, float]
+    seed: int
+    keep_implausible: bool
+    project_states: bool | None
 
 
 def decode_batch(
@@ -146,7 +157,7 @@ class ImagineModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.model, self.suite, self.plan, self.work_dir = model, suite, plan, work_dir
-        self.settings = {
+        self.settings: DecodeSettings = {
             "horizon": horizon,
             "greedy": greedy,
             "temperature": temperature,

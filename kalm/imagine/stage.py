@@ -94,7 +94,9 @@ def imagine(
             enable_model_summary=False,
             **options,
         )
-        runner_trainer.predict(runner, dataloaders=DataLoader(todo, batch_size=1), return_predictions=False)
+        # a list is a map-style dataset (``__getitem__`` and ``__len__``); torch annotates ``Dataset`` only
+        loader: DataLoader[int] = DataLoader(todo, batch_size=1)  # type: ignore[arg-type]
+        runner_trainer.predict(runner, dataloaders=loader, return_predictions=False)
         bar.close()
         runner_trainer.strategy.barrier("imagine: every rank wrote its batches")
         if not runner_trainer.is_global_zero:

@@ -114,7 +114,7 @@ class Learner:
     def objective(self, losses: Any, step: int) -> torch.Tensor:
         """The weighted sum of this step's ``loss_*`` terms."""
         actor_step = step % self.actor_every == 0
-        return sum(  # type: ignore[return-value]
+        return sum(
             weight * losses[key]
             for key, weight in self.weights.items()
             if actor_step or key not in self.actor_keys

@@ -32,7 +32,7 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _groups(outcomes: Sequence[float], groups: Sequence[int]) -> list[np.ndarray]:
+def _groups(outcomes: Sequence[float] | np.ndarray, groups: Sequence[int]) -> list[np.ndarray]:
     values = np.asarray(outcomes, dtype=np.float64)
     labels = np.asarray(groups)
     return [values[labels == label] for label in dict.fromkeys(labels.tolist())]

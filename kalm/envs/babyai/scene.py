@@ -136,7 +136,7 @@ class BabyAILevel(RoomGridLevel):
     def load(self, layout: Layout, instrs: Any) -> None:
         self._layout, self.instrs = layout, instrs
 
-    def gen_obs(self) -> None:  # type: ignore[override]
+    def gen_obs(self) -> None:
         return None
 
     def _gen_grid(self, width: int, height: int) -> None:
