@@ -17,6 +17,8 @@ Rules (see README, "Scaling out"):
 
 Waiting goes through the store, polled, not through a collective, so a rank may wait for rank 0's collection
 or evaluation however long they take (collectives time out after 30 minutes).
+
+The store is a client of the TCPStore the default process group rendezvoused through (see :func:`_store`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalm.errors import KalmError
+
+if TYPE_CHECKING:
+    from torch.distributed import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +43,8 @@ POLL_S = 0.1
 ABORT_KEY = "kalm/abort"
 ABORT_GRACE_S = 10.0
 """How long a failing rank 0 (which hosts the store) waits for the other ranks to read its error."""
+STORE_TIMEOUT = timedelta(minutes=5)
+"""How long a store client tries to connect (and a blocking store call waits; kalm polls with ``check``)."""
 
 
 class RankFailed(KalmError):
@@ -109,10 +117,35 @@ def _key(name: str) -> str:
     return f"kalm/{_calls}/{name}"
 
 
-def _store() -> Any:
-    from torch.distributed import distributed_c10d
+_clients: dict[tuple[str, int], Store] = {}
 
-    return distributed_c10d._get_default_store()
+
+def _store() -> Store:
+    """This process's client of the run's key-value store: the TCPStore server at ``MASTER_ADDR:MASTER_PORT``.
+
+    Both launchers kalm supports initialise the default process group by ``env://`` rendezvous, whose
+    TCPStore server listens there: Lightning's launcher (also under SLURM) has rank 0 host it, ``torchrun``
+    its agent (``TORCHELASTIC_USE_AGENT_STORE``; a fresh store per restart, so no stale keys). A second client
+    of that server (public ``torch.distributed.TCPStore``) needs no port of its own (none to collide, none to
+    open between nodes) and lives exactly as long as the process group's own store. Not a new gloo group
+    with ``broadcast_object_list``: a collective cannot be polled, so a waiting rank could neither see another
+    rank's failure nor wait past the group's timeout; not a ``FileStore``: it needs a filesystem shared by
+    every node.
+    """
+    import torch.distributed as dist
+
+    try:
+        address = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+    except (KeyError, ValueError):
+        raise KalmError(
+            "kalm's ranks share a store at MASTER_ADDR:MASTER_PORT (env:// rendezvous, as Lightning's "
+            "launcher and torchrun set); these variables are missing or invalid"
+        ) from None
+    if address not in _clients:
+        _clients[address] = dist.TCPStore(
+            *address, is_master=False, timeout=STORE_TIMEOUT, wait_for_workers=False
+        )
+    return _clients[address]
 
 
 def on_rank_zero(name: str, produce: Callable[[], T]) -> T:
@@ -171,7 +204,7 @@ def _wait_for(key: str, name: str) -> str:
     return store.get(key).decode()
 
 
-def _abort_message(store: Any, *, wait_s: float = 0.0) -> dict[str, Any] | None:
+def _abort_message(store: Store, *, wait_s: float = 0.0) -> dict[str, Any] | None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -184,7 +217,7 @@ def _abort_message(store: Any, *, wait_s: float = 0.0) -> dict[str, Any] | None:
         time.sleep(POLL_S)
 
 
-def _raise_if_aborted(store: Any, name: str) -> None:
+def _raise_if_aborted(store: Store, name: str) -> None:
     other = _abort_message(store)
     if other is not None:
         store.add(f"{ABORT_KEY}/seen", 1)

@@ -74,3 +74,14 @@ def test_a_failure_on_one_rank_fails_every_rank_with_its_error(tmp_path, scenari
     outcomes = _run(scenario, tmp_path)
     assert outcomes[failing]["error"] == "ValueError: " + message.rsplit("ValueError: ", 1)[1]
     assert outcomes[1 - failing]["error"] == f"RankFailed: {message}"
+
+
+def test_the_ranks_store_is_found_at_the_rendezvous_address_only(monkeypatch):
+    """The store is a client of the env:// rendezvous server; without its address the error names it."""
+    from kalm import distributed
+    from kalm.errors import KalmError
+
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    with pytest.raises(KalmError, match="MASTER_ADDR:MASTER_PORT"):
+        distributed._store()
