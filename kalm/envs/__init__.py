@@ -12,10 +12,6 @@ module is imported on first use; ``kalm envs`` lists every registered suite with
 
 from __future__ import annotations
 
-import os
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"  # headless rendering; must be set before mujoco is imported
 from functools import cache
 
 import gymnasium as gym
@@ -23,7 +19,12 @@ import gymnasium as gym
 from kalm.envs.base import EnvSuite
 from kalm.envs.goals import LEVELS, NOVEL_LEVELS, Goal
 from kalm.envs.registry import ENTRY_POINT_GROUP, EnvEntry, registered_envs
+from kalm.envs.rendering import headless_gl
 from kalm.errors import UnknownNameError
+
+# Before any environment module imports mujoco, which fixes its GL backend when imported (none of the imports
+# above does; see kalm.envs.rendering and tests/envs/test_rendering.py).
+headless_gl()
 
 
 @cache
