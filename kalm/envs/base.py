@@ -242,7 +242,7 @@ class EnvSuite(ABC):
         return self._sentence_goals.get(normalize_sentence(text))
 
     @cached_property
-    def _action_space(self) -> gym.Space:
+    def _action_space(self) -> gym.Space[Any]:
         """The environment's action space, read once (a floor episode must not build a whole environment)."""
         env = self.make()
         space = env.action_space

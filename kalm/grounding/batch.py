@@ -7,6 +7,7 @@ places and reads them with a single masked indexing operation each.
 
 from __future__ import annotations
 
+from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ def collate(
     input_ids = torch.full((batch_size, length), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((batch_size, length), dtype=torch.long)
     masks = {name: torch.zeros((batch_size, length), dtype=torch.bool) for name in _SLOTS}
-    values: dict[str, list] = {name: [] for name in _SLOTS}
+    values: dict[str, list[Any]] = {name: [] for name in _SLOTS}
     for row, example in enumerate(examples):
         offset = length - lengths[row] if left_pad else 0
         input_ids[row, offset : offset + lengths[row]] = torch.tensor(example.input_ids)
@@ -95,13 +96,13 @@ def collate(
 _SLOTS = ("state_inputs", "action_inputs", "state_targets", "action_targets", "text_targets")
 
 
-def _floats(values: list, empty_shape: tuple[int, ...]) -> Tensor:
+def _floats(values: list[Any], empty_shape: tuple[int, ...]) -> Tensor:
     if not values:
         return torch.zeros(empty_shape, dtype=torch.float32)
     return torch.from_numpy(np.asarray(values, dtype=np.float32))
 
 
-def _actions(values: list, discrete: bool, empty_shape: tuple[int, ...]) -> Tensor:
+def _actions(values: list[Any], discrete: bool, empty_shape: tuple[int, ...]) -> Tensor:
     if discrete:
         return torch.tensor(np.asarray(values, dtype=np.int64).reshape(-1), dtype=torch.long)
     return _floats(values, empty_shape)

@@ -8,6 +8,7 @@ over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import argparse
 import logging
 import sys
@@ -15,6 +16,9 @@ from pathlib import Path
 
 from kalm.errors import KalmError
 from kalm.hub.server.serve import add_serve_arguments, run_from_args
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _api(args: argparse.Namespace):
+def _api(args: argparse.Namespace) -> HfApi:
     from kalm.hub.endpoint import ensure_endpoint, hub_api
 
     return hub_api(ensure_endpoint(args.endpoint, token=args.token))

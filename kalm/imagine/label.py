@@ -23,7 +23,7 @@ PLAUSIBLE = "plausible"
 class FilterStats:
     """Counts of rollouts per level and verdict (``plausible`` or an implausibility reason)."""
 
-    counts: dict[str, Counter] = field(default_factory=dict)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, level: str, verdict: str) -> None:
         self.counts.setdefault(level, Counter())[verdict] += 1

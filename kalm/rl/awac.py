@@ -28,7 +28,7 @@ from torchrl.objectives.utils import (
 )
 
 
-class AWACLoss(LossModule):
+class AWACLoss(LossModule):  # type: ignore[misc]  # torchrl ships no type information (LossModule is Any)
     """Advantage-weighted actor-critic loss (see the module docstring).
 
     Args:
@@ -133,7 +133,7 @@ class AWACLoss(LossModule):
         )
 
     @property
-    @_cache_values
+    @_cache_values  # type: ignore[untyped-decorator]  # torchrl's, untyped
     def _cached_detach_qvalue_network_params(self) -> TensorDictParams:
         return self.qvalue_network_params.detach()
 
@@ -183,7 +183,7 @@ class AWACLoss(LossModule):
         loss = self._reduce_loss(-(weights * log_prob), tensordict=tensordict)
         return loss, {"advantage": advantage.mean(), "weight_max": weights.max()}
 
-    @dispatch
+    @dispatch  # type: ignore[untyped-decorator]  # tensordict's, untyped
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         """Both losses on one batch (critic first, as in d3rlpy's update order)."""
         loss_qvalue, critic_info = self.qvalue_loss(tensordict)

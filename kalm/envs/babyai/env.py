@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -13,6 +13,9 @@ from kalm.envs.babyai.sampling import sample_layout
 from kalm.envs.babyai.scene import NUM_ACTIONS, OBS_DIM, ROOM, BabyAILevel, decode
 from kalm.envs.goals import Goal, check_level
 from kalm.errors import KalmError
+
+if TYPE_CHECKING:
+    from kalm.envs.base import EnvSuite
 
 
 class BabyAIEnv(gym.Env):
@@ -51,7 +54,9 @@ class BabyAIEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._goal: Goal | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         level = check_level(options.get("level", self.level))
@@ -71,7 +76,7 @@ class BabyAIEnv(gym.Env):
         self._horizon = self.horizon or suite.protocol(level).horizon
         return self._observations[0].copy(), self._info(False)
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._goal is None:
             raise KalmError("BabyAI: call reset() before step()")
         if not self.action_space.contains(action):
@@ -110,7 +115,7 @@ class BabyAIEnv(gym.Env):
         }
 
 
-def _suite():
+def _suite() -> EnvSuite:
     from kalm.envs import get_suite
 
     return get_suite("babyai")

@@ -130,7 +130,9 @@ def _step_towards(direction: int, at: tuple[int, int], cell: tuple[int, int]) ->
     return LEFT if (direction - wanted) % 4 == 1 else RIGHT
 
 
-def _shortest_path(layout: Layout, start: tuple[int, int], goals: set[tuple[int, int]]) -> list | None:
+def _shortest_path(
+    layout: Layout, start: tuple[int, int], goals: set[tuple[int, int]]
+) -> list[tuple[int, int]] | None:
     blocked = {(t.x, t.y) for t in layout.objects if not t.state}
     floor = {(x, y) for x in FLOOR for y in FLOOR} - blocked
     previous: dict[tuple[int, int], Any] = {start: None}

@@ -180,10 +180,11 @@ class BabyAILevel(RoomGridLevel):
         assert self._layout is not None
         x, y = (int(v) - _OFFSET for v in self.agent_pos)
         things = []
+        carried = cast("WorldObj | None", self.carrying)  # minigrid declares it None; it holds the object
         for thing, item in zip(self._layout.things, self.slots, strict=True):
             if thing.obj.type == "door":
                 things.append(replace(thing, state=int(cast(Door, item).is_open)))
-            elif item is self.carrying:
+            elif item is carried:
                 things.append(replace(thing, x=x, y=y, state=1))
             else:
                 column, row = cast("tuple[int, int]", item.cur_pos)  # on the grid: placed

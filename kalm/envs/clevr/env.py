@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import atexit
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -11,8 +11,11 @@ import numpy as np
 from kalm.envs.clevr import goals, judges
 from kalm.envs.clevr.physics import NUM_ACTIONS, NUM_BALLS, TABLE_HALF_SIZE, ClevrPhysics, sample_positions
 from kalm.envs.clevr.specs import parse_spec
-from kalm.envs.goals import check_level
+from kalm.envs.goals import Goal, check_level
 from kalm.errors import KalmError
+
+if TYPE_CHECKING:
+    from kalm.envs.base import EnvSuite
 
 HORIZON = 50
 _RESET_ATTEMPTS = 100
@@ -53,9 +56,11 @@ class ClevrRobotEnv(gym.Env):
         )
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._renderer: Any = None
-        self._goal: goals.Goal | None = None
+        self._goal: Goal | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         level = check_level(options.get("level", self.level))
@@ -72,7 +77,7 @@ class ClevrRobotEnv(gym.Env):
         self._horizon = self.horizon or _suite().protocol(level).horizon
         return self._initial.copy(), self._info(success=False)
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._goal is None:
             raise KalmError("CLEVR-Robot: call reset() before step()")
         if not self.action_space.contains(action):
@@ -128,7 +133,7 @@ class ClevrRobotEnv(gym.Env):
         }
 
 
-def _suite():
+def _suite() -> EnvSuite:
     from kalm.envs import get_suite
 
     return get_suite("clevr")

@@ -74,7 +74,9 @@ class MetaWorldEnv(gym.Env):
         self._scene: TaskScene | None = None
         self.distractor_poses: dict[str, np.ndarray] = {}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         level = check_level(options.get("level", self.level))
@@ -92,7 +94,7 @@ class MetaWorldEnv(gym.Env):
         self._steps = 0
         return observation.copy(), self._info(False)
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._scene is None:
             raise KalmError("Meta-World: call reset() before step()")
         action = np.asarray(action, dtype=np.float64)

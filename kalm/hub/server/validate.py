@@ -18,6 +18,7 @@ The rules (every violation is a 400 with a one-line message):
 
 from __future__ import annotations
 
+from typing import Any
 import re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
@@ -39,7 +40,9 @@ RESERVED_TAGS = {"main"}
 class StoreError(Exception):
     """A request the store refuses; ``status`` and ``code`` follow the real Hub's answers."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, extra: dict | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.extra = status, message, code, extra or {}
 
