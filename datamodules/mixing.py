@@ -111,7 +111,7 @@ def to_tensordict(parts: list[dict[str, torch.Tensor]], batch_dims: int = 1) -> 
     )
 
 
-class MixedBatches(IterableDataset):
+class MixedBatches(IterableDataset[TensorDict]):
     """A stream of mixed batches: ``steps`` items per ``iter()``.
 
     With ``batches_per_step = K > 1`` each item stacks ``K`` independent batches (``[K, B]``), which

@@ -36,7 +36,7 @@ def is_validation(episode_id: int, fraction: float) -> bool:
     return zlib.crc32(str(int(episode_id)).encode()) % 10_000 < fraction * 10_000
 
 
-class _EpisodeBatches(IterableDataset):
+class _EpisodeBatches(IterableDataset[list[Any]]):
     """Iterates episodes of one split and yields lists of encoded examples, one list per batch.
 
     Examples are bucketed by length: ``bucket`` batches' worth are gathered, sorted by token count, cut
@@ -252,8 +252,8 @@ class RolloutGoalDataModule(L.LightningDataModule):
             action_dim=spec.action_dim,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[list[Any]]:  # items: one batch of encoded examples, collated
         return DataLoader(_EpisodeBatches(self, validation=False), batch_size=None, collate_fn=self.collate)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[list[Any]]:  # items: one batch of encoded examples, collated
         return DataLoader(_EpisodeBatches(self, validation=True), batch_size=None, collate_fn=self.collate)
