@@ -6,8 +6,9 @@ installed distribution, the way gymnasium and pytest find their plugins::
     [project.entry-points."kalm.envs"]
     toyline = "kalm_toyline:ToyLineSuite"
 
-kalm registers its own suites (``babyai``, ``clevr``, ``metaworld``) the same way in its ``pyproject.toml``. A suite's
-module is imported on first use; ``kalm envs`` lists every registered suite with the package it comes from.
+kalm registers its own suites (``babyai``, ``clevr``, ``metaworld``) the same way in its ``pyproject.toml``. A
+suite's module is imported on first use; ``kalm envs`` lists every registered suite with the package it comes
+from.
 """
 
 from __future__ import annotations

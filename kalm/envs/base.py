@@ -96,13 +96,14 @@ class EnvSuite(ABC):
         return np.zeros(max(0, len(observations) - 1), dtype=bool)
 
     def protocol(self, level: str) -> LevelProtocol:
-        """How episodes of ``level`` run and are judged; the default: the spec's horizon, the success judge."""
+        """How episodes of ``level`` run and are judged; the default: the spec's horizon, the success
+        judge."""
         check_level(level)
         return LevelProtocol(self.spec.horizon, f"success at any of {self.spec.horizon} steps")
 
     def outcome(self, goal_id: str, level: str, observations: np.ndarray) -> Outcome:
-        """The outcome of a rollout's ``T + 1`` observations: it ends at the first state that succeeds or fails
-        (success wins a tie, as a real step reports it), or after the level's horizon."""
+        """The outcome of a rollout's ``T + 1`` observations: it ends at the first state that succeeds or
+        fails (success wins a tie, as a real step reports it), or after the level's horizon."""
         horizon = self.protocol(level).horizon
         observations = np.asarray(observations)[: horizon + 1]
         steps = len(observations) - 1
@@ -114,7 +115,8 @@ class EnvSuite(ABC):
         return Outcome(end + 1, bool(success[end]), not bool(success[end]))
 
     def goal_kind(self, goal_id: str) -> str:
-        """The kind of a goal, for per-kind breakdowns in reports (e.g. CLEVR-Robot's ``line-up``); default one kind."""
+        """The kind of a goal, for per-kind breakdowns in reports (e.g. CLEVR-Robot's ``line-up``); default
+        one kind."""
         return "goal"
 
     def floor_policies(self) -> Mapping[str, FloorPolicy]:
@@ -134,7 +136,8 @@ class EnvSuite(ABC):
         return lambda observation, goal_id: rng.uniform(low, high).astype(np.float32)
 
     def evaluation_options(self, level: str) -> dict[str, Any]:
-        """Extra ``reset`` options of evaluation episodes (Meta-World: the test setting's distractor entity)."""
+        """Extra ``reset`` options of evaluation episodes (Meta-World: the test setting's distractor
+        entity)."""
         return {}
 
     def action_agreement(self, predicted: Any, reference: Any) -> dict[str, bool]:
@@ -164,8 +167,9 @@ class EnvSuite(ABC):
 
     @abstractmethod
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:
-        """A policy that reaches training goals, perturbed by ``noise`` (its meaning is the suite's: CLEVR-Robot
-        takes a random action with that probability, Meta-World adds Gaussian noise of that scale)."""
+        """A policy that reaches training goals, perturbed by ``noise`` (its meaning is the suite's:
+        CLEVR-Robot takes a random action with that probability, Meta-World adds Gaussian noise of that
+        scale)."""
 
     def render_observation(
         self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None
@@ -186,15 +190,16 @@ class EnvSuite(ABC):
             ) from None
 
     def start_options(self, observation: np.ndarray) -> dict[str, Any]:
-        """``reset`` options that start the environment at ``observation`` (e.g. to replay an imagined rollout's
-        actions from its initial state), if it can be placed there; the default has none: the reset seed
-        that produced a recorded initial state reproduces it."""
+        """``reset`` options that start the environment at ``observation`` (e.g. to replay an imagined
+        rollout's actions from its initial state), if it can be placed there; the default has none: the reset
+        seed that produced a recorded initial state reproduces it."""
         return {}
 
     project_in_imagination: bool = True
-    """Whether imagination puts decoded states through ``project_states`` unless ``ImagineSettings.project_states``
-    says otherwise: a repair that keeps rollouts, against judging the unrepaired state implausible and dropping
-    the rollout (which filters out a model that, e.g., pushes a ball through a wall)."""
+    """Whether imagination puts decoded states through ``project_states`` unless
+    ``ImagineSettings.project_states`` says otherwise: a repair that keeps rollouts, against judging the
+    unrepaired state implausible and dropping the rollout (which filters out a model that, e.g., pushes a ball
+    through a wall)."""
 
     def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
         """Decoded states ``[B, obs_dim]`` put back on what the observation guarantees by construction, given
@@ -203,9 +208,10 @@ class EnvSuite(ABC):
         return states
 
     def project_state_tensors(self, states: Any, initial: Any) -> Any:
-        """``project_states`` on torch tensors on the decoding device, for imagination on a GPU (no host copy per
-        decoded state). ``None`` (the default): imagination copies the states to the host and calls
-        ``project_states``. A suite whose projection is a few tensor operations overrides both, identically."""
+        """``project_states`` on torch tensors on the decoding device, for imagination on a GPU (no host copy
+        per decoded state). ``None`` (the default): imagination copies the states to the host and calls
+        ``project_states``. A suite whose projection is a few tensor operations overrides both,
+        identically."""
         return None
 
     def implausibility(self, observations: np.ndarray) -> str | None:
@@ -263,5 +269,6 @@ class EnvSuite(ABC):
 
 
 def normalize_sentence(text: str) -> str:
-    """``text`` lower-cased, with runs of whitespace as one space and no surrounding space or final ``.!?``."""
+    """``text`` lower-cased, with runs of whitespace as one space and no surrounding space or final
+    ``.!?``."""
     return re.sub(r"\s+", " ", text).strip().rstrip(".!?").strip().lower()

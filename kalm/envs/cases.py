@@ -4,11 +4,11 @@
 
 - ``cycled`` (policy evaluation and its floors, grounding metrics): the level's goals in cycles, each cycle a
   shuffled order of all of them, so every goal is used about equally often; within a cycle, the goals of each
-  kind (``EnvSuite.goal_kind``) are spread evenly, so any prefix of the cases covers the kinds in proportion to
-  their sizes (a short list still reaches every kind). Asking for more cases extends the same list.
+  kind (``EnvSuite.goal_kind``) are spread evenly, so any prefix of the cases covers the kinds in proportion
+  to their sizes (a short list still reaches every kind). Asking for more cases extends the same list.
 - ``per_goal`` (imagination's work plan, ``kalm.imagine.plan``): a fixed number of cases for every goal in
-  order, phrased with the goal's prompt sentences in turn and reset from ``(seed, stream, goal, k)``. Kept apart
-  from ``cycled`` because published imaginary datasets were drawn with it.
+  order, phrased with the goal's prompt sentences in turn and reset from ``(seed, stream, goal, k)``. Kept
+  apart from ``cycled`` because published imaginary datasets were drawn with it.
 
 Novel-goal sentences are split in two (``prompt_sentences`` / ``held_out_sentences``): imagination prompts
 the grounded LM with the first half only, and ``phrasings="held_out"`` cases show a policy a sentence of the
@@ -109,8 +109,8 @@ def level_cases(
 def _per_goal_cases(
     suite: EnvSuite, level: str, *, per_goal: int, seed: int, stream: int | None
 ) -> list[EvalCase]:
-    """``per_goal`` cases for every goal of ``level`` in order; the ``k``-th of a goal says its ``k``-th prompt
-    sentence (cycling) and resets from ``(seed, stream, goal index, k)``."""
+    """``per_goal`` cases for every goal of ``level`` in order; the ``k``-th of a goal says its ``k``-th
+    prompt sentence (cycling) and resets from ``(seed, stream, goal index, k)``."""
     stream = LEVELS.index(level) if stream is None else stream
     cases = []
     for goal_index, goal in enumerate(suite.goals(level)):

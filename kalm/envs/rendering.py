@@ -17,7 +17,8 @@ HEADLESS_BACKEND = "egl"
 
 
 def headless_gl() -> str | None:
-    """Default ``MUJOCO_GL`` to EGL when the user set none and there is no display; returns the backend in force.
+    """Default ``MUJOCO_GL`` to EGL when the user set none and there is no display; returns the backend in
+    force.
 
     Must run before ``mujoco`` is first imported (see the module docstring); a user's ``MUJOCO_GL``
     (``glfw``, ``osmesa``, ``egl``, ``disable``) or an X display (``DISPLAY``: glfw works) is left alone.

@@ -37,13 +37,14 @@ PROTOCOLS = {
     "hard": LevelProtocol(
         judges.SEQUENCE_HORIZON,
         (
-            f"ends when the later mission's state is reached, within {judges.SEQUENCE_HORIZON} steps: success if the "
-            "earlier one's was reached before (BabyAI's strict sequences), failure otherwise"
+            f"ends when the later mission's state is reached, within {judges.SEQUENCE_HORIZON} steps: "
+            "success if the earlier one's was reached before (BabyAI's strict sequences), failure otherwise"
         ),
     ),
 }
-"""The BabyAI protocol: BabyAI's own judges (its verifier; strict where BabyAI has a strict mode) and a horizon
-per level. ImagineBench's BabyAI wrapper does not say more; where it is silent, the stricter choice."""
+"""The BabyAI protocol: BabyAI's own judges (its verifier; strict where BabyAI has a strict mode) and a
+horizon per level. ImagineBench's BabyAI wrapper does not say more; where it is silent, the stricter
+choice."""
 _ACTION_KINDS = ("turn", "turn", "forward", "interact", "interact", "interact", "done")
 
 
@@ -82,7 +83,8 @@ class BabyAISuite(EnvSuite):
         return judges.rewards(parse_spec(goal_id), observations)
 
     def goal_kind(self, goal_id: str) -> str:
-        """The mission kind: ``go to``, ``pick up``, ``open``, ``put next``, ``X, then Y``, ``X after you Y``."""
+        """The mission kind: ``go to``, ``pick up``, ``open``, ``put next``, ``X, then Y``,
+        ``X after you Y``."""
         spec = parse_spec(goal_id)
         if isinstance(spec, Sequence):
             return "X, then Y" if spec.connective == "then" else "X after you Y"
@@ -92,8 +94,8 @@ class BabyAISuite(EnvSuite):
         return BotPolicy(noise=noise, rng=rng)
 
     def floor_policies(self) -> Mapping[str, FloorPolicy]:
-        """Uniformly random actions, and a policy that walks to face an object the mission names and then acts at
-        random (it knows the object, not the task)."""
+        """Uniformly random actions, and a policy that walks to face an object the mission names and then acts
+        at random (it knows the object, not the task)."""
         return {**super().floor_policies(), "named object, random action": named_object_floor}
 
     def action_agreement(self, predicted: Any, reference: Any) -> dict[str, bool]:
@@ -105,7 +107,8 @@ class BabyAISuite(EnvSuite):
         }
 
     def goal_slots(self, goal_id: str) -> dict[str, str]:
-        """The mission's verb (a sequence's connective), and the colour and type of the first object it names."""
+        """The mission's verb (a sequence's connective), and the colour and type of the first object it
+        names."""
         spec = parse_spec(goal_id)
         first = objects(spec)[0]
         return {"verb": spec.kind, "colour": first.colour, "object": first.type}
@@ -149,8 +152,8 @@ class BabyAISuite(EnvSuite):
         return sorted(prefixes.items(), key=lambda item: -len(item[0]))
 
     def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
-        """Integers (the grid has no fractions), and each slot's type and colour and each door's cell as in the
-        initial state (they never change): ``plausibility.project``."""
+        """Integers (the grid has no fractions), and each slot's type and colour and each door's cell as in
+        the initial state (they never change): ``plausibility.project``."""
         return project(states, initial)
 
     def implausibility(self, observations: np.ndarray) -> str | None:
@@ -163,8 +166,8 @@ class BabyAISuite(EnvSuite):
     def render_observation(
         self, observation: np.ndarray, *, size: int = 160, goal_id: str | None = None
     ) -> np.ndarray:
-        """The room an observation shows (imagined states too; every mission has the same kind of scene); a grey
-        square for a state that cannot be placed."""
+        """The room an observation shows (imagined states too; every mission has the same kind of scene); a
+        grey square for a state that cannot be placed."""
         scene = self.__dict__.setdefault("_render_scene", BabyAILevel())
         try:
             layout = decode(observation)

@@ -39,7 +39,8 @@ from kalm.envs.babyai.missions import (
 from kalm.envs.babyai.scene import AGENT_DIM, DIRECTIONS, DOOR_SLOTS, NUM_DOORS, NUM_OBJECTS, SLOT
 
 MISSION_HORIZON = 32
-"""Steps of a single mission (BabyAI gives one navigation 49 in a 7x7 room; the bot needs at most ~26 here)."""
+"""Steps of a single mission (BabyAI gives one navigation 49 in a 7x7 room; the bot needs at most ~26
+here)."""
 SEQUENCE_HORIZON = 64
 
 
@@ -102,7 +103,8 @@ def fails(mission: Mission, observations: np.ndarray) -> np.ndarray:
 
 
 def success(spec: Spec, observations: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """For the states after the first (``observations``, ``(N, 35)``, in order), whether each achieves ``spec``."""
+    """For the states after the first (``observations``, ``(N, 35)``, in order), whether each achieves
+    ``spec``."""
     if not isinstance(spec, Sequence):
         return holds(spec, observations, initial)
     first, second = spec.order

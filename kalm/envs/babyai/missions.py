@@ -1,4 +1,5 @@
-"""Structured BabyAI missions: what a judge reads. Sentences live in ``language.py``, goal sets in ``goals.py``.
+"""Structured BabyAI missions: what a judge reads. Sentences live in ``language.py``, goal sets in
+``goals.py``.
 
 Every mission has a stable text id:
 
@@ -89,7 +90,8 @@ Mission = GoTo | PickUp | Open | PutNext
 
 @dataclass(frozen=True)
 class Sequence:
-    """Two missions in order: ``then`` does ``a`` before ``b``; ``after`` ("a after you b") does ``b`` first."""
+    """Two missions in order: ``then`` does ``a`` before ``b``; ``after`` ("a after you b") does ``b``
+    first."""
 
     connective: str
     a: Mission
@@ -172,7 +174,8 @@ def _obj(words: list[str], types: tuple[str, ...]) -> Obj:
 
 
 def to_instr(spec: Spec) -> Any:
-    """The mission as BabyAI's verifier instruction (non-strict clauses; sequences strict about their order)."""
+    """The mission as BabyAI's verifier instruction (non-strict clauses; sequences strict about their
+    order)."""
     from minigrid.envs.babyai.core.verifier import (
         AfterInstr,
         BeforeInstr,

@@ -1,16 +1,18 @@
 """What a real BabyAI observation guarantees, for imagined ones: bounds, projection and BabyAI's rules.
 
-``bounds``: every dimension's range and largest change in one step (types, colours and door cells never change,
-cells change by at most one). ``project``: decoded states rounded to integers, with the fields that never change
-copied from the rollout's initial state and the fields the encoding repeats (the carried object's cell, type and
-colour) made to agree with the carried flag. ``implausibility`` then checks the rules of the room:
+``bounds``: every dimension's range and largest change in one step (types, colours and door cells never
+change, cells change by at most one). ``project``: decoded states rounded to integers, with the fields that
+never change copied from the rollout's initial state and the fields the encoding repeats (the carried object's
+cell, type and colour) made to agree with the carried flag. ``implausibility`` then checks the rules of the
+room:
 
-- ``inconsistent_state``: the agent stands on the floor or in an open door, objects on the floor lie on distinct
-  floor cells apart from the agent, doors on distinct wall cells, at most one object is carried, it is at the
-  agent's cell and the agent's carried type and colour are its (0, 0 with empty hands);
-- ``illegal_step``: a step either turns the agent by a quarter, moves it one cell forward, picks up the object in
-  front of it, drops the carried object in front of it, toggles the door in front of it, or changes nothing;
-  objects do not move otherwise (no teleporting) and a door opens or closes only when the agent faces it.
+- ``inconsistent_state``: the agent stands on the floor or in an open door, objects on the floor lie on
+  distinct floor cells apart from the agent, doors on distinct wall cells, at most one object is carried, it
+  is at the agent's cell and the agent's carried type and colour are its (0, 0 with empty hands);
+- ``illegal_step``: a step either turns the agent by a quarter, moves it one cell forward, picks up the object
+  in front of it, drops the carried object in front of it, toggles the door in front of it, or changes
+  nothing; objects do not move otherwise (no teleporting) and a door opens or closes only when the agent faces
+  it.
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ def bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def project(states: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """Decoded states ``[B, 35]`` rounded, with the never-changing fields of each rollout's ``initial`` state, and
-    what the encoding repeats made to agree: the one carried object (a slot's flag, as predicted) sits at the
-    agent's cell and is the agent's carried type and colour (0, 0 when no slot is flagged)."""
+    """Decoded states ``[B, 35]`` rounded, with the never-changing fields of each rollout's ``initial`` state,
+    and what the encoding repeats made to agree: the one carried object (a slot's flag, as predicted) sits at
+    the agent's cell and is the agent's carried type and colour (0, 0 when no slot is flagged)."""
     projected = np.rint(np.asarray(states, dtype=np.float64))
     projected[:, _STATIC] = np.rint(np.asarray(initial, dtype=np.float64))[:, _STATIC]
     objects = projected[:, AGENT_DIM : AGENT_DIM + SLOT * NUM_OBJECTS].reshape(-1, NUM_OBJECTS, SLOT)

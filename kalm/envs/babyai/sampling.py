@@ -68,7 +68,8 @@ def _side_by_side(layout: Layout, mission: PutNext) -> bool:
 
 
 def reachable(layout: Layout) -> bool:
-    """Whether every object and door has a floor cell beside it that the agent walks to without moving anything."""
+    """Whether every object and door has a floor cell beside it that the agent walks to without moving
+    anything."""
     blocked = {(thing.x, thing.y) for thing in layout.objects}
     start = layout.agent[:2]
     seen, queue = {start}, deque([start])

@@ -63,8 +63,9 @@ class ClevrSuite(EnvSuite):
     observation_high = -observation_low
     max_step_change = np.full(2 * NUM_BALLS, 0.35)
     replay_tolerance = judges.STEP_DISTANCE  # the smallest displacement a CLEVR-Robot judge tells apart
-    # Measured on the default run (README, "Levers"): holding balls at the walls kept 3.5x the hard rollouts, of
-    # which fewer replay to success, and KALM did no better; a rollout through a wall is a wrong model, so drop it.
+    # Measured on the default run (README, "Levers"): holding balls at the walls kept 3.5x the hard rollouts,
+    # of which fewer replay to success, and KALM did no better; a rollout through a wall is a wrong model, so
+    # drop it.
     project_in_imagination = False
 
     def make(self, **kwargs: Any) -> ClevrRobotEnv:
@@ -155,8 +156,9 @@ class ClevrSuite(EnvSuite):
         return self._render_envs
 
     def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
-        """What the walls do: a ball decoded past the table's edge stops against the wall (its centre one radius
-        inside), as the simulator's contacts would hold it, instead of the rollout leaving the workspace."""
+        """What the walls do: a ball decoded past the table's edge stops against the wall (its centre one
+        radius inside), as the simulator's contacts would hold it, instead of the rollout leaving the
+        workspace."""
         limit = TABLE_HALF_SIZE - BALL_RADIUS
         return np.clip(states, -limit, limit)
 

@@ -30,8 +30,9 @@ class ClevrRobotEnv(gym.Env):
     ``train``); ``options={"positions": (5, 2) array}`` places the balls instead of sampling them.
     Resets never start in a state that already achieves the goal. The episode terminates when the goal's
     judge says success or failure (a ball the goal does not involve pushed away) and is truncated after
-    ``horizon`` steps, by default the level's (one push for one-step goals, see ``kalm.envs.clevr.PROTOCOLS``).
-    ``info`` carries ``goal_id``, ``level``, ``instruction``, ``success`` and ``failure``.
+    ``horizon`` steps, by default the level's (one push for one-step goals, see
+    ``kalm.envs.clevr.PROTOCOLS``). ``info`` carries ``goal_id``, ``level``, ``instruction``, ``success`` and
+    ``failure``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}

@@ -28,7 +28,8 @@ PROGRESS_SCALE = 10.0
 SUCCESS_REWARD = 100.0
 DISTURB_THRESHOLD = 0.1
 FAILURE_THRESHOLD = 0.2
-"""An episode fails once a ball the goal does not involve lies this far from its start (reference ``env.py``)."""
+"""An episode fails once a ball the goal does not involve lies this far from its start (reference
+``env.py``)."""
 FAILURE_PENALTY = 10.0
 
 
@@ -55,8 +56,9 @@ def success(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> np
 
 
 def failure(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """Whether each observation in ``observations`` (``(N, 10)``) fails the goal for good: a ball the goal does
-    not involve lies more than ``FAILURE_THRESHOLD`` from where it started (``initial``); ``(N,)`` bool."""
+    """Whether each observation in ``observations`` (``(N, 10)``) fails the goal for good: a ball the goal
+    does not involve lies more than ``FAILURE_THRESHOLD`` from where it started (``initial``); ``(N,)``
+    bool."""
     uninvolved = [ball for ball in range(NUM_BALLS) if ball not in spec.balls]
     balls = positions(observations)
     if not uninvolved:
@@ -89,9 +91,10 @@ def progress(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray) -> n
 def rewards(spec: GoalSpec, observations: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
     """Rewards of the ``T`` transitions between ``T + 1`` consecutive observations.
 
-    ``10 x`` progress increment, ``+100`` on reaching success, minus the step's displacement of balls the
-    goal does not involve when it exceeds 0.1, and ``-10`` on a failure (``failure``, unless the state succeeds). ``initial`` is the
-    episode's first observation, ``observations[0]`` by default (pass it when scoring a later slice).
+    ``10 x`` progress increment, ``+100`` on reaching success, minus the step's displacement of balls the goal
+    does not involve when it exceeds 0.1, and ``-10`` on a failure (``failure``, unless the state succeeds).
+    ``initial`` is the episode's first observation, ``observations[0]`` by default (pass it when scoring a
+    later slice).
     """
     observations = np.asarray(observations, dtype=np.float64)
     initial = observations[0] if initial is None else np.asarray(initial, dtype=np.float64)

@@ -47,8 +47,8 @@ class MetaWorldSuite(EnvSuite):
         return rewards.rewards(goal_id, observations)
 
     def project_states(self, states: np.ndarray, initial: np.ndarray) -> np.ndarray:
-        """Slots empty at the start stay empty (zeros), quaternions unit, the target location where the episode
-        put it, and the opening in [0, 1] (Meta-World clips it there): ``entities.project``."""
+        """Slots empty at the start stay empty (zeros), quaternions unit, the target location where the
+        episode put it, and the opening in [0, 1] (Meta-World clips it there): ``entities.project``."""
         return entities.project(states, initial)
 
     def behaviour_policy(self, *, noise: float, rng: np.random.Generator) -> Policy:

@@ -136,7 +136,8 @@ class LockedDoorOpenEnv(SawyerDoorUnlockEnvV3):
         self.data.eq_active[self._latch] = 1
         return self._get_obs()
 
-    # metaworld's SawyerXYZEnv.step already departs from gymnasium's MujocoEnv.step annotation (reward SupportsFloat)
+    # metaworld's SawyerXYZEnv.step already departs from gymnasium's MujocoEnv.step annotation (reward
+    # SupportsFloat)
     def step(  # type: ignore[override]
         self, action: np.ndarray
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

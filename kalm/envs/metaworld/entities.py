@@ -133,13 +133,15 @@ def plausibility_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def project(states: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """``(..., 91)`` states put back on what the observation guarantees, given the episode's ``(..., 91)`` first state.
+    """``(..., 91)`` states put back on what the observation guarantees, given the episode's ``(..., 91)``
+    first state.
 
-    A slot that is empty at the start (an entity the scene does not hold) stays zeros, an orientation is a unit
-    quaternion, the target location never moves within an episode, and the opening is Meta-World's finger
-    distance clipped to [0, 1]. A decoder that predicts changes of the state drifts slightly in such dimensions
-    (a fully open gripper "opens" past 1, an empty slot creeps away from zero, a quaternion grows); these are
-    facts of the observation, not of physics, so they are restored rather than judged. Returns a new float array.
+    A slot that is empty at the start (an entity the scene does not hold) stays zeros, an orientation is a
+    unit quaternion, the target location never moves within an episode, and the opening is Meta-World's finger
+    distance clipped to [0, 1]. A decoder that predicts changes of the state drifts slightly in such
+    dimensions (a fully open gripper "opens" past 1, an empty slot creeps away from zero, a quaternion grows);
+    these are facts of the observation, not of physics, so they are restored rather than judged. Returns a new
+    float array.
     """
     states, initial = np.array(states, dtype=np.float64), np.asarray(initial, dtype=np.float64)
     initial = np.broadcast_to(initial, states.shape)

@@ -19,10 +19,12 @@ from kalm.envs.metaworld import entities as E
 from kalm.envs.metaworld.scene import TaskScene
 
 TOLERANCE = 1e-3
-"""Largest acceptable difference between a placed scene's observation and the state (metres, unit quaternion)."""
+"""Largest acceptable difference between a placed scene's observation and the state (metres, unit
+quaternion)."""
 FINGERS = ("r_close", "l_close")
 _ANCHOR = 1e-3
-"""Weight of staying near the starting configuration (the arm has more joints than the hand has coordinates)."""
+"""Weight of staying near the starting configuration (the arm has more joints than the hand has
+coordinates)."""
 
 
 def place(scene: TaskScene, observation: np.ndarray) -> float:
@@ -125,7 +127,8 @@ def _placed_bodies(scene: TaskScene) -> np.ndarray:
 
 
 def _starts(model: mujoco.MjModel, start: np.ndarray) -> list[np.ndarray]:
-    """The current configuration, then hinges and slides (fingers aside) at the middle and ends of their ranges."""
+    """The current configuration, then hinges and slides (fingers aside) at the middle and ends of their
+    ranges."""
     fingers = {model.joint(name).id for name in FINGERS}
     joints = [
         j

@@ -160,8 +160,8 @@ def get_task(name: str) -> Task:
 
 
 def task_showing(filled: tuple[str, ...]) -> Task:
-    """The first task whose scene holds exactly the ``filled`` entities (or the most of them, for a state with a
-    distractor); tasks with the same entities share Meta-World's scene file."""
+    """The first task whose scene holds exactly the ``filled`` entities (or the most of them, for a state with
+    a distractor); tasks with the same entities share Meta-World's scene file."""
     candidates = [task for task in _TASKS if set(task.entities) <= set(filled)]
     if not candidates:
         raise UnknownNameError(
