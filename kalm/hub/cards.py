@@ -133,7 +133,8 @@ def model_card(
 
 
 def _render(card: type[RepoCard], kind: str, data: CardData, fields: dict[str, Any]) -> str:
-    """``hub_cards/<kind>.md`` rendered with ``data`` as front matter and ``fields`` (every variable given)."""
+    """``hub_cards/<kind>.md`` rendered with ``data`` as front matter and ``fields`` (every variable
+    given)."""
     path = cards_dir() / f"{kind}.md"
     if not path.is_file():
         raise ConfigError(f"card template {path} is missing (set KALM_HUB_CARDS to the hub_cards folder)")
@@ -156,7 +157,8 @@ def provenance_markdown(provenance: dict[str, Any]) -> str:
     lines = []
     for source in provenance.get("source_datasets") or []:
         lines.append(
-            f"- source dataset: `{source.get('repo_id')}` at `{source.get('commit') or source.get('revision')}`"
+            f"- source dataset: `{source.get('repo_id')}` "
+            f"at `{source.get('commit') or source.get('revision')}`"
         )
     model = provenance.get("generator_model")
     if model:

@@ -214,8 +214,8 @@ def _fsck(args: argparse.Namespace) -> int:
         else "run with --repair to remove garbage"
     )
     print(
-        f"fsck {root}: {len(report.repos)} repos, {report.blobs_checked} blobs checked; {len(damaged)} damaged, "
-        f"{len(report.findings) - len(damaged)} garbage; {verdict}"
+        f"fsck {root}: {len(report.repos)} repos, {report.blobs_checked} blobs checked; "
+        f"{len(damaged)} damaged, {len(report.findings) - len(damaged)} garbage; {verdict}"
     )
     return 1 if damaged else 0
 

@@ -47,7 +47,8 @@ def ensure_repo(api: HfApi, repo_id: str, repo_type: str, branch: str, private: 
 def folder_additions(folder: Path, hashes: dict[str, bytes] | None = None) -> list[CommitOperationAdd]:
     """One add operation per file below ``folder`` (paths relative to it, ``/``-separated).
 
-    ``hashes`` (from :func:`preupload_folder`) are sha256 digests already known, so those files are not read again.
+    ``hashes`` (from :func:`preupload_folder`) are sha256 digests already known, so those files are not read
+    again.
     """
     additions = []
     for path in sorted(path for path in folder.rglob("*") if path.is_file()):

@@ -76,8 +76,9 @@ def publish_dataset(
     """Validate and publish a rollout dataset (a ``datasets.Dataset`` or a folder from ``write_rollouts``).
 
     ``env`` and ``spec`` are required for a ``Dataset`` and read from ``meta/info.json`` for a folder.
-    Returns the version tag and commit; raises ``DatasetSchemaError`` or ``HubError`` leaving the repo as it was.
-    Phases timed: ``encode`` (parquet shards), ``upload`` (hashing and sending them), ``commit`` (commit and tag).
+    Returns the version tag and commit; raises ``DatasetSchemaError`` or ``HubError`` leaving the repo as it
+    was. Phases timed: ``encode`` (parquet shards), ``upload`` (hashing and sending them), ``commit`` (commit
+    and tag).
     """
     timings: dict[str, float] = {}
     dataset, env, spec, provenance = _dataset_inputs(data, env, spec, provenance)
@@ -190,7 +191,8 @@ def _download_info(api: HfApi, repo_id: str, revision: str, sha: str) -> dict[st
 
 
 def _download_shards(api: HfApi, repo_id: str, revision: str, sha: str, patterns: list[str]) -> list[Path]:
-    """The parquet shards matching ``patterns`` at commit ``sha``, downloaded (in parallel) into the HF cache."""
+    """The parquet shards matching ``patterns`` at commit ``sha``, downloaded (in parallel) into the HF
+    cache."""
     with hub_errors(repo_id, revision, api.endpoint, "downloading the shards"):
         folder = Path(
             snapshot_download(

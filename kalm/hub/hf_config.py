@@ -1,4 +1,5 @@
-"""The HF clients' import-time switches: set through their environment variables, and the one patch kalm keeps.
+"""The HF clients' import-time switches: set through their environment variables, and the one patch kalm
+keeps.
 
 ``huggingface_hub`` (``huggingface_hub.constants``) and ``datasets`` (``datasets.config``) read the endpoint,
 the Xet and offline switches and the cache folders from the environment ONCE, when they are imported;
@@ -18,8 +19,8 @@ from those variables: exactly the attributes in :data:`ENDPOINT_ATTRIBUTES` and 
 nothing else. ``tests/hub/test_hf_config.py`` fails when a library renames one of them or derives it
 differently (it compares every patched value with a fresh import under the same variables).
 
-One more attribute is not derived from the environment: ``DOWNLOAD_CHUNK_SIZE`` (see :data:`LOCAL_DOWNLOAD_CHUNK`),
-set for local servers only.
+One more attribute is not derived from the environment: ``DOWNLOAD_CHUNK_SIZE`` (see
+:data:`LOCAL_DOWNLOAD_CHUNK`), set for local servers only.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def use_cache_home(folder: str | Path) -> None:
 def _set_imported(
     module_name: str, values: Mapping[str, Any], allowed: Mapping[str, tuple[str, ...]]
 ) -> None:
-    """Set ``values`` on ``module_name`` if it is imported: only attributes that the table names and that exist."""
+    """Set ``values`` on ``module_name`` if it is imported: only attributes that the table names and that
+    exist."""
     module = sys.modules.get(module_name)
     if module is None:
         return  # not imported yet: it will read the environment variables set above

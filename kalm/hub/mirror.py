@@ -85,7 +85,8 @@ def mirror_repo(
 def _copy_snapshot(
     source: HfApi, destination: HfApi, repo_id: str, target: str, repo_type: str, commit: str, *, message: str
 ) -> str:
-    """Make the destination's ``main`` hold exactly the source snapshot at ``commit``; returns the new commit."""
+    """Make the destination's ``main`` hold exactly the source snapshot at ``commit``; returns the new
+    commit."""
     with hub_errors(repo_id, commit, source.endpoint, "downloading the snapshot"):
         folder = Path(
             snapshot_download(

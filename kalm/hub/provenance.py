@@ -47,7 +47,8 @@ PACKAGES = (
 
 
 def kalm_provenance() -> dict[str, Any]:
-    """What every publish records about the software that made it (``publish_id`` makes every commit unique)."""
+    """What every publish records about the software that made it (``publish_id`` makes every commit
+    unique)."""
     return {
         "publish_id": uuid.uuid4().hex,
         "kalm_version": kalm.__version__,
@@ -98,7 +99,8 @@ def git_sha(folder: Path) -> str | None:
 
 
 def pin_sources(api: HfApi, provenance: dict[str, Any]) -> dict[str, Any]:
-    """``provenance`` with the commit sha of every source dataset and of the generator model that lacks one."""
+    """``provenance`` with the commit sha of every source dataset and of the generator model that lacks
+    one."""
     pinned = dict(provenance)
     sources = []
     for source in provenance.get("source_datasets") or []:

@@ -1,9 +1,9 @@
 """Where an artefact a user names lives: a local folder, or a Hub repo ``namespace/name`` at a revision.
 
-Every input that accepts "a folder or ``REPO[@REV]``" (rollout datasets, grounded models, policies) resolves it
-here, so the rules and their errors are the same everywhere: an existing folder wins (its name may hold ``@``);
-a value that looks like a path (``.``, ``/``, ``~``) must be an existing folder; anything else is a repo id
-``namespace/name``, optionally ``@revision``. Nothing is downloaded.
+Every input that accepts "a folder or ``REPO[@REV]``" (rollout datasets, grounded models, policies) resolves
+it here, so the rules and their errors are the same everywhere: an existing folder wins (its name may hold
+``@``); a value that looks like a path (``.``, ``/``, ``~``) must be an existing folder; anything else is a
+repo id ``namespace/name``, optionally ``@revision``. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ PATH_PREFIXES = (".", "/", "~")
 
 @dataclass(frozen=True)
 class Location:
-    """A resolved reference: ``folder`` for a local folder, else ``repo_id`` at ``revision`` (``None``: latest)."""
+    """A resolved reference: ``folder`` for a local folder, else ``repo_id`` at ``revision`` (``None``:
+    latest)."""
 
     folder: Path | None
     repo_id: str | None = None
@@ -34,7 +35,8 @@ def locate(
     what: str,
     hint: str = "expected a folder or a Hub repo REPO[@REV]",
 ) -> Location:
-    """Resolve a folder or ``REPO[@REV]`` (see the module docstring); an explicit ``revision`` wins over ``@REV``.
+    """Resolve a folder or ``REPO[@REV]`` (see the module docstring); an explicit ``revision`` wins over
+    ``@REV``.
 
     Args:
         reference: the folder or repo reference as the user gave it.
@@ -55,6 +57,7 @@ def locate(
     repo, at = split_revision(text)
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise ConfigError(
-            f"{what} {text!r} is neither an existing folder nor a Hub repo id of the form namespace/name[@revision]"
+            f"{what} {text!r} is neither an existing folder nor a Hub repo id "
+            "of the form namespace/name[@revision]"
         )
     return Location(None, repo, revision if revision is not None else at)

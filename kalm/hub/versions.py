@@ -16,7 +16,8 @@ def resolve_commit(api: HfApi, repo_id: str, revision: str | None, repo_type: st
 
 
 def commit_sha(api: HfApi, repo_id: str, revision: str | None, repo_type: str) -> str:
-    """``repo_info``'s commit sha at ``revision`` (huggingface_hub types it optional; a Hub always sends one)."""
+    """``repo_info``'s commit sha at ``revision`` (huggingface_hub types it optional; a Hub always sends
+    one)."""
     sha = api.repo_info(repo_id, revision=revision, repo_type=repo_type).sha
     if sha is None:
         raise HubError(f"{api.endpoint} named no commit for {repo_id!r} at revision {revision!r}")
@@ -38,7 +39,8 @@ def latest_revision(api: HfApi, repo_id: str, repo_type: str) -> str:
 
 
 def free_version(api: HfApi, repo_id: str, repo_type: str, version: str | None, bump: str) -> str:
-    """``version`` if it is free (``HubError`` if taken: tags are immutable), else the next one after the highest."""
+    """``version`` if it is free (``HubError`` if taken: tags are immutable), else the next one after the
+    highest."""
     tags = [tag for tag, _ in list_versions(api, repo_id, repo_type)]
     chosen = check_version(version) if version else next_version(tags, bump)
     if chosen in tags:

@@ -1,4 +1,5 @@
-"""The local Hub-compatible server: the standard library (plus ``filelock`` and PyYAML), no HF client, no torch.
+"""The local Hub-compatible server: the standard library (plus ``filelock`` and PyYAML), no HF client, no
+torch.
 
 - :mod:`kalm.hub.server.serve`: the HTTP server (``kalm hub serve``, ``python -m kalm.hub.server``);
 - :mod:`kalm.hub.server.api`: the routes the real clients call (repos, refs, files, Git LFS, Xet uploads),

@@ -138,7 +138,8 @@ _SYNC_FILE_RANGE = _libc_sync_file_range()
 
 
 def _start_writeback(out: BinaryIO, offset: int, length: int) -> None:
-    """Start writing ``length`` bytes at ``offset`` of ``out`` to disk, without waiting (a hint: errors ignored)."""
+    """Start writing ``length`` bytes at ``offset`` of ``out`` to disk, without waiting (a hint: errors
+    ignored)."""
     if _SYNC_FILE_RANGE is not None:
         out.flush()
         _SYNC_FILE_RANGE(out.fileno(), offset, length, SYNC_FILE_RANGE_WRITE)

@@ -1,8 +1,8 @@
 """``kalm hub fsck [--repair]``: verify a store's refs, commit objects and blobs; set aside what is damaged.
 
 What is checked, per repo: ``repo.json`` and ``refs.json`` parse and have their shape; every commit object
-parses and its name is the sha1 of its content (:func:`kalm.hub.server.objects.commit_id`); every ref points to
-an intact commit; the history reachable from the refs has all its parents; every file of every reachable
+parses and its name is the sha1 of its content (:func:`kalm.hub.server.objects.commit_id`); every ref points
+to an intact commit; the history reachable from the refs has all its parents; every file of every reachable
 commit has an intact blob. Store-wide: every blob's sha256 is its name (each blob is read once).
 
 With ``repair``, what cannot be trusted is moved under ``<root>/quarantine/<time>/`` (same relative path),
@@ -39,7 +39,8 @@ DEFAULT_MIN_AGE_S = 3600.0
 
 @dataclass
 class Finding:
-    """One thing found: ``damaged`` (cannot be trusted) or ``garbage`` (safe to delete); ``action`` if repaired."""
+    """One thing found: ``damaged`` (cannot be trusted) or ``garbage`` (safe to delete); ``action`` if
+    repaired."""
 
     scope: str
     kind: str
@@ -214,7 +215,8 @@ class RepoChecker:
         return refs
 
     def _rebuild_refs(self, problem: str) -> dict[str, Any] | None:
-        """Replace a lost ``refs.json``: ``main`` at the newest intact head, other heads as recovered branches."""
+        """Replace a lost ``refs.json``: ``main`` at the newest intact head, other heads as recovered
+        branches."""
         if not self.checker.repair:
             self.note(problem)
             return None

@@ -1,4 +1,5 @@
-"""HTTP plumbing of the local Hub server: requests, bodies (sized or chunked), responses, Range (stdlib only)."""
+"""HTTP plumbing of the local Hub server: requests, bodies (sized or chunked), responses, Range (stdlib
+only)."""
 
 from __future__ import annotations
 
@@ -107,12 +108,14 @@ class Request:
 
 
 def _cut_body() -> StoreError:
-    """The client stopped sending mid-body: answered with a 400 (it may still read) and the connection closed."""
+    """The client stopped sending mid-body: answered with a 400 (it may still read) and the connection
+    closed."""
     return StoreError(400, "Request body ended before its declared length")
 
 
 def declared_length(headers: Any) -> int:
-    """The ``Content-Length`` of a request (0 when absent); 400 unless it is one non-negative decimal number."""
+    """The ``Content-Length`` of a request (0 when absent); 400 unless it is one non-negative decimal
+    number."""
     values = headers.get_all("Content-Length") or []
     if not values:
         return 0
@@ -161,7 +164,8 @@ def _chunk_size(line: bytes) -> int:
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``(start, length)`` for a single ``bytes=`` range; ``None`` for no/ignored range; 416 if unsatisfiable."""
+    """``(start, length)`` for a single ``bytes=`` range; ``None`` for no/ignored range; 416 if
+    unsatisfiable."""
     if not header or not header.startswith("bytes=") or "," in header:
         return None
     first, _, last = header[len("bytes=") :].strip().partition("-")
@@ -249,7 +253,8 @@ def _send_file(handler: BaseHTTPRequestHandler, source: Any, offset: int, length
 
 def error_response(error: StoreError) -> Response:
     """The real Hub's error shape: JSON ``{"error"}`` plus ``X-Error-Code``/``X-Error-Message`` headers."""
-    # headers are latin-1 on the wire: a message naming a non-latin-1 path is escaped there (the body keeps it)
+    # headers are latin-1 on the wire: a message naming a non-latin-1 path is escaped there (the body keeps
+    # it)
     headers = {
         "X-Error-Message": error.message.replace("\n", " ")[:1000]
         .encode("ascii", "backslashreplace")

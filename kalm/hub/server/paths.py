@@ -9,7 +9,8 @@ DEFAULT_ROOT = "~/.cache/kalm/hub"
 
 
 def default_root() -> Path:
-    """The store folder: ``$KALM_HUB_ROOT`` if set, else ``$XDG_CACHE_HOME/kalm/hub`` or ``~/.cache/kalm/hub``."""
+    """The store folder: ``$KALM_HUB_ROOT`` if set, else ``$XDG_CACHE_HOME/kalm/hub`` or
+    ``~/.cache/kalm/hub``."""
     if os.environ.get("KALM_HUB_ROOT"):
         return Path(os.environ["KALM_HUB_ROOT"]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME")

@@ -1,7 +1,7 @@
 """The local Hub-compatible server: ``kalm hub serve`` or ``python -m kalm.hub.server`` (stdlib only).
 
-It answers the endpoints the real clients call (see ``shared/design/hub.md`` and :mod:`kalm.hub.server.api`) and
-keeps its state in a :class:`kalm.hub.server.store.Store` (on-disk format documented there). It binds to
+It answers the endpoints the real clients call (see ``shared/design/hub.md`` and :mod:`kalm.hub.server.api`)
+and keeps its state in a :class:`kalm.hub.server.store.Store` (on-disk format documented there). It binds to
 127.0.0.1 unless told otherwise and, when started with a token, refuses writes without it.
 
 From code::

@@ -4,10 +4,13 @@ On-disk format (version 1; ``<root>/FORMAT`` holds ``kalm-hub-store 1``)::
 
     <root>/
       FORMAT
-      blobs/sha256/<aa>/<sha256>           file contents, content-addressed, read-only (see kalm.hub.server.blobs)
+      blobs/sha256/<aa>/<sha256>           file contents, content-addressed, read-only
+                                           (see kalm.hub.server.blobs)
       tmp/                                 uploads and repos being assembled; leftovers are safe to delete
-      quarantine/                          what ``kalm hub fsck --repair`` set aside (see kalm.hub.server.fsck)
-      xet/xorbs/<aa>/<hash>                Xet uploads as received, kept for clients' deduplication (kalm.hub.server.xet)
+      quarantine/                          what ``kalm hub fsck --repair`` set aside
+                                           (see kalm.hub.server.fsck)
+      xet/xorbs/<aa>/<hash>                Xet uploads as received, kept for clients' deduplication
+                                           (kalm.hub.server.xet)
       repos/<models|datasets>/<namespace>/<name>/
         repo.json                          {"id", "type", "private", "created_at", "gated"?}
         objects/<commit id>.json           immutable commit objects (see kalm.hub.server.objects)
@@ -160,7 +163,8 @@ class Repo:
         return commits
 
     def writable_ref(self, revision: str, refs: dict[str, Any] | None = None) -> tuple[str, str]:
-        """``("branches", name)`` or ``("pulls", number)``: the ref a commit to ``revision`` moves (404/400)."""
+        """``("branches", name)`` or ``("pulls", number)``: the ref a commit to ``revision`` moves
+        (404/400)."""
         refs = self.refs() if refs is None else refs
         name = revision[len("refs/heads/") :] if revision.startswith("refs/heads/") else revision
         if name in refs["branches"]:
@@ -283,7 +287,8 @@ class Repo:
         )
 
     def create_branch(self, branch: str, revision: str | None) -> str:
-        """Create ``branch`` at ``revision`` (default: the head of ``main``); 409 if it or a same-named tag exists."""
+        """Create ``branch`` at ``revision`` (default: the head of ``main``); 409 if it or a same-named tag
+        exists."""
         check_ref_name(branch)
         with locked(self.path / "lock"):
             refs = self.refs()

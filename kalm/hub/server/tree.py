@@ -49,7 +49,8 @@ def folder_json(files: dict[str, FileEntry], path: str) -> dict[str, Any]:
 def tree_entries(
     files: dict[str, FileEntry], prefix: str, *, recursive: bool, repo_id: str
 ) -> list[dict[str, Any]]:
-    """Files and folders below ``prefix`` (``""`` for the root): direct children, or all when ``recursive``."""
+    """Files and folders below ``prefix`` (``""`` for the root): direct children, or all when
+    ``recursive``."""
     base = prefix + "/" if prefix else ""
     below = sorted(name for name in files if name.startswith(base))
     if prefix and not below:

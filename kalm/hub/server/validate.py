@@ -2,8 +2,8 @@
 
 The rules (every violation is a 400 with a one-line message):
 
-- repo ids: ``namespace/name``, each 1-96 characters of ``[A-Za-z0-9._-]`` starting and ending with a
-  letter, digit or ``_``, without ``--`` or ``..``, and the name not ending in ``.git`` (as ``huggingface_hub``
+- repo ids: ``namespace/name``, each 1-96 characters of ``[A-Za-z0-9._-]`` starting and ending with a letter,
+  digit or ``_``, without ``--`` or ``..``, and the name not ending in ``.git`` (as ``huggingface_hub``
   validates them);
 - refs (branches and tags): ``git check-ref-format`` rules over ``[A-Za-z0-9._/-]`` (no empty, ``.``-led
   or ``.lock``-ending component, no ``..``, no trailing ``.``), not led by ``-``, at most
@@ -77,7 +77,8 @@ class RepoDamagedError(StoreError):
 
 
 def repo_damaged(repo_id: str, what: str) -> RepoDamagedError:
-    """409 ``RepoDamaged``: not a 5xx, which clients retry for ~23 s although damage does not heal by itself."""
+    """409 ``RepoDamaged``: not a 5xx, which clients retry for ~23 s although damage does not heal by
+    itself."""
     return RepoDamagedError(repo_id, what)
 
 
@@ -104,7 +105,8 @@ def _valid_name(part: str) -> bool:
 
 
 def check_path(path: str) -> str:
-    """Refuse paths that are absolute, escape the repo, name ``.git``, or exceed the length/depth limits (400)."""
+    """Refuse paths that are absolute, escape the repo, name ``.git``, or exceed the length/depth limits
+    (400)."""
     parts = path.split("/")
     if (
         not path

@@ -1,4 +1,5 @@
-"""Receiving Xet uploads: xorbs and shards decoded in pure Python, files rebuilt into sha256 blobs (stdlib only).
+"""Receiving Xet uploads: xorbs and shards decoded in pure Python, files rebuilt into sha256 blobs (stdlib
+only).
 
 ``huggingface_hub`` 2.4.0 uploads every LFS file through Xet whenever ``hf_xet`` is installed (it is, as a
 dependency) and ``HF_HUB_DISABLE_XET`` is unset; no server answer makes it fall back to Git LFS. So the

@@ -7,7 +7,8 @@
   upload it directly;
 - ``POST /xet/v1/xorbs/{prefix}/{hash}``: store a xorb;
 - ``POST /xet/v2/shards`` (NDJSON progress answer) and ``/xet/v1/shards``: rebuild the shard's files into
-  sha256-checked blobs (:mod:`kalm.hub.server.xet`); a failure is an ``error`` frame whose message the client shows.
+  sha256-checked blobs (:mod:`kalm.hub.server.xet`); a failure is an ``error`` frame whose message the client
+  shows.
 
 Downloads never use Xet (no ``X-Xet-Hash`` header), so read tokens are refused.
 """
