@@ -1,4 +1,5 @@
-"""Real rollout collection: a suite's behaviour policy (plus optional random exploration) on training goals."""
+"""Real rollout collection: a suite's behaviour policy (plus optional random exploration) on training
+goals."""
 
 from __future__ import annotations
 

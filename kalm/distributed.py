@@ -99,7 +99,8 @@ def current() -> Ranks:
 
 
 def finish() -> None:
-    """Wait until every rank is here, then leave the process group (rank 0's hub server outlives the pulls)."""
+    """Wait until every rank is here, then leave the process group (rank 0's hub server outlives the
+    pulls)."""
     import torch.distributed as dist
 
     if current().world_size > 1:
@@ -177,7 +178,8 @@ def on_every_rank(name: str, run: Callable[[], T]) -> T:
 
 
 def _guarded(name: str, run: Callable[[], T], ranks: Ranks) -> T:
-    """``run()``; on a failure, report it to the other ranks, or raise another rank's earlier failure instead."""
+    """``run()``; on a failure, report it to the other ranks, or raise another rank's earlier failure
+    instead."""
     try:
         return run()
     except BaseException as error:

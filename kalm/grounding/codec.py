@@ -5,8 +5,9 @@ model) and embedded by a small MLP; discrete actions by an ``nn.Embedding``, con
 Numeric embeddings are layer-normalised and rescaled so that their vector norm equals the RMS norm of the
 backbone's token embeddings: they enter the residual stream at the scale the transformer expects (a
 layer-normalised vector has norm sqrt(d_model); left at that size, a numeric slot would drown what the
-layers add to it, and the action head could not see the goal). Heads map hidden states back: a state regression
-head (normalised units), an action head (logits, or a normalised regression for continuous actions).
+layers add to it, and the action head could not see the goal). Heads map hidden states back: a state
+regression head (normalised units), an action head (logits, or a normalised regression for continuous
+actions).
 
 With ``residual_states`` (the default for new models) the state head predicts the *change* from the latest
 state in context, zero-initialised: an untrained model copies the state (on CLEVR-Robot that alone is a 4x

@@ -1,4 +1,5 @@
-"""Batched decoding with a grounded LM: imagined rollouts (goal -> rollout) and explanations (rollout -> goal).
+"""Batched decoding with a grounded LM: imagined rollouts (goal -> rollout) and explanations (rollout ->
+goal).
 
 Rollouts are decoded as action, state, action, state, ... with one backbone call per generated element
 and the KV cache; prompts are left-padded so every row appends at the same position. A rollout that its
@@ -124,11 +125,12 @@ def generate_rollouts(
         project: maps each decoded state (with its rollout's initial state) onto what the environment's
             observation guarantees (``EnvSuite.project_states``) before it is judged and fed back.
         use_cache: use the KV cache (one backbone call per element) or recompute everything.
-        stop_every: judge with ``stop`` after every ``stop_every`` states (default: every state on a CPU, every
-            ``ACCELERATOR_STOP_EVERY`` on an accelerator). Every state is still judged, on one host copy of the
-            window, and a rollout still ends at its first stopping state; the rollouts that stopped leave the
-            batch at the window's end. So a GPU waits for the host once per window, not once per decoded state;
-            greedy decoding gives the same rollouts, sampling draws differ (rows leave the batch later).
+        stop_every: judge with ``stop`` after every ``stop_every`` states (default: every state on a CPU,
+            every ``ACCELERATOR_STOP_EVERY`` on an accelerator). Every state is still judged, on one host copy
+            of the window, and a rollout still ends at its first stopping state; the rollouts that stopped
+            leave the batch at the window's end. So a GPU waits for the host once per window, not once per
+            decoded state; greedy decoding gives the same rollouts, sampling draws differ (rows leave the
+            batch later).
     """
     if horizon < 1:
         raise ValueError(f"horizon={horizon}: a rollout needs at least one action")
@@ -241,7 +243,8 @@ def pick_action(
     codec: Any, output: Tensor, greedy: bool, temperature: float | Tensor, generator: torch.Generator | None
 ) -> Tensor:
     """Actions from the action head's ``output``: argmax (discrete) or the regression (continuous) when
-    ``greedy``, else a softmax sample at ``temperature`` or Gaussian noise of that scale in normalised units."""
+    ``greedy``, else a softmax sample at ``temperature`` or Gaussian noise of that scale in normalised
+    units."""
     if codec.discrete:
         if greedy:
             return output.argmax(-1)

@@ -43,8 +43,8 @@ class GroundingConfig:
         finetune: ``lora`` (peft adapters on ``lora_targets``) or ``full``.
         obs_dim, action_dim, discrete: the environment's rollout shapes.
         lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
-            ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the chain
-            is ``backbone``. Empty for a model grounded from the backbone itself.
+            ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the
+            chain is ``backbone``. Empty for a model grounded from the backbone itself.
     """
 
     backbone: str
@@ -155,11 +155,11 @@ class GroundedLM(nn.Module):
 
     # -- training --------------------------------------------------------------------------------
     def forward(self, batch: GroundingBatch) -> GroundingOutput:
-        """Losses of a batch. Every codec embedding and head runs on every batch, on an empty selection when the
-        batch holds no slot or target of its kind, and such a part enters the loss as a zero that depends on the
-        part's weights (``_mean``): every trainable parameter gets a gradient (zero) at every step. That is what
-        DDP needs without ``find_unused_parameters`` (which costs a graph traversal per step), and a batch
-        without, say, action targets is common (the dynamics and explanation tasks have none)."""
+        """Losses of a batch. Every codec embedding and head runs on every batch, on an empty selection when
+        the batch holds no slot or target of its kind, and such a part enters the loss as a zero that depends
+        on the part's weights (``_mean``): every trainable parameter gets a gradient (zero) at every step.
+        That is what DDP needs without ``find_unused_parameters`` (which costs a graph traversal per step),
+        and a batch without, say, action targets is common (the dynamics and explanation tasks have none)."""
         hidden = self.hidden_states(
             self.embed(batch), batch.attention_mask, batch.position_ids, use_cache=False
         ).last_hidden_state
@@ -272,8 +272,9 @@ def build_codec(config: GroundingConfig, backbone: PreTrainedModel | PeftModel) 
 
 @torch.no_grad()
 def token_embedding_rms(backbone: PreTrainedModel | PeftModel, *, chunk: int = 16384) -> float:
-    """RMS vector norm of the token embeddings as they enter the decoder: the embedding module's output over the
-    whole vocabulary, so a backbone that scales its embeddings (Gemma: by sqrt(hidden)) is measured scaled."""
+    """RMS vector norm of the token embeddings as they enter the decoder: the embedding module's output over
+    the whole vocabulary, so a backbone that scales its embeddings (Gemma: by sqrt(hidden)) is measured
+    scaled."""
     embeddings = backbone.get_input_embeddings()
     vocab = embeddings.get_parameter("weight").shape[0]
     total = sum(

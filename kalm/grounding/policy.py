@@ -95,8 +95,8 @@ def evaluate_llm_policy(
     batch_size: int = 32,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """The LLM-as-policy success rate per level on the first ``episodes`` cases of each seed (Wilson intervals:
-    one fixed policy on independent cases)."""
+    """The LLM-as-policy success rate per level on the first ``episodes`` cases of each seed (Wilson
+    intervals: one fixed policy on independent cases)."""
     from kalm.rl.evaluation import column_cases, level_result
 
     results = {}

@@ -5,12 +5,22 @@ embedding comes from the codec instead of a token) and target text. Every elemen
 is predicted from the hidden state one position before it, as for next-token prediction, so an encoded
 example records, for each target, the *predicting* position.
 
-| task | prompt (slots in angle brackets) | targets |
-|---|---|---|
-| goal -> rollout | Translate the textual instruction to state/action trajectory.\\nInstruction: {goal}.\\nTrajectory: <s0> <a0> <s1> ... <sT> | every action, every state after s0 |
-| dynamics | ... Current state is <st>, after executing action <at>, we get next state <st+1>. | s(t+1) |
-| consequence | Initial state is <s0>, after completing the instruction "{goal}", we get terminal state <sT>. | sT |
-| rollout -> goal | Translate the state/action trajectory to textual instruction.\\nTrajectory: <s0> ... <sT>\\nInstruction: {goal}.<eos> | the goal's tokens and EOS |
+Per task: the prompt (slots in angle brackets), then the targets.
+
+- goal -> rollout:
+  Translate the textual instruction to state/action trajectory.\\nInstruction: {goal}.\\nTrajectory:
+  <s0> <a0> <s1> ... <sT>
+  -- every action, every state after s0
+- dynamics:
+  ... Current state is <st>, after executing action <at>, we get next state <st+1>.
+  -- s(t+1)
+- consequence:
+  Initial state is <s0>, after completing the instruction "{goal}", we get terminal state <sT>.
+  -- sT
+- rollout -> goal:
+  Translate the state/action trajectory to textual instruction.\\nTrajectory: <s0> ... <sT>\\nInstruction:
+  {goal}.<eos>
+  -- the goal's tokens and EOS
 """
 
 from __future__ import annotations
@@ -78,7 +88,8 @@ class EncodedExample:
 
 def leading_special_tokens(tokenizer: Any) -> list[int]:
     """The ids the tokenizer itself puts before a text (Gemma's BOS; none for SmolLM2), as its post-processor
-    does: ``add_bos_token`` is not read back from a saved transformers 5 tokenizer, so it cannot be trusted."""
+    does: ``add_bos_token`` is not read back from a saved transformers 5 tokenizer, so it cannot be
+    trusted."""
     text = "x"
     plain = tokenizer(text, add_special_tokens=False)["input_ids"]
     full = tokenizer(text)["input_ids"]

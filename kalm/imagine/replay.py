@@ -30,8 +30,8 @@ def replay(
     *,
     seed: int = 0,
 ) -> tuple[np.ndarray, bool]:
-    """The real environment's observations when it starts at ``observations[0]`` and takes ``actions`` (until its
-    episode ends), and whether it reached the goal."""
+    """The real environment's observations when it starts at ``observations[0]`` and takes ``actions`` (until
+    its episode ends), and whether it reached the goal."""
     env = suite.make()
     options = {"goal": goal_id, "level": level, **suite.start_options(observations[0])}
     state, info = env.reset(seed=seed, options=options)

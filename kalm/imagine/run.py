@@ -62,9 +62,9 @@ def decode_batch(
     """Imagine, label and judge one batch; returns schema rows and their verdicts.
 
     Each rollout runs under its level's protocol (at most ``horizon`` actions when given). Unless implausible
-    rollouts are kept, a rollout stops at its first implausible state (it is dropped). ``project_states``: decoded
-    states go through the environment's projection (``ImagineSettings.project_states``; ``None``: the environment's
-    ``project_in_imagination``).
+    rollouts are kept, a rollout stops at its first implausible state (it is dropped). ``project_states``:
+    decoded states go through the environment's projection (``ImagineSettings.project_states``; ``None``: the
+    environment's ``project_in_imagination``).
     """
     device = next(model.parameters()).device  # a CUDA generator for a model on a GPU (no host round trip)
     generator = torch.Generator(device=device).manual_seed(

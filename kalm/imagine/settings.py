@@ -8,8 +8,8 @@ from kalm.envs.goals import NOVEL_LEVELS
 from kalm.errors import ConfigError
 
 DEFAULT_PER_GOAL = {"rephrase": 32, "easy": 64, "hard": 16}
-"""Imagined rollouts per goal of each novel level: most where imagination is cheap and right (easy goals take a
-few steps; rollouts that leave the table stop at once), as the paper's 5,600 / 72,400 / 1,680 split."""
+"""Imagined rollouts per goal of each novel level: most where imagination is cheap and right (easy goals take
+a few steps; rollouts that leave the table stop at once), as the paper's 5,600 / 72,400 / 1,680 split."""
 
 
 @dataclass
@@ -23,8 +23,8 @@ class ImagineSettings:
             easy / hard).
         batch_size: rollouts decoded together.
         greedy: argmax actions (default ``False``: sample with ``temperature``, several samples per goal).
-        temperature: sampling temperature: one for every level, or one per level (``{rephrase: 0.7, hard: 1.0}``,
-            a value for each imagined level).
+        temperature: sampling temperature: one for every level, or one per level
+            (``{rephrase: 0.7, hard: 1.0}``, a value for each imagined level).
         horizon: a cap on rollout length (default: each level's protocol horizon, ``EnvSuite.protocol``).
         keep_implausible: keep rollouts that fail the plausibility checks (default: drop them).
         project_states: put each decoded state back on what the environment guarantees

@@ -104,7 +104,8 @@ def imagine(
         missing = pending_batches(work_dir, len(plan))
         if missing:
             raise KalmError(
-                f"{len(missing)} of {len(plan)} imagination batches (e.g. {batch_path(work_dir, missing[0])}) "
+                f"{len(missing)} of {len(plan)} imagination batches "
+                f"(e.g. {batch_path(work_dir, missing[0])}) "
                 "were decoded by other ranks but are not here: with several nodes the run folder must "
                 "be on a filesystem every node shares"
             )
@@ -112,7 +113,8 @@ def imagine(
     if len(dataset) == 0:
         raise KalmError(
             f"imagination kept none of its {total} rollouts (verdicts {stats.to_dict()}): the grounded "
-            "model's states are not yet physically plausible; ground it longer, or keep them (keep_implausible)"
+            "model's states are not yet physically plausible; ground it longer, "
+            "or keep them (keep_implausible)"
         )
     return ImagineResult(dataset, stats, time.perf_counter() - start, work_dir)
 

@@ -1,7 +1,8 @@
 """What the offline-RL stage reads from its datamodule, declared (``datamodules.transitions`` implements it).
 
-``OfflineRLModule`` builds its networks from the attached datamodule's sizes; this Protocol names what it reads,
-so kalm never imports ``datamodules`` (``tests/test_layering.py``) and a type checker still sees every access.
+``OfflineRLModule`` builds its networks from the attached datamodule's sizes; this Protocol names what it
+reads, so kalm never imports ``datamodules`` (``tests/test_layering.py``) and a type checker still sees every
+access.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 - One fixed policy on independent cases (a floor policy, or one training seed): the Wilson score interval.
 - Several training seeds, each evaluated on its own cases: a two-stage (cluster) bootstrap that resamples the
   seeds, then the cases within each seed, so the seed-to-seed spread widens the interval as it should.
-- KALM against the baseline: a paired bootstrap of the difference. Seed ``i`` of both sides is evaluated on the
-  same cases, so one resample draws seeds and cases once and applies them to both sides.
+- KALM against the baseline: a paired bootstrap of the difference. Seed ``i`` of both sides is evaluated on
+  the same cases, so one resample draws seeds and cases once and applies them to both sides.
 
 The bootstrap draws are seeded: the same outcomes always give the same interval.
 """
@@ -39,8 +39,8 @@ def _groups(outcomes: Sequence[float] | np.ndarray, groups: Sequence[int]) -> li
 
 
 def _resampled_means(samples: list[np.ndarray], rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Means of ``resamples`` two-stage resamples: draw as many groups as there are, with replacement, then the
-    cases of each drawn group with replacement; every draw's mean is over all the cases it holds."""
+    """Means of ``resamples`` two-stage resamples: draw as many groups as there are, with replacement, then
+    the cases of each drawn group with replacement; every draw's mean is over all the cases it holds."""
     picked = rng.integers(len(samples), size=(resamples, len(samples)))
     totals, sizes = np.zeros(resamples), np.zeros(resamples)
     for slot in range(len(samples)):
@@ -56,8 +56,8 @@ def _resampled_means(samples: list[np.ndarray], rng: np.random.Generator, resamp
 def bootstrap_interval(
     outcomes: Sequence[float], groups: Sequence[int], *, resamples: int = RESAMPLES, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile interval of the mean of ``outcomes`` under a two-stage bootstrap over ``groups`` (e.g. training
-    seeds) and the cases within each group. With one group it is a plain bootstrap over cases."""
+    """Percentile interval of the mean of ``outcomes`` under a two-stage bootstrap over ``groups`` (e.g.
+    training seeds) and the cases within each group. With one group it is a plain bootstrap over cases."""
     samples = _groups(outcomes, groups)
     if not samples or not sum(len(s) for s in samples):
         return 0.0, 1.0
