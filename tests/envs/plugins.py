@@ -51,7 +51,8 @@ def write_distribution(
     version: str = "1.0",
     modules: dict[str, str] | None = None,
 ) -> Path:
-    """A minimal installed distribution in ``site``: ``METADATA`` and ``kalm.envs`` entry points, plus modules."""
+    """A minimal installed distribution in ``site``: ``METADATA`` and ``kalm.envs`` entry points, plus
+    modules."""
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")

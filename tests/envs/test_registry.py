@@ -23,7 +23,8 @@ ABSTRACT = "from kalm.envs import EnvSuite\n\nclass Half(EnvSuite):\n    name = 
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder on ``sys.path`` for hand-made distributions; its modules and the suite cache are dropped after."""
+    """A folder on ``sys.path`` for hand-made distributions; its modules and the suite cache are dropped
+    after."""
     monkeypatch.syspath_prepend(str(tmp_path))
     get_suite.cache_clear()
     yield tmp_path

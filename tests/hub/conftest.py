@@ -1,4 +1,5 @@
-"""Fixtures of the hub tests. The session's server (``hub_server``, ``hub``) lives in ``tests/conftest.py``."""
+"""Fixtures of the hub tests. The session's server (``hub_server``, ``hub``) lives in
+``tests/conftest.py``."""
 
 from __future__ import annotations
 

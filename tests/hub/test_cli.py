@@ -82,8 +82,10 @@ def test_serve_and_clients_in_separate_processes(tmp_path):
             from huggingface_hub import HfApi, hf_hub_download
             api = HfApi()
             api.create_repo("user/demo", repo_type="dataset")
-            api.upload_file(path_or_fileobj=b"\\0" * (3 << 20), path_in_repo="data/x.bin", repo_id="user/demo",
-                            repo_type="dataset")
+            api.upload_file(
+                path_or_fileobj=b"\\0" * (3 << 20), path_in_repo="data/x.bin", repo_id="user/demo",
+                repo_type="dataset",
+            )
             api.create_tag("user/demo", tag="v1.0", repo_type="dataset")
             path = hf_hub_download("user/demo", "data/x.bin", repo_type="dataset", revision="v1.0")
             print(open(path, "rb").read() == b"\\0" * (3 << 20))

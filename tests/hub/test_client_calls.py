@@ -184,7 +184,8 @@ def test_stale_parent_commit_is_refused(api, repo_name):
 
 
 def test_answers_on_a_kept_alive_connection_come_without_delayed_ack_stalls(hub, api, repo_name):
-    """A JSON answer's header and body writes leave at once (TCP_NODELAY), not ~40 ms apart (Nagle + delayed ACK)."""
+    """A JSON answer's header and body writes leave at once (TCP_NODELAY), not ~40 ms apart (Nagle + delayed
+    ACK)."""
     api.create_repo(repo_name)
     split = urlsplit(hub.url)
     connection = http.client.HTTPConnection(split.hostname, split.port, timeout=30)

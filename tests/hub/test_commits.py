@@ -1,4 +1,5 @@
-"""commit_and_tag's concurrency rules (one commit on the head it read, retried when the branch moved) and mirror."""
+"""commit_and_tag's concurrency rules (one commit on the head it read, retried when the branch moved) and
+mirror."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A damaged store: one broken repo never breaks the others, and a missing blob is an error, not an empty 200."""
+"""A damaged store: one broken repo never breaks the others, and a missing blob is an error, not an empty
+200."""
 
 from __future__ import annotations
 

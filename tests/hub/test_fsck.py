@@ -33,7 +33,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def store(server_factory, tmp_path):
-    """A stopped server's store with four repos, three of them damaged, plus an orphan blob and tmp leftovers."""
+    """A stopped server's store with four repos, three of them damaged, plus an orphan blob and tmp
+    leftovers."""
     root = tmp_path / "store"
     server = server_factory(root)
     api = HfApi(endpoint=server.url, token="x")

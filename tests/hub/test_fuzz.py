@@ -168,7 +168,8 @@ def requests(draw: st.DrawFn) -> bytes:
     headers = ["Host: fuzz", "Authorization: Bearer x"]
     if draw(st.booleans()):
         headers.append(
-            f"Content-Type: {draw(st.sampled_from(['application/json', 'application/x-www-form-urlencoded']))}"
+            "Content-Type: "
+            f"{draw(st.sampled_from(['application/json', 'application/x-www-form-urlencoded']))}"
         )
     if draw(st.booleans()):
         headers.append(

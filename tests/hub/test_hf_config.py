@@ -1,6 +1,6 @@
-"""The one patch of the HF clients (kalm.hub.hf_config): it must leave already-imported clients exactly as a fresh
-import under the same environment variables would be. These tests fail when huggingface_hub or datasets rename
-an attribute kalm sets, or derive it differently from the variables."""
+"""The one patch of the HF clients (kalm.hub.hf_config): it must leave already-imported clients exactly as a
+fresh import under the same environment variables would be. These tests fail when huggingface_hub or datasets
+rename an attribute kalm sets, or derive it differently from the variables."""
 
 from __future__ import annotations
 

@@ -32,7 +32,8 @@ def _imports(source: str, package: str) -> set[str]:
 
 
 def _forbidden(modules: set[str]) -> list[str]:
-    """The modules a server file must not import: anything but the server, the standard library and the allowed."""
+    """The modules a server file must not import: anything but the server, the standard library and the
+    allowed."""
     return sorted(
         module
         for module in modules

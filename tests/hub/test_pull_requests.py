@@ -1,4 +1,5 @@
-"""Pull requests (`refs/pr/N`): `create_pr=True` never moves the base branch, and the PR is a real revision."""
+"""Pull requests (`refs/pr/N`): `create_pr=True` never moves the base branch, and the PR is a real
+revision."""
 
 from __future__ import annotations
 

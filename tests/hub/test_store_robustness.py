@@ -103,7 +103,9 @@ def test_upload_cut_mid_way_leaves_no_blob_and_repo_intact(hub_server, api, repo
     href = urlsplit(_lfs_href(hub_server, repo_name, data))
     with socket.create_connection((href.hostname, href.port)) as sock:  # announce 4 MiB, send 1 MiB, vanish
         sock.sendall(
-            f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            (
+                f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
             + data[: 1 << 20]
         )
     status, error = _commit_lfs_pointer(hub_server, repo_name, data)  # a commit cannot use the missing blob

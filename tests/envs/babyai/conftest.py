@@ -17,7 +17,8 @@ def babyai():
 
 
 def play(suite: Any, level: str, goal_id: str, seed: int, policy: Any) -> dict[str, Any]:
-    """One episode of ``policy`` in the real environment: its observations, actions, rewards and per-step infos."""
+    """One episode of ``policy`` in the real environment: its observations, actions, rewards and per-step
+    infos."""
     env = suite.make()
     observation, info = env.reset(seed=seed, options={"goal": goal_id, "level": level})
     observations, actions, rewards, infos = [observation], [], [], []

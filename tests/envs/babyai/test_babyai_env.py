@@ -1,4 +1,5 @@
-"""The ``kalm/BabyAI-v0`` environment: determinism, placement from an observation, horizons, errors, rendering."""
+"""The ``kalm/BabyAI-v0`` environment: determinism, placement from an observation, horizons, errors,
+rendering."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""BabyAI goal sets: the strict split of object-colour combinations, sentences, kinds, strict interpretation."""
+"""BabyAI goal sets: the strict split of object-colour combinations, sentences, kinds, strict
+interpretation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""kalm's state-only BabyAI judges against BabyAI's own verifier, rewards from states, and the sequence rules."""
+"""kalm's state-only BabyAI judges against BabyAI's own verifier, rewards from states, and the sequence
+rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Plausibility of BabyAI observations: real episodes pass, broken rules are named, projection restores them."""
+"""Plausibility of BabyAI observations: real episodes pass, broken rules are named, projection restores
+them."""
 
 from __future__ import annotations
 

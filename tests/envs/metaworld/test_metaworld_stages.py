@@ -196,12 +196,18 @@ def test_every_stage_runs_from_its_metaworld_config(hub, tmp_path, goal_cache, o
 
 
 def test_imagine_configs_match_the_cli_and_the_grounding_configs():
-    """The imagine presets name exactly ``kalm imagine``'s options and the model their ground preset publishes."""
+    """The imagine presets name exactly ``kalm imagine``'s options and the model their ground preset
+    publishes."""
     import yaml
 
     from kalm.commands.imagine import parser
 
-    options = {action.dest.split(".")[0] for action in parser()._actions} - {"help", "config", "print_config", "trainer"}
+    options = {action.dest.split(".")[0] for action in parser()._actions} - {
+        "help",
+        "config",
+        "print_config",
+        "trainer",
+    }
     for env in ("clevr", "metaworld"):
         preset = yaml.safe_load((CONFIGS / f"imagine/{env}.yaml").read_text())
         ground = yaml.safe_load((CONFIGS / f"ground/{env}.yaml").read_text())

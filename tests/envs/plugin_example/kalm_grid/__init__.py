@@ -105,7 +105,8 @@ class GridEnv(gym.Env):
 
 
 class GridSuite(EnvSuite):
-    """Everything kalm needs around the grid: goals, judges and rewards on observations, a behaviour policy."""
+    """Everything kalm needs around the grid: goals, judges and rewards on observations, a behaviour
+    policy."""
 
     name = "grid"
     gym_id = "kalm_grid/Grid-v0"
