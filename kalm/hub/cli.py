@@ -1,14 +1,14 @@
 """``kalm hub serve | ls | push | pull | tags | mirror | fsck``.
 
 ``fsck`` works on a store folder directly (see :mod:`kalm.hub.server.fsck`). Every other command except
-``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint`
-(``--endpoint``, else ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server started for the command
-over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line and return 2.
+``serve`` talks to the endpoint chosen by :func:`kalm.hub.endpoint.ensure_endpoint` (``--hub_endpoint``, the
+flag every kalm command takes; else ``$KALM_HUB_ENDPOINT``/``$HF_ENDPOINT``, else a local server started for
+the command over ``$KALM_HUB_ROOT`` or ``~/.cache/kalm/hub``). User errors print one line and return 2.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 import argparse
 import logging
 import sys
@@ -19,6 +19,17 @@ from kalm.hub.server.serve import add_serve_arguments, run_from_args
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
+
+
+class _Renamed(argparse.Action):
+    """A flag that was renamed: using it fails with one line naming the new one."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.new = new
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(f"{self.option_strings[0]} was renamed: use {self.new}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     def with_endpoint(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002
         sub = commands.add_parser(name, help=help)
         sub.add_argument(
-            "--endpoint", help="Hub URL (default: $KALM_HUB_ENDPOINT, $HF_ENDPOINT or a local server)"
+            "--hub_endpoint",
+            "--hub-endpoint",
+            dest="endpoint",
+            help="Hub URL (default: $KALM_HUB_ENDPOINT, $HF_ENDPOINT or a local server)",
+        )
+        sub.add_argument(
+            "--endpoint", action=_Renamed, nargs="?", help=argparse.SUPPRESS, new="--hub_endpoint"
         )
         sub.add_argument("--token", help="token for that endpoint (default: $HF_TOKEN / $KALM_HUB_TOKEN)")
         sub.add_argument("--type", dest="repo_type", choices=("dataset", "model"), default="dataset")

@@ -19,23 +19,25 @@ from kalm.hub.server.serve import READY_PREFIX
 def test_push_tags_ls_pull(hub, repo_name, tmp_path, capsys):
     dataset, spec = make_rollouts(4)
     folder = write_rollouts(dataset, tmp_path / "ds", env="fake-v0", spec=spec)
-    assert main(["push", str(folder), repo_name, "--endpoint", hub.url]) == 0
-    assert main(["push", str(folder), repo_name, "--endpoint", hub.url, "--bump", "major"]) == 0
+    assert main(["push", str(folder), repo_name, "--hub_endpoint", hub.url]) == 0
+    assert main(["push", str(folder), repo_name, "--hub_endpoint", hub.url, "--bump", "major"]) == 0
     pushed = capsys.readouterr().out.split("\n")
     assert pushed[0].split()[:2] == [repo_name, "v1.0"] and pushed[1].split()[1] == "v2.0"
-    assert main(["tags", repo_name, "--endpoint", hub.url]) == 0
+    assert main(["tags", repo_name, "--hub_endpoint", hub.url]) == 0
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["v1.0", "v2.0"]
-    assert main(["ls", "--endpoint", hub.url, "--author", repo_name.split("/")[0]]) == 0
+    assert main(["ls", "--hub_endpoint", hub.url, "--author", repo_name.split("/")[0]]) == 0
     assert f"{repo_name}\tv2.0" in capsys.readouterr().out
     assert (
-        main(["pull", repo_name, "--revision", "v1.0", "--endpoint", hub.url, "--out", str(tmp_path / "o")])
+        main(
+            ["pull", repo_name, "--revision", "v1.0", "--hub_endpoint", hub.url, "--out", str(tmp_path / "o")]
+        )
         == 0
     )
     assert "4 rollouts" in capsys.readouterr().out and (tmp_path / "o" / "meta" / "info.json").is_file()
 
 
 def test_user_errors_are_one_line_and_exit_2(hub, capsys):
-    assert main(["pull", "tester/nothing-here", "--endpoint", hub.url]) == 2
+    assert main(["pull", "tester/nothing-here", "--hub_endpoint", hub.url]) == 2
     err = capsys.readouterr().err.strip()
     assert (
         err.startswith("kalm: error: ")
@@ -49,9 +51,9 @@ def test_mirror_copies_tags_to_another_endpoint(hub, api, server_factory, repo_n
     dataset, spec = make_rollouts(3)
     folder = write_rollouts(dataset, tmp_path / "ds", env="fake-v0", spec=spec)
     for _ in range(2):
-        assert main(["push", str(folder), repo_name, "--endpoint", hub.url]) == 0
+        assert main(["push", str(folder), repo_name, "--hub_endpoint", hub.url]) == 0
     other = server_factory(tmp_path / "other")
-    args = ["mirror", repo_name, "--endpoint", hub.url, "--to", other.url, "--to-token", "x"]
+    args = ["mirror", repo_name, "--hub_endpoint", hub.url, "--to", other.url, "--to-token", "x"]
     assert main(args) == 0
     assert "mirrored 2 tag(s)" in capsys.readouterr().out
     from huggingface_hub import HfApi
@@ -127,3 +129,9 @@ def test_local_server_exits_when_its_parent_dies(tmp_path):
 
         time.sleep(0.05)
     pytest.fail(f"server {child} outlived its parent")
+
+
+def test_the_old_endpoint_flag_fails_naming_the_new_one(capsys):
+    with pytest.raises(SystemExit):
+        main(["ls", "--endpoint", "http://127.0.0.1:1"])
+    assert "--endpoint was renamed: use --hub_endpoint" in capsys.readouterr().err
