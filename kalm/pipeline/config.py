@@ -20,7 +20,7 @@ since the flat sections of 0.1 fail with a one-line error naming the new key (:d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +29,6 @@ from kalm.imagine.settings import ImagineSettings
 
 if TYPE_CHECKING:
     from jsonargparse import ArgumentParser
-
-PLACEMENT = ("accelerator", "devices", "strategy", "num_nodes", "precision")
-"""Trainer arguments the run-level ``trainer`` section sets for every Lightning stage."""
-
-RUN_OWNED_TRAINER = (*PLACEMENT, "default_root_dir", "logger", "callbacks", "enable_checkpointing", "plugins")
-"""Trainer arguments the run sets itself (placement, the run folder, its CSV logs and resumable checkpoints);
-a stage's ``trainer`` section takes every other ``lightning.Trainer`` argument."""
 
 LINKED = {
     "ground.model": ("env",),
@@ -140,6 +133,19 @@ class TrainerConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     precision: str = "32-true"
+
+
+RUN_OWNED_TRAINER = (
+    *(placement.name for placement in fields(TrainerConfig)),
+    "default_root_dir",
+    "logger",
+    "callbacks",
+    "enable_checkpointing",
+    "plugins",
+)
+"""Trainer arguments the run sets itself (the placement, from its ``trainer`` section; the run folder, its
+CSV logs and resumable checkpoints); a stage's ``trainer`` section takes every other ``lightning.Trainer``
+argument."""
 
 
 @dataclass
