@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from jsonargparse import ActionConfigFile, ArgumentParser
+
+from tests.parsers import function_parser, lightning_parse
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -33,13 +34,6 @@ def test_every_config_folder_is_covered():
     assert all(configs(stage) for stage in ("collect", "evaluate", "ground", "imagine", "learn", "run"))
 
 
-def function_parser(function) -> ArgumentParser:
-    parser = ArgumentParser(parser_mode="omegaconf", exit_on_error=False)
-    parser.add_argument("--config", action=ActionConfigFile)
-    parser.add_function_arguments(function)
-    return parser
-
-
 @pytest.mark.parametrize(
     "path",
     configs("collect") + configs("imagine") + configs("evaluate"),
@@ -59,27 +53,13 @@ def test_stage_function_configs_parse(path):
     assert parsed.env in {"clevr", "metaworld", "babyai"}  # every shipped config names its environment
 
 
-def parse_only(cli_class, model_class, data_class, path: Path):
-    class ParseOnly(cli_class):
-        def instantiate_classes(self) -> None:  # validate the config against the signatures, build nothing
-            return None
-
-    return ParseOnly(
-        model_class,
-        data_class,
-        args=["--config", str(path)],
-        run=False,
-        parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False},
-    ).config
-
-
 @pytest.mark.parametrize("path", configs("ground"), ids=lambda path: path.name)
 def test_ground_configs_parse(path):
     from datamodules.rollout_goal import RolloutGoalDataModule
     from kalm.commands.ground import GroundingCLI
     from kalm.grounding.module import GroundingModule
 
-    config = parse_only(GroundingCLI, GroundingModule, RolloutGoalDataModule, path)
+    config = lightning_parse(GroundingCLI, GroundingModule, RolloutGoalDataModule, ["--config", str(path)])
     assert config.model.env == config.data.env and config.model.backbone == config.data.backbone
 
 
@@ -90,7 +70,7 @@ def test_learn_configs_parse(path):
     from datamodules.transitions import TransitionDataModule
     from kalm.rl.module import OfflineRLModule
 
-    config = parse_only(LightningCLI, OfflineRLModule, TransitionDataModule, path)
+    config = lightning_parse(LightningCLI, OfflineRLModule, TransitionDataModule, ["--config", str(path)])
     assert config.model.algorithm in path.stem and config.data.real.repo_or_path
 
 

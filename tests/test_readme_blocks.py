@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.parsers import function_parser, lightning_parse
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = [
@@ -74,29 +76,6 @@ def test_readme_names_every_command():
     }
 
 
-def _function_parser(function):
-    from jsonargparse import ActionConfigFile, ArgumentParser
-
-    parser = ArgumentParser(parser_mode="omegaconf", exit_on_error=False)
-    parser.add_argument("--config", action=ActionConfigFile)
-    parser.add_function_arguments(function)
-    return parser
-
-
-def _lightning_parse(cli_class, model_class, data_class, argv: list[str]) -> None:
-    class ParseOnly(cli_class):
-        def instantiate_classes(self) -> None:  # validate against the signatures, build nothing
-            return None
-
-    ParseOnly(
-        model_class,
-        data_class,
-        args=argv,
-        run=False,
-        parser_kwargs={"parser_mode": "omegaconf", "exit_on_error": False},
-    )
-
-
 def parse_command(argv: list[str]) -> None:
     """Parse ``kalm <argv>`` with its command's parser, as ``kalm`` would, without running it."""
     from kalm.commands import underscore_flags
@@ -116,20 +95,20 @@ def parse_command(argv: list[str]) -> None:
             from kalm.commands.ground import GroundingCLI
             from kalm.grounding.module import GroundingModule
 
-            _lightning_parse(GroundingCLI, GroundingModule, RolloutGoalDataModule, args[1:])
+            lightning_parse(GroundingCLI, GroundingModule, RolloutGoalDataModule, args[1:])
         else:
             from datamodules.transitions import TransitionDataModule
             from kalm.commands.learn import LearnCLI
             from kalm.rl.module import OfflineRLModule
 
-            _lightning_parse(LearnCLI, OfflineRLModule, TransitionDataModule, args[1:])
+            lightning_parse(LearnCLI, OfflineRLModule, TransitionDataModule, args[1:])
     elif command == "imagine":
         from kalm.commands.imagine import parser
 
         parser().parse_args(underscore_flags(args))
     elif command in ("collect", "evaluate"):
         module = importlib.import_module(f"kalm.commands.{command}")
-        _function_parser(getattr(module, command)).parse_args(underscore_flags(args))
+        function_parser(getattr(module, command)).parse_args(underscore_flags(args))
     elif command == "hub":
         from kalm.hub.cli import build_parser
 
