@@ -31,7 +31,8 @@ from typing import Any
 
 from kalm.hub.server.blobs import CHUNK, SHA256_RE
 from kalm.hub.server.objects import Commit, commit_id, dump, locked, now_iso, write_atomic
-from kalm.hub.server.store import Repo, Store, read_refs
+from kalm.hub.server.repo import Repo, read_refs
+from kalm.hub.server.store import Store
 from kalm.hub.server.validate import RepoDamagedError
 
 DEFAULT_MIN_AGE_S = 3600.0

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from kalm.hub.server.http import Request, Response
-from kalm.hub.server.store import Repo, Store
+from kalm.hub.server.repo import Repo
+from kalm.hub.server.store import Store
 from kalm.hub.server.validate import StoreError, repo_not_found
 
 TYPES = {"models": "model", "datasets": "dataset"}

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from kalm.hub.server.blobs import lfs_pointer
-from kalm.hub.server.store import Commit, FileEntry, Repo
+from kalm.hub.server.objects import Commit, FileEntry
+from kalm.hub.server.repo import Repo
 from kalm.hub.server.validate import StoreError
 
 TAG_KEYS = (

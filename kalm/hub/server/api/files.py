@@ -19,7 +19,7 @@ from kalm.hub.server.payload import (
     text,
 )
 from kalm.hub.server.routing import REPO, Hub, route, web_url
-from kalm.hub.server.store import Repo
+from kalm.hub.server.repo import Repo
 from kalm.hub.server.tree import last_commits, path_info, tree_entries
 from kalm.hub.server.validate import (
     StoreError,

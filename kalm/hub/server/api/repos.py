@@ -8,7 +8,7 @@ from typing import Any
 from kalm.hub.server.http import Request, Response
 from kalm.hub.server.payload import optional_text, query_flag
 from kalm.hub.server.routing import REPO, TYPES, Hub, route, web_url
-from kalm.hub.server.store import Repo
+from kalm.hub.server.repo import Repo
 from kalm.hub.server.tree import LISTING_FIELDS, listing_entry, repo_info
 from kalm.hub.server.validate import RepoDamagedError, StoreError, bad_request
 
