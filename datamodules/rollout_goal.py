@@ -102,6 +102,8 @@ class RolloutGoalDataModule(L.LightningDataModule):
         revision: the repo revision (tag, branch or commit sha); ignored for local folders.
         env: the environment the rollouts come from (goal phrasings and the schema check).
         backbone: the backbone whose tokenizer encodes the prompts (linked to the model's).
+        object_tokens: give each state one position per object of the environment, for a model with
+            ``object_tokens`` (linked to the model's).
         batch_size: examples per batch.
         val_fraction: fraction of episodes held out for validation.
         task_weights: sampling weights of the tasks goal->rollout, dynamics, consequence, rollout->goal.
@@ -123,6 +125,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
         revision: str | None = None,
         env: str = "clevr",
         backbone: str = "smollm2-135m",
+        object_tokens: bool = False,
         batch_size: int = 16,
         val_fraction: float = 0.1,
         task_weights: tuple[float, ...] = DEFAULT_TASK_WEIGHTS,
@@ -144,6 +147,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
             raise ConfigError(f"val_fraction={val_fraction} is invalid; expected a fraction in (0, 1)")
         self.dataset, self.revision, self.suite = dataset, revision, get_suite(env)
         self.backbone, self.batch_size, self.val_fraction = backbone, batch_size, val_fraction
+        self.state_tokens = max(1, len(self.suite.state_objects)) if object_tokens else 1
         self.task_probabilities = np.asarray(task_weights, dtype=float) / float(np.sum(task_weights))
         self.tasks_per_episode, self.max_episodes, self.bucket = (
             tasks_per_episode,
@@ -164,7 +168,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
     # -- data access -----------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.prompts is None:
-            self.prompts = PromptEncoder(load_tokenizer(self.backbone))
+            self.prompts = PromptEncoder(load_tokenizer(self.backbone), state_tokens=self.state_tokens)
         check_features(self._stream().features, self.suite.spec)
 
     def episodes(self, *, validation: bool, shuffle_seed: int | None = None) -> Iterator[dict[str, Any]]:

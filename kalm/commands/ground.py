@@ -12,7 +12,7 @@ from kalm.grounding.module import GroundingModule
 
 
 class GroundingCLI(LightningCLI):
-    """Links the datamodule's tokenizer and environment to the model's backbone and environment, and takes the
+    """Links the datamodule's tokenizer, environment and state layout to the model's, and takes the
     publishing flags of ``kalm learn``: ``--push_to REPO`` publishes the grounded model after ``fit``
     (``kalm.grounding.hub.PublishGroundedModel``) as ``--push_version`` (default: the next free version) on
     ``--hub_endpoint`` (default: kalm's endpoint resolution, a local server)."""
@@ -20,6 +20,7 @@ class GroundingCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:  # a jsonargparse LightningArgumentParser
         parser.link_arguments("model.backbone", "data.backbone")
         parser.link_arguments("model.env", "data.env")
+        parser.link_arguments("model.object_tokens", "data.object_tokens")
         add_publishing_arguments(parser, "grounded model")
 
     def before_instantiate_classes(self) -> None:

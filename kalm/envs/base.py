@@ -77,6 +77,10 @@ class EnvSuite(ABC):
     replay_tolerance: float = 0.05
     """Imagined and replayed real states "part" once some dimension differs by more than this
     (``kalm.imagine.replay``)."""
+    state_objects: tuple[str, ...] = ()
+    """Names of the objects whose equal slices make up an observation, in order (CLEVR-Robot: the balls'
+    colours), for a grounded LM that reads each object as its own token (``GroundingModule(object_tokens=
+    True)``); empty when the observation has no such layout."""
 
     @abstractmethod
     def make(self, **kwargs: Any) -> gym.Env:

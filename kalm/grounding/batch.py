@@ -2,7 +2,8 @@
 
 Numeric values are flattened across the batch in row-major (example, position) order, which is the
 order in which boolean masks over ``[B, L]`` enumerate their ``True`` entries; ``GroundedLM`` therefore
-places and reads them with a single masked indexing operation each.
+places and reads them with a single masked indexing operation each. A state of an object-token codec fills
+consecutive positions (one per object), so its ``[tokens, D]`` embeddings, flattened, land in the same order.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def collate(
         input_ids[row, offset : offset + lengths[row]] = torch.tensor(example.input_ids)
         attention_mask[row, offset : offset + lengths[row]] = 1
         for name in _SLOTS:
+            width = example.state_tokens if name == "state_inputs" else 1
             for position, value in getattr(example, name):
-                masks[name][row, offset + position] = True
+                masks[name][row, offset + position : offset + position + width] = True
                 values[name].append(value)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     action_shape = (0,) if discrete else (0, action_dim)

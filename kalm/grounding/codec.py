@@ -13,11 +13,21 @@ With ``residual_states`` (the default for new models) the state head predicts th
 state in context, zero-initialised: an untrained model copies the state (on CLEVR-Robot that alone is a 4x
 lower error than the absolute head reaches after 800 steps), and training spends its signal on what actions
 do instead of on reproducing positions through the transformer.
+
+With ``objects`` (an environment whose state is the same few numbers for each of several named objects, such
+as CLEVR-Robot's five balls' positions), a state enters as one token per object instead of one for the whole
+vector: a shared MLP embeds each object's slice, and a learned identity vector, initialised from the
+backbone's embedding of the object's name (``" red"``), tells the tokens apart. Attention can then read "the
+red ball's position" by matching the goal's colour word to its ball's token, instead of decoding it from one
+entangled vector. A state still leaves through one head over the whole vector.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -32,6 +42,10 @@ class RolloutCodec(nn.Module):
         hidden: width of the embedding MLPs.
         token_rms: RMS vector norm of the backbone's token embeddings (numeric embeddings get this norm).
         residual_states: the state head predicts the change from a reference state (see the module docstring).
+        objects: names of the objects whose equal slices make up the state, in order (one token each); empty
+            for one token per state.
+        object_words: ``[len(objects), d_model]`` initial identity vectors (the backbone's embeddings of the
+            names); random when not given.
     """
 
     # Buffers (registered in __init__; declared here so type checkers see Tensors, not ``Tensor | Module``).
@@ -40,6 +54,7 @@ class RolloutCodec(nn.Module):
     state_std: Tensor
     action_mean: Tensor
     action_std: Tensor
+    object_identity: nn.Parameter | None
 
     def __init__(
         self,
@@ -51,11 +66,29 @@ class RolloutCodec(nn.Module):
         hidden: int = 256,
         token_rms: float = 1.0,
         residual_states: bool = False,
+        objects: Sequence[str] = (),
+        object_words: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
         self.residual_states = residual_states
-        self.state_embed = _mlp(obs_dim, hidden, d_model)
+        self.objects = tuple(objects)
+        self.tokens_per_state = max(1, len(self.objects))
+        if obs_dim % self.tokens_per_state:
+            raise ValueError(
+                f"a state of {obs_dim} numbers cannot be split evenly into {len(self.objects)} objects "
+                f"{list(self.objects)}; expected obs_dim to be a multiple of the number of objects"
+            )
+        self.state_embed = _mlp(obs_dim // self.tokens_per_state, hidden, d_model)
+        if self.objects:
+            words = object_words if object_words is not None else torch.randn(len(self.objects), d_model)
+            if tuple(words.shape) != (len(self.objects), d_model):
+                raise ValueError(
+                    f"object_words has shape {tuple(words.shape)}; expected ({len(self.objects)}, {d_model})"
+                )
+            self.object_identity = nn.Parameter(words.detach().clone().float())
+        else:
+            self.object_identity = None
         if discrete:
             self.action_embed: nn.Module = nn.Sequential(
                 nn.Embedding(action_dim, d_model), nn.LayerNorm(d_model, elementwise_affine=False)
@@ -107,8 +140,16 @@ class RolloutCodec(nn.Module):
         return output + self.normalize_states(references) if self.residual_states else output
 
     def embed_states(self, states: Tensor) -> Tensor:
-        """Raw states ``[N, obs_dim]`` -> embeddings ``[N, d_model]``."""
-        return self.state_embed(self.normalize_states(states)) * self.embed_scale
+        """Raw states ``[N, obs_dim]`` -> embeddings ``[N, tokens_per_state, d_model]``.
+
+        Per object: the layer-normalised sum of its slice's embedding and its identity vector, each
+        layer-normalised first so that neither dominates."""
+        normalised = self.normalize_states(states)
+        if self.object_identity is None:
+            return self.state_embed(normalised)[:, None] * self.embed_scale
+        slices = normalised.reshape(len(states), self.tokens_per_state, -1)
+        identity = F.layer_norm(self.object_identity, self.object_identity.shape[-1:])
+        return F.layer_norm(self.state_embed(slices) + identity, identity.shape[-1:]) * self.embed_scale
 
     def embed_actions(self, actions: Tensor) -> Tensor:
         """Raw actions (``[N]`` indices or ``[N, action_dim]``) -> embeddings ``[N, d_model]``."""

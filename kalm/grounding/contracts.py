@@ -21,6 +21,8 @@ class GroundingData(Protocol):
     """The rollout dataset: a Hub repo id or a local folder."""
     resolved_revision: str | None
     """The commit the dataset was read at once streamed (``"local"`` for a folder, ``None`` before)."""
+    state_tokens: int
+    """Positions each state of an encoded example fills (the model's codec must read as many)."""
 
     def state_stats(self) -> dict[str, torch.Tensor]:
         """Mean and std of the training states and actions (``state_mean``, ``state_std``, ``action_mean``,

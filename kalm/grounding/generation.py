@@ -59,15 +59,18 @@ class Decoder:
         self.last = self._run(embeds, position_ids)
 
     def append(self, new_embeds: Tensor) -> Tensor:
-        """Append one element per row (``[B, D]``); return the new last hidden states ``[B, D]``."""
-        ones = self.attention_mask.new_ones((self.attention_mask.shape[0], 1))
+        """Append one element per row (``[B, D]``, or ``[B, n, D]`` for an element of ``n`` positions, such as
+        a state of an object-token codec); return the new last hidden states ``[B, D]``."""
+        new = new_embeds[:, None] if new_embeds.dim() == 2 else new_embeds
+        count = new.shape[1]
+        ones = self.attention_mask.new_ones((self.attention_mask.shape[0], count))
         self.attention_mask = torch.cat([self.attention_mask, ones], dim=1)
-        position = self.next_position
-        self.next_position = position + 1
+        positions = self.next_position + torch.arange(count, device=self.next_position.device)
+        self.next_position = self.next_position + count
         if self.use_cache:
-            self.last = self._run(new_embeds[:, None], position)
+            self.last = self._run(new, positions)
         else:
-            self.embeds = torch.cat([self.embeds, new_embeds[:, None]], dim=1)
+            self.embeds = torch.cat([self.embeds, new], dim=1)
             positions = (self.attention_mask.cumsum(-1) - 1).clamp(min=0)
             self.last = self._run(self.embeds, positions)
         return self.last

@@ -42,6 +42,8 @@ class GroundingConfig:
         num_layers: keep only the first K transformer blocks (``None`` keeps all).
         finetune: ``lora`` (peft adapters on ``lora_targets``) or ``full``.
         obs_dim, action_dim, discrete: the environment's rollout shapes.
+        state_objects: one state token per object, named in state order (``EnvSuite.state_objects``; see
+            ``kalm.grounding.codec``); empty for one token per state (models saved before the option).
         lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
             ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the
             chain is ``backbone``. Empty for a model grounded from the backbone itself.
@@ -60,6 +62,7 @@ class GroundingConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     codec_hidden: int = 256
     residual_states: bool = True
+    state_objects: list[str] = field(default_factory=list)
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
@@ -108,11 +111,16 @@ class GroundedLM(nn.Module):
             if backbone is not None
             else load_backbone(config.backbone, revision=config.revision, num_layers=config.num_layers)
         )
-        self.codec = build_codec(config, backbone)
+        codec = build_codec(config, backbone, self.tokenizer)  # before the adapters: the seeded draws' order
         self.backbone: PreTrainedModel | PeftModel = _with_finetuning(backbone, config)
-        self.prompts = PromptEncoder(self.tokenizer)
+        self.set_codec(codec)
 
     # -- building blocks -------------------------------------------------------------------------
+    def set_codec(self, codec: RolloutCodec) -> None:
+        """Use ``codec`` for states and actions, with prompts that give each state its number of tokens."""
+        self.codec = codec
+        self.prompts = PromptEncoder(self.tokenizer, state_tokens=codec.tokens_per_state)
+
     @property
     def decoder(self) -> nn.Module:
         base = self.backbone
@@ -140,7 +148,7 @@ class GroundedLM(nn.Module):
         embeds = self.backbone.get_input_embeddings()(batch.input_ids)
         # both embeddings run even on no slots (an empty selection): see ``forward`` on DDP; under autocast
         # (bf16-mixed) the codec's output is cast to the token embeddings' dtype
-        states = self.codec.embed_states(batch.state_inputs).to(embeds.dtype)
+        states = self.codec.embed_states(batch.state_inputs).flatten(0, 1).to(embeds.dtype)
         embeds = embeds.index_put((batch.state_input_mask,), states)
         actions = self.codec.embed_actions(batch.action_inputs).to(embeds.dtype)
         return embeds.index_put((batch.action_input_mask,), actions)
@@ -256,8 +264,11 @@ class GroundedLM(nn.Module):
         return model.eval()
 
 
-def build_codec(config: GroundingConfig, backbone: PreTrainedModel | PeftModel) -> RolloutCodec:
-    """A freshly initialised codec for ``config``'s rollout shapes, sized and scaled for ``backbone``."""
+def build_codec(
+    config: GroundingConfig, backbone: PreTrainedModel | PeftModel, tokenizer: Any
+) -> RolloutCodec:
+    """A freshly initialised codec for ``config``'s rollout shapes, sized and scaled for ``backbone`` (object
+    identities start as the backbone's embeddings of the objects' names, tokenised by ``tokenizer``)."""
     token_rms = token_embedding_rms(backbone)
     return RolloutCodec(
         obs_dim=config.obs_dim,
@@ -267,7 +278,22 @@ def build_codec(config: GroundingConfig, backbone: PreTrainedModel | PeftModel) 
         hidden=config.codec_hidden,
         token_rms=token_rms,
         residual_states=config.residual_states,
+        objects=config.state_objects,
+        object_words=name_embeddings(backbone, tokenizer, config.state_objects)
+        if config.state_objects
+        else None,
     )
+
+
+@torch.no_grad()
+def name_embeddings(backbone: PreTrainedModel | PeftModel, tokenizer: Any, names: list[str]) -> Tensor:
+    """``[len(names), d_model]``: the mean input embedding of each name's tokens, said mid-sentence."""
+    embeddings = backbone.get_input_embeddings()
+    rows = []
+    for name in names:
+        ids = tokenizer(f" {name}", add_special_tokens=False)["input_ids"]
+        rows.append(embeddings(torch.tensor(ids)).float().mean(0))
+    return torch.stack(rows)
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ from lightning.fabric.utilities.data import AttributeDict
 from typing_extensions import override
 
 from kalm.envs import NOVEL_LEVELS, get_suite
+from kalm.errors import ConfigError
 from kalm.grounding.batch import GroundingBatch
 from kalm.grounding.contracts import GroundingData, grounding_data
 from kalm.grounding.metrics import action_agreement, explanation_metrics, match_rate
@@ -59,6 +60,9 @@ class GroundingModule(L.LightningModule):
         codec_hidden: width of the codec MLPs.
         residual_states: the state head predicts the change from the latest state in context (see
             ``kalm.grounding.codec``); ``False`` predicts absolute states as the reference does.
+        object_tokens: a state enters as one token per object of the environment (``EnvSuite.state_objects``,
+            e.g. CLEVR-Robot's five balls), each told apart by its name's embedding; ``False``: one token per
+            state, as the reference does.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -86,6 +90,7 @@ class GroundingModule(L.LightningModule):
         env: str = "clevr",
         codec_hidden: int = 256,
         residual_states: bool = True,
+        object_tokens: bool = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -104,6 +109,11 @@ class GroundingModule(L.LightningModule):
         self.save_hyperparameters()
         self.suite = get_suite(env)
         spec = self.suite.spec
+        if object_tokens and not self.suite.state_objects:
+            raise ConfigError(
+                f"object_tokens=True needs an environment whose state is a list of named objects; {env!r} "
+                "declares none (EnvSuite.state_objects): set object_tokens to false"
+            )
         config = GroundingConfig(
             backbone=backbone,
             revision=revision,
@@ -117,6 +127,7 @@ class GroundingModule(L.LightningModule):
             discrete=spec.discrete,
             codec_hidden=codec_hidden,
             residual_states=residual_states,
+            state_objects=list(self.suite.state_objects) if object_tokens else [],
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,
@@ -140,6 +151,12 @@ class GroundingModule(L.LightningModule):
     @override
     def setup(self, stage: str) -> None:
         data = self._data()
+        if data is not None and data.state_tokens != self.model.codec.tokens_per_state:
+            raise ConfigError(
+                f"the datamodule gives each state {data.state_tokens} position(s); this model reads a state "
+                f"as {self.model.codec.tokens_per_state} token(s): set the datamodule's object_tokens to the "
+                "model's"
+            )
         if data is not None and not self.codec_kept:
             self.model.codec.set_normalization(**data.state_stats())
 

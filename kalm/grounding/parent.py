@@ -26,7 +26,7 @@ BACKBONE_FIELDS = ("backbone", "revision")
 tokenizer) is built on."""
 WEIGHT_FIELDS = ("num_layers", "finetune", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets")
 """Settings that shape the parent's fine-tuned weights: taken from the parent."""
-CODEC_FIELDS = ("codec_hidden", "residual_states")
+CODEC_FIELDS = ("codec_hidden", "residual_states", "state_objects")
 """Settings of the codec: the parent's when its codec is kept, the configuration's for a new one."""
 
 
@@ -67,7 +67,7 @@ def init_from_parent(reference: str, config: GroundingConfig) -> Initialised:
             parent.finetune,
         )
     else:
-        model.codec = build_codec(model.config, model.backbone)
+        model.set_codec(build_codec(model.config, model.backbone, model.tokenizer))
         log.info(
             "init_from %s: new codec: the parent reads %s, this environment has %s",
             reference,

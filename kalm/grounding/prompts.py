@@ -70,13 +70,15 @@ TEXT, STATE, ACTION = 0, 1, 2
 class EncodedExample:
     """One example as token ids plus numeric slots and targets (positions index ``input_ids``).
 
-    ``state_inputs``/``action_inputs`` are (position, value) pairs whose embeddings replace the token's;
+    ``state_inputs``/``action_inputs`` are (position, value) pairs whose embeddings replace the token's (a
+    state fills ``state_tokens`` positions from its own: one per object of an object-token codec);
     ``state_targets``/``action_targets``/``text_targets`` are (predicting position, value) pairs;
     ``state_references`` holds, for each state target, the latest state before it in the example (a
     residual state head predicts the change from it).
     """
 
     task: Task
+    state_tokens: int = 1
     input_ids: list[int] = field(default_factory=list)
     state_inputs: list[tuple[int, np.ndarray]] = field(default_factory=list)
     action_inputs: list[tuple[int, Any]] = field(default_factory=list)
@@ -102,8 +104,9 @@ def leading_special_tokens(tokenizer: Any) -> list[int]:
 class PromptEncoder:
     """Encodes grounding examples with a tokenizer (text pieces are tokenised once and cached)."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, *, state_tokens: int = 1) -> None:
         self.tokenizer = tokenizer
+        self.state_tokens = state_tokens
         if tokenizer.eos_token_id is None:
             raise ConfigError(
                 f"tokenizer {type(tokenizer).__name__} has no EOS token; rollout->goal needs one"
@@ -124,7 +127,7 @@ class PromptEncoder:
         ``step`` selects the transition of the dynamics task.
         """
         goal = goal.rstrip(". ")
-        example = EncodedExample(task)
+        example = EncodedExample(task, self.state_tokens)
         self._text(example, "")  # BOS, if the tokenizer uses one
         if task is Task.GOAL_TO_ROLLOUT:
             self._text(example, GOAL_TO_ROLLOUT_PREFIX.format(goal=goal))
@@ -154,7 +157,7 @@ class PromptEncoder:
 
     def goal_prompt(self, goal: str, initial_state: np.ndarray) -> EncodedExample:
         """The goal -> rollout prompt up to and including the initial state (generation starts here)."""
-        example = EncodedExample(Task.GOAL_TO_ROLLOUT)
+        example = EncodedExample(Task.GOAL_TO_ROLLOUT, self.state_tokens)
         self._text(example, "")
         self._text(example, GOAL_TO_ROLLOUT_PREFIX.format(goal=goal.rstrip(". ")))
         self._state(example, initial_state, learn=False)
@@ -162,7 +165,7 @@ class PromptEncoder:
 
     def explain_prompt(self, states: np.ndarray, actions: Any) -> EncodedExample:
         """The rollout -> goal prompt up to "Instruction:" (the goal text is generated after it)."""
-        example = EncodedExample(Task.ROLLOUT_TO_GOAL)
+        example = EncodedExample(Task.ROLLOUT_TO_GOAL, self.state_tokens)
         self._text(example, "")
         self._text(example, ROLLOUT_TO_GOAL_PREFIX)
         self._rollout(example, states, actions, learn=False)
@@ -187,7 +190,7 @@ class PromptEncoder:
             example.state_targets.append((position - 1, state))
             example.state_references.append(example.state_inputs[-1][1])
         example.state_inputs.append((position, state))
-        example.input_ids.append(self.pad_id)
+        example.input_ids.extend([self.pad_id] * self.state_tokens)
 
     def _action(self, example: EncodedExample, action: Any, *, learn: bool) -> None:
         position = len(example.input_ids)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 LINKED = {
     "ground.model": ("env",),
-    "ground.data": ("dataset", "revision", "env", "backbone", "seed"),
+    "ground.data": ("dataset", "revision", "env", "backbone", "object_tokens", "seed"),
     "learn.model": (
         "obs_dim",
         "goal_dim",
@@ -44,8 +44,8 @@ LINKED = {
     ),
     "learn.data": ("real", "imaginary", "imaginary_levels", "hub_endpoint", "seed"),
 }
-"""Arguments the run links from its own settings or the previous stage (``ground.data.backbone`` is
-``ground.model.backbone``; the learners' shapes come from the data)."""
+"""Arguments the run links from its own settings or the previous stage (``ground.data.backbone`` and
+``object_tokens`` are ``ground.model``'s; the learners' shapes come from the data)."""
 
 RUN_DEFAULTS = {
     # the CPU budget: the first 8 of SmolLM2's 30 layers (GroundingModule keeps them all by default)

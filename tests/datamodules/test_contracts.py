@@ -68,5 +68,6 @@ def test_the_type_check_sees_a_wrong_attribute():
     class Wrong:
         dataset = 3
         resolved_revision = None
+        state_tokens = 1
 
     assert check_attribute_types(GroundingData, Wrong()) == ["dataset: int, expected <class 'str'>"]

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from kalm.cli import main
@@ -65,3 +66,29 @@ def test_fit_trains_logs_metrics_and_resumes(clevr_real, tmp_path):
     rows = (tmp_path / "lightning_logs/version_1/metrics.csv").read_text().splitlines()
     step = rows[0].split(",").index("step")
     assert min(int(row.split(",")[step]) for row in rows[1:]) >= 9  # continued (a restart logs from step 0)
+
+
+def test_object_tokens_train_with_one_token_per_ball(clevr_real, tmp_path):
+    from kalm.envs.clevr.physics import BALL_COLORS
+
+    fit(
+        clevr_real,
+        tmp_path,
+        "--model.object_tokens",
+        "true",
+        "--trainer.max_steps",
+        "4",
+        "--trainer.val_check_interval",
+        "4",
+    )
+    checkpoint_path = next((tmp_path / "lightning_logs/version_0/checkpoints").glob("*.ckpt"))
+    state = torch.load(checkpoint_path, weights_only=False)["state_dict"]
+    assert state["model.codec.object_identity"].shape[0] == len(BALL_COLORS)
+
+
+def test_object_tokens_need_an_environment_made_of_named_objects():
+    from kalm.errors import ConfigError
+    from kalm.grounding.module import GroundingModule
+
+    with pytest.raises(ConfigError, match="declares none"):
+        GroundingModule(backbone="tiny-llama", env="metaworld", object_tokens=True)

@@ -1,6 +1,7 @@
 """The grounded LM as a policy: real states fed back, the environment's judge, the evaluation cases."""
 
 import numpy as np
+import pytest
 import torch
 
 from kalm.envs.cases import level_cases
@@ -29,8 +30,9 @@ class Recorder:
         return env
 
 
-def test_the_llm_acts_in_the_real_environment_with_real_states_fed_back(clevr, make_model):
-    model = make_model().eval()
+@pytest.mark.parametrize("objects", [[], ["red", "blue", "green", "purple", "cyan"]])
+def test_the_llm_acts_in_the_real_environment_with_real_states_fed_back(clevr, make_model, objects):
+    model = make_model(state_objects=objects).eval()
     cases = level_cases(clevr, "train", episodes=6, seed=0)
     recorder = Recorder(clevr)
     outcomes = llm_policy_outcomes(model, recorder, cases, batch_size=4)

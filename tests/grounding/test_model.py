@@ -32,11 +32,62 @@ def test_codec_normalisation_round_trip_and_embedding_scale():
     states = torch.randn(5, 3)
     torch.testing.assert_close(codec.denormalize_states(codec.normalize_states(states)), states)
     embedded = codec.embed_states(states)
-    assert embedded.shape == (5, 16)
+    assert embedded.shape == (5, 1, 16)  # one token per state
     # the norm of a token embedding, not sqrt(d_model) times it: numeric slots must not drown the layers'
     # updates
-    torch.testing.assert_close(embedded.pow(2).sum(-1).sqrt(), torch.full((5,), 0.5), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(embedded.norm(dim=-1), torch.full((5, 1), 0.5), rtol=1e-3, atol=1e-3)
     assert codec.embed_actions(torch.randn(5, 2)).shape == (5, 16)
+
+
+BALLS = ["red", "blue", "green", "purple", "cyan"]
+
+
+def test_object_tokens_embed_each_object_apart_at_token_scale():
+    words = torch.randn(5, 16)
+    codec = RolloutCodec(
+        obs_dim=10, action_dim=40, discrete=True, d_model=16, token_rms=0.5, objects=BALLS, object_words=words
+    )
+    states = torch.randn(3, 10)
+    embedded = codec.embed_states(states)
+    assert embedded.shape == (3, 5, 16)
+    torch.testing.assert_close(embedded.norm(dim=-1), torch.full((3, 5), 0.5), rtol=1e-3, atol=1e-3)
+    # a ball's token depends on its own slice only, and on which ball it is
+    moved = states.clone()
+    moved[:, 2:4] += 1.0  # the blue ball
+    changed = (codec.embed_states(moved) - embedded).norm(dim=-1) > 1e-4
+    assert changed[:, 1].all() and not changed[:, [0, 2, 3, 4]].any()
+    same_place = torch.zeros(1, 10)
+    tokens = codec.embed_states(same_place)[0]
+    assert (tokens[0] - tokens[1]).norm() > 0.1
+    with pytest.raises(ValueError, match="multiple of the number of objects"):
+        RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=["a", "b", "c"])
+
+
+def test_object_tokens_start_from_the_names_embeddings_and_fill_one_slot_per_object(make_model, episodes):
+    model = make_model(state_objects=BALLS)
+    red = model.tokenizer(" red", add_special_tokens=False)["input_ids"]
+    expected = model.backbone.get_input_embeddings()(torch.tensor(red)).mean(0)
+    torch.testing.assert_close(model.codec.object_identity[0].detach(), expected.detach())
+    plain = make_model()
+    for task in Task:
+        with_objects, one_token = (batch_of(m, episodes, task) for m in (model, plain))
+        states = one_token.state_input_mask.sum()
+        assert with_objects.state_input_mask.sum() == 5 * states
+        assert with_objects.input_ids.shape[1] > one_token.input_ids.shape[1] or states == 0
+        assert torch.isfinite(model(with_objects).loss)
+
+
+def test_object_token_decoding_is_the_same_with_and_without_the_cache(make_model, episodes):
+    model = make_model(state_objects=BALLS).eval()
+    torch.nn.init.normal_(model.codec.state_head.weight, std=0.05)
+    rows = episodes[:4]
+    goals = [str(row["instruction"]) for row in rows]
+    initial = np.stack([row["observations"][0] for row in rows])
+    cached = model.generate_rollouts(goals, initial, horizon=6)
+    uncached = model.generate_rollouts(goals, initial, horizon=6, use_cache=False)
+    np.testing.assert_array_equal(cached.actions, uncached.actions)
+    np.testing.assert_allclose(cached.observations, uncached.observations, atol=1e-5)
+    assert cached.observations.shape == (4, 7, 10)
 
 
 @pytest.mark.parametrize(
@@ -222,6 +273,14 @@ def test_save_and_load_restore_identical_outputs(make_model, episodes, tmp_path,
     torch.testing.assert_close(loaded(batch).loss, model(batch).loss)
     torch.testing.assert_close(loaded.codec.state_std, model.codec.state_std)
     assert loaded.config == model.config
+
+
+def test_an_object_token_model_saves_and_loads(make_model, episodes, tmp_path):
+    model = make_model(state_objects=BALLS, num_layers=1).eval()
+    loaded = GroundedLM.from_pretrained(model.save_pretrained(tmp_path / "objects"))
+    assert loaded.config.state_objects == BALLS and loaded.codec.tokens_per_state == 5
+    batch = batch_of(model, episodes, Task.ROLLOUT_TO_GOAL)
+    torch.testing.assert_close(loaded(batch).loss, model(batch).loss)
 
 
 def test_models_saved_before_residual_states_load_with_absolute_heads(make_model, tmp_path):
