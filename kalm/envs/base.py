@@ -81,6 +81,9 @@ class EnvSuite(ABC):
     """Names of the objects whose equal slices make up an observation, in order (CLEVR-Robot: the balls'
     colours), for a grounded LM that reads each object as its own token (``GroundingModule(object_tokens=
     True)``); empty when the observation has no such layout."""
+    object_major_actions: bool = False
+    """Whether discrete action ``a`` acts on object ``a // (action_dim // len(state_objects))`` (CLEVR-Robot:
+    ``ball * 8 + direction``), for ``GroundingModule(object_actions=True)``."""
 
     @abstractmethod
     def make(self, **kwargs: Any) -> gym.Env:

@@ -20,6 +20,12 @@ vector: a shared MLP embeds each object's slice, and a learned identity vector, 
 backbone's embedding of the object's name (``" red"``), tells the tokens apart. Attention can then read "the
 red ball's position" by matching the goal's colour word to its ball's token, instead of decoding it from one
 entangled vector. A state still leaves through one head over the whole vector.
+
+With ``object_actions`` as well (discrete actions that are object-major, ``action = object * n + k``, as
+CLEVR-Robot's ``ball * 8 + direction``), the action head's logits get, for each object's actions, the score of
+the hidden state against that object's identity vector: with a backbone whose LM head is its token embedding
+(SmolLM2, Gemma 3), that score starts as the LM's logit for saying the object's name next, so choosing "the
+red ball" begins as the language model's own choice of the word "red".
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class RolloutCodec(nn.Module):
             for one token per state.
         object_words: ``[len(objects), d_model]`` initial identity vectors (the backbone's embeddings of the
             names); random when not given.
+        object_actions: discrete actions are object-major; add each object's identity score to its actions'
+            logits (see the module docstring).
     """
 
     # Buffers (registered in __init__; declared here so type checkers see Tensors, not ``Tensor | Module``).
@@ -68,6 +76,7 @@ class RolloutCodec(nn.Module):
         residual_states: bool = False,
         objects: Sequence[str] = (),
         object_words: Tensor | None = None,
+        object_actions: bool = False,
     ) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
@@ -89,6 +98,13 @@ class RolloutCodec(nn.Module):
             self.object_identity = nn.Parameter(words.detach().clone().float())
         else:
             self.object_identity = None
+        if object_actions and (not self.objects or not discrete or action_dim % len(self.objects)):
+            raise ValueError(
+                "object_actions needs discrete actions that divide evenly among the objects; got "
+                f"{action_dim} {'discrete' if discrete else 'continuous'} actions and "
+                f"{len(self.objects)} objects"
+            )
+        self.object_actions = object_actions
         if discrete:
             self.action_embed: nn.Module = nn.Sequential(
                 nn.Embedding(action_dim, d_model), nn.LayerNorm(d_model, elementwise_affine=False)
@@ -138,6 +154,16 @@ class RolloutCodec(nn.Module):
         raw reference states (the latest state before each prediction; unused by an absolute head)."""
         output = self.state_head(hidden)
         return output + self.normalize_states(references) if self.residual_states else output
+
+    def action_logits(self, hidden: Tensor) -> Tensor:
+        """Hidden states ``[N, d_model]`` -> the action head's output ``[N, action_dim]`` (logits, or a
+        normalised regression for continuous actions)."""
+        output = self.action_head(hidden)
+        if not self.object_actions:
+            return output
+        assert self.object_identity is not None  # checked in __init__
+        scores = hidden @ self.object_identity.to(hidden.dtype).T  # [N, objects]
+        return output + scores.repeat_interleave(self.action_dim // len(self.objects), dim=-1)
 
     def embed_states(self, states: Tensor) -> Tensor:
         """Raw states ``[N, obs_dim]`` -> embeddings ``[N, tokens_per_state, d_model]``.

@@ -162,7 +162,7 @@ def generate_rollouts(
     steps = horizon
     for step in range(horizon):
         scale = uniform if temperatures is None else temperatures[rows, None]
-        action = pick_action(codec, codec.action_head(decoder.last), greedy, scale, generator)
+        action = pick_action(codec, codec.action_logits(decoder.last), greedy, scale, generator)
         if actions is None:
             actions = action.new_zeros((size, horizon, *action.shape[1:]))
         actions[rows, step] = action

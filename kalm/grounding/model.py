@@ -44,6 +44,7 @@ class GroundingConfig:
         obs_dim, action_dim, discrete: the environment's rollout shapes.
         state_objects: one state token per object, named in state order (``EnvSuite.state_objects``; see
             ``kalm.grounding.codec``); empty for one token per state (models saved before the option).
+        object_actions: object-major discrete actions scored against the objects' identities as well.
         lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
             ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the
             chain is ``backbone``. Empty for a model grounded from the backbone itself.
@@ -63,6 +64,7 @@ class GroundingConfig:
     codec_hidden: int = 256
     residual_states: bool = True
     state_objects: list[str] = field(default_factory=list)
+    object_actions: bool = False
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
@@ -174,7 +176,7 @@ class GroundedLM(nn.Module):
         predicted_states = self.codec.predict_states(hidden[batch.state_target_mask], batch.state_references)
         target_states = self.codec.normalize_states(batch.state_targets)
         state_errors = (predicted_states - target_states).pow(2).mean(-1)
-        action_out = self.codec.action_head(hidden[batch.action_target_mask])
+        action_out = self.codec.action_logits(hidden[batch.action_target_mask])
         if self.config.discrete:
             action_errors = F.cross_entropy(action_out, batch.action_targets, reduction="none")
             action_correct = action_out.argmax(-1) == batch.action_targets
@@ -279,6 +281,7 @@ def build_codec(
         token_rms=token_rms,
         residual_states=config.residual_states,
         objects=config.state_objects,
+        object_actions=config.object_actions,
         object_words=name_embeddings(backbone, tokenizer, config.state_objects)
         if config.state_objects
         else None,

@@ -63,6 +63,9 @@ class GroundingModule(L.LightningModule):
         object_tokens: a state enters as one token per object of the environment (``EnvSuite.state_objects``,
             e.g. CLEVR-Robot's five balls), each told apart by its name's embedding; ``False``: one token per
             state, as the reference does.
+        object_actions: with ``object_tokens``, on an environment with object-major actions
+            (``EnvSuite.object_major_actions``), score each object's actions against its identity as well (see
+            ``kalm.grounding.codec``).
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -91,6 +94,7 @@ class GroundingModule(L.LightningModule):
         codec_hidden: int = 256,
         residual_states: bool = True,
         object_tokens: bool = False,
+        object_actions: bool = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -114,6 +118,13 @@ class GroundingModule(L.LightningModule):
                 f"object_tokens=True needs an environment whose state is a list of named objects; {env!r} "
                 "declares none (EnvSuite.state_objects): set object_tokens to false"
             )
+        if object_actions and not (object_tokens and self.suite.object_major_actions):
+            raise ConfigError(
+                "object_actions=True needs object_tokens=True and an environment whose actions are "
+                "object-major; "
+                f"{env!r} {'has' if self.suite.object_major_actions else 'has no'} object-major actions "
+                f"(EnvSuite.object_major_actions) and object_tokens is {object_tokens}"
+            )
         config = GroundingConfig(
             backbone=backbone,
             revision=revision,
@@ -128,6 +139,7 @@ class GroundingModule(L.LightningModule):
             codec_hidden=codec_hidden,
             residual_states=residual_states,
             state_objects=list(self.suite.state_objects) if object_tokens else [],
+            object_actions=object_actions,
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,

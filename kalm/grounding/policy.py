@@ -56,7 +56,7 @@ def llm_policy_outcomes(
         results = [False] * len(chunk)
         rows = list(range(len(chunk)))  # the episode of each row still in the decoder's batch
         while rows:
-            actions = pick_action(codec, codec.action_head(decoder.last), True, 1.0, None)
+            actions = pick_action(codec, codec.action_logits(decoder.last), True, 1.0, None)
             going, states = [], []
             for row, action in zip(rows, actions.cpu().numpy(), strict=True):
                 observation, _, terminated, truncated, info = envs[row].step(

@@ -68,13 +68,15 @@ def test_fit_trains_logs_metrics_and_resumes(clevr_real, tmp_path):
     assert min(int(row.split(",")[step]) for row in rows[1:]) >= 9  # continued (a restart logs from step 0)
 
 
-def test_object_tokens_train_with_one_token_per_ball(clevr_real, tmp_path):
+def test_object_tokens_and_actions_train_with_one_token_per_ball(clevr_real, tmp_path):
     from kalm.envs.clevr.physics import BALL_COLORS
 
     fit(
         clevr_real,
         tmp_path,
         "--model.object_tokens",
+        "true",
+        "--model.object_actions",
         "true",
         "--trainer.max_steps",
         "4",
@@ -84,6 +86,8 @@ def test_object_tokens_train_with_one_token_per_ball(clevr_real, tmp_path):
     checkpoint_path = next((tmp_path / "lightning_logs/version_0/checkpoints").glob("*.ckpt"))
     state = torch.load(checkpoint_path, weights_only=False)["state_dict"]
     assert state["model.codec.object_identity"].shape[0] == len(BALL_COLORS)
+    config = torch.load(checkpoint_path, weights_only=False)["hyper_parameters"]
+    assert config["object_tokens"] and config["object_actions"]
 
 
 def test_object_tokens_need_an_environment_made_of_named_objects():
@@ -92,3 +96,5 @@ def test_object_tokens_need_an_environment_made_of_named_objects():
 
     with pytest.raises(ConfigError, match="declares none"):
         GroundingModule(backbone="tiny-llama", env="metaworld", object_tokens=True)
+    with pytest.raises(ConfigError, match="object_tokens is False"):
+        GroundingModule(backbone="tiny-llama", env="clevr", object_actions=True)

@@ -30,9 +30,14 @@ class Recorder:
         return env
 
 
-@pytest.mark.parametrize("objects", [[], ["red", "blue", "green", "purple", "cyan"]])
-def test_the_llm_acts_in_the_real_environment_with_real_states_fed_back(clevr, make_model, objects):
-    model = make_model(state_objects=objects).eval()
+BALLS = ["red", "blue", "green", "purple", "cyan"]
+
+
+@pytest.mark.parametrize(
+    "layout", [{}, {"state_objects": BALLS}, {"state_objects": BALLS, "object_actions": True}]
+)
+def test_the_llm_acts_in_the_real_environment_with_real_states_fed_back(clevr, make_model, layout):
+    model = make_model(**layout).eval()
     cases = level_cases(clevr, "train", episodes=6, seed=0)
     recorder = Recorder(clevr)
     outcomes = llm_policy_outcomes(model, recorder, cases, batch_size=4)

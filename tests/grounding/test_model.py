@@ -63,6 +63,38 @@ def test_object_tokens_embed_each_object_apart_at_token_scale():
         RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=["a", "b", "c"])
 
 
+def test_object_actions_score_each_balls_actions_against_its_identity():
+    codec = RolloutCodec(
+        obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=BALLS, object_actions=True
+    )
+    torch.nn.init.zeros_(codec.action_head.weight)
+    torch.nn.init.zeros_(codec.action_head.bias)
+    hidden = torch.randn(3, 16)
+    logits = codec.action_logits(hidden).reshape(3, 5, 8)
+    expected = hidden @ codec.object_identity.detach().T
+    torch.testing.assert_close(logits.detach(), expected[:, :, None].expand(3, 5, 8))
+    plain = RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=BALLS)
+    torch.testing.assert_close(plain.action_logits(hidden), plain.action_head(hidden))
+    with pytest.raises(ValueError, match="divide evenly"):
+        RolloutCodec(obs_dim=10, action_dim=42, discrete=True, d_model=16, objects=BALLS, object_actions=True)
+    with pytest.raises(ValueError, match="divide evenly"):
+        RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, object_actions=True)
+
+
+def test_object_action_scores_start_as_the_lms_logits_for_the_names(make_model):
+    model = make_model(state_objects=BALLS, object_actions=True)
+    ids = [model.tokenizer(f" {name}", add_special_tokens=False)["input_ids"] for name in BALLS]
+    single = [k for k, tokens in enumerate(ids) if len(tokens) == 1]
+    assert single, "the tiny tokenizer splits every colour name"
+    torch.nn.init.zeros_(model.codec.action_head.weight)
+    torch.nn.init.zeros_(model.codec.action_head.bias)
+    hidden = torch.randn(4, model.codec.state_head.in_features)
+    scores = model.codec.action_logits(hidden).reshape(4, 5, 8)[:, :, 0]
+    lm = model.lm_head(hidden)  # tied embeddings: the LM head is the token embedding
+    for k in single:
+        torch.testing.assert_close(scores[:, k], lm[:, ids[k][0]], rtol=1e-4, atol=1e-4)
+
+
 def test_object_tokens_start_from_the_names_embeddings_and_fill_one_slot_per_object(make_model, episodes):
     model = make_model(state_objects=BALLS)
     red = model.tokenizer(" red", add_special_tokens=False)["input_ids"]

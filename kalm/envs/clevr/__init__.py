@@ -64,6 +64,7 @@ class ClevrSuite(EnvSuite):
     max_step_change = np.full(2 * NUM_BALLS, 0.35)
     replay_tolerance = judges.STEP_DISTANCE  # the smallest displacement a CLEVR-Robot judge tells apart
     state_objects = BALL_COLORS  # an observation is the five balls' (x, y), in this order
+    object_major_actions = True  # action = ball * 8 + direction (physics.action_index)
     # Measured on the default run (README, "Levers"): holding balls at the walls kept 3.5x the hard rollouts,
     # of which fewer replay to success, and KALM did no better; a rollout through a wall is a wrong model, so
     # drop it.
