@@ -147,7 +147,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
             raise ConfigError(f"val_fraction={val_fraction} is invalid; expected a fraction in (0, 1)")
         self.dataset, self.revision, self.suite = dataset, revision, get_suite(env)
         self.backbone, self.batch_size, self.val_fraction = backbone, batch_size, val_fraction
-        self.state_tokens = max(1, len(self.suite.state_objects)) if object_tokens else 1
+        self.state_tokens = max(1, len(self.suite.state_layout(object_tokens)))
         self.task_probabilities = np.asarray(task_weights, dtype=float) / float(np.sum(task_weights))
         self.tasks_per_episode, self.max_episodes, self.bucket = (
             tasks_per_episode,

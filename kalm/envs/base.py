@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from kalm.data.schema import RolloutSpec
+from kalm.errors import ConfigError
 from kalm.envs.goals import LEVELS, Goal, check_level
 from kalm.errors import UnknownNameError
 
@@ -125,6 +126,17 @@ class EnvSuite(ABC):
         """The kind of a goal, for per-kind breakdowns in reports (e.g. CLEVR-Robot's ``line-up``); default
         one kind."""
         return "goal"
+
+    def state_layout(self, object_tokens: bool) -> tuple[str, ...]:
+        """The objects a grounded LM reads as one token each: ``state_objects`` with ``object_tokens``, none
+        (one token per state) without. Raises a one-line ``ConfigError`` for object tokens on an environment
+        that declares no objects."""
+        if object_tokens and not self.state_objects:
+            raise ConfigError(
+                f"object_tokens=True needs an environment whose state is a list of named objects; "
+                f"{self.name!r} declares none (EnvSuite.state_objects): set object_tokens to false"
+            )
+        return self.state_objects if object_tokens else ()
 
     def floor_policies(self) -> Mapping[str, FloorPolicy]:
         """Trivial reference policies a learned policy must beat, by name, evaluated on the same cases as it.

@@ -113,11 +113,6 @@ class GroundingModule(L.LightningModule):
         self.save_hyperparameters()
         self.suite = get_suite(env)
         spec = self.suite.spec
-        if object_tokens and not self.suite.state_objects:
-            raise ConfigError(
-                f"object_tokens=True needs an environment whose state is a list of named objects; {env!r} "
-                "declares none (EnvSuite.state_objects): set object_tokens to false"
-            )
         if object_actions and not (object_tokens and self.suite.object_major_actions):
             raise ConfigError(
                 "object_actions=True needs object_tokens=True and an environment whose actions are "
@@ -138,7 +133,7 @@ class GroundingModule(L.LightningModule):
             discrete=spec.discrete,
             codec_hidden=codec_hidden,
             residual_states=residual_states,
-            state_objects=list(self.suite.state_objects) if object_tokens else [],
+            state_objects=list(self.suite.state_layout(object_tokens)),
             object_actions=object_actions,
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,

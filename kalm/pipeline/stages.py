@@ -173,7 +173,7 @@ def _fit_grounding(
         revision=real["commit"],
         env=suite.name,
         backbone=settings.model["backbone"],
-        object_tokens=settings.model.get("object_tokens", False),
+        object_tokens=settings.model["object_tokens"],
         seed=config.seed,
     )
     every = settings.trainer["val_check_interval"]

@@ -96,5 +96,9 @@ def test_object_tokens_need_an_environment_made_of_named_objects():
 
     with pytest.raises(ConfigError, match="declares none"):
         GroundingModule(backbone="tiny-llama", env="metaworld", object_tokens=True)
+    from datamodules.rollout_goal import RolloutGoalDataModule
+
+    with pytest.raises(ConfigError, match="declares none"):
+        RolloutGoalDataModule(dataset="kalm/kalm-metaworld-real", env="metaworld", object_tokens=True)
     with pytest.raises(ConfigError, match="object_tokens is False"):
         GroundingModule(backbone="tiny-llama", env="clevr", object_actions=True)
