@@ -33,6 +33,9 @@ _THIRD_PARTY_NOISE = (  # warnings about the libraries' own internals, nothing a
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
     r"predict returned None",
     r"`is_gradient_checkpointing` is deprecated",
+    # OfflineRLModule optimises manually; its periodic checkpoints hold the state after each update, which is
+    # what resuming needs (Lightning prints a 20-line example of saving the state before it)
+    r"Using ModelCheckpoint with manual optimization",
 )
 
 
