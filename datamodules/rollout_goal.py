@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -103,7 +103,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
         env: the environment the rollouts come from (goal phrasings and the schema check).
         backbone: the backbone whose tokenizer encodes the prompts (linked to the model's).
         object_tokens: give each state one position per object of the environment, for a model with
-            ``object_tokens`` (linked to the model's).
+            ``object_tokens`` (linked to the model's; ``"auto"``: where the environment declares objects).
         batch_size: examples per batch.
         val_fraction: fraction of episodes held out for validation.
         task_weights: sampling weights of the tasks goal->rollout, dynamics, consequence, rollout->goal.
@@ -125,7 +125,7 @@ class RolloutGoalDataModule(L.LightningDataModule):
         revision: str | None = None,
         env: str = "clevr",
         backbone: str = "smollm2-135m",
-        object_tokens: bool = False,
+        object_tokens: bool | Literal["auto"] = False,
         batch_size: int = 16,
         val_fraction: float = 0.1,
         task_weights: tuple[float, ...] = DEFAULT_TASK_WEIGHTS,

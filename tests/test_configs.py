@@ -91,15 +91,15 @@ def test_run_presets_parse_to_their_own_values(path):
 
 @pytest.mark.parametrize("path", configs("run"), ids=lambda path: path.name)
 def test_run_presets_read_objects_only_where_their_environment_names_them(path):
-    """The default's object tokens (``RUN_DEFAULTS``) are on for CLEVR-Robot; a preset for an environment
-    without named objects must set them off, or its grounding stage would refuse to start."""
+    """A preset that turns object tokens on names an environment that declares objects; otherwise its
+    grounding stage would refuse to start (``"auto"``, the default, follows the environment)."""
     from kalm.envs import get_suite
     from kalm.pipeline.config import parse
 
     config = parse(["--config", str(path)])
     suite, model = get_suite(config.env), config.ground.model
     layout = suite.state_layout(model["object_tokens"])  # a one-line ConfigError where it names none
-    if model["object_actions"]:
+    if model["object_actions"] is True:
         assert layout and suite.object_major_actions, config.env
 
 

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import gymnasium as gym
 import numpy as np
@@ -127,14 +127,16 @@ class EnvSuite(ABC):
         one kind."""
         return "goal"
 
-    def state_layout(self, object_tokens: bool) -> tuple[str, ...]:
+    def state_layout(self, object_tokens: bool | Literal["auto"]) -> tuple[str, ...]:
         """The objects a grounded LM reads as one token each: ``state_objects`` with ``object_tokens``, none
-        (one token per state) without. Raises a one-line ``ConfigError`` for object tokens on an environment
-        that declares no objects."""
+        (one token per state) without, and whatever the environment declares with ``"auto"``. Raises a
+        one-line ``ConfigError`` for object tokens on an environment that declares no objects."""
+        if object_tokens == "auto":
+            return self.state_objects
         if object_tokens and not self.state_objects:
             raise ConfigError(
                 f"object_tokens=True needs an environment whose state is a list of named objects; "
-                f"{self.name!r} declares none (EnvSuite.state_objects): set object_tokens to false"
+                f"{self.name!r} declares none (EnvSuite.state_objects): set object_tokens to false or auto"
             )
         return self.state_objects if object_tokens else ()
 

@@ -11,7 +11,7 @@ backbone, which is reloaded from its reference. With ``init_from`` the model sta
 from __future__ import annotations
 
 import math
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import lightning as L
 import torch
@@ -62,10 +62,12 @@ class GroundingModule(L.LightningModule):
             ``kalm.grounding.codec``); ``False`` predicts absolute states as the reference does.
         object_tokens: a state enters as one token per object of the environment (``EnvSuite.state_objects``,
             e.g. CLEVR-Robot's five balls), each told apart by its name's embedding; ``False``: one token per
-            state, as the reference does.
+            state, as the reference does; ``"auto"`` (``kalm run``'s default): on where the environment
+            declares objects.
         object_actions: with ``object_tokens``, on an environment with object-major actions
             (``EnvSuite.object_major_actions``), score each object's actions against its identity as well (see
-            ``kalm.grounding.codec``).
+            ``kalm.grounding.codec``); ``"auto"``: wherever the state has object tokens and the actions are
+            object-major.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -93,8 +95,8 @@ class GroundingModule(L.LightningModule):
         env: str = "clevr",
         codec_hidden: int = 256,
         residual_states: bool = True,
-        object_tokens: bool = False,
-        object_actions: bool = False,
+        object_tokens: bool | Literal["auto"] = False,
+        object_actions: bool | Literal["auto"] = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -113,7 +115,10 @@ class GroundingModule(L.LightningModule):
         self.save_hyperparameters()
         self.suite = get_suite(env)
         spec = self.suite.spec
-        if object_actions and not (object_tokens and self.suite.object_major_actions):
+        layout = self.suite.state_layout(object_tokens)
+        if object_actions == "auto":
+            object_actions = bool(layout) and self.suite.object_major_actions
+        elif object_actions and not (layout and self.suite.object_major_actions):
             raise ConfigError(
                 "object_actions=True needs object_tokens=True and an environment whose actions are "
                 "object-major; "
@@ -133,7 +138,7 @@ class GroundingModule(L.LightningModule):
             discrete=spec.discrete,
             codec_hidden=codec_hidden,
             residual_states=residual_states,
-            state_objects=list(self.suite.state_layout(object_tokens)),
+            state_objects=list(layout),
             object_actions=object_actions,
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,

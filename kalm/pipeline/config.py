@@ -50,10 +50,10 @@ LINKED = {
 RUN_DEFAULTS = {
     # the CPU budget: the first 8 of SmolLM2's 30 layers (GroundingModule keeps them all by default)
     "ground.model.num_layers": 8,
-    # measured on CLEVR (README, "Object tokens"): one token per ball, whose identity also scores its actions;
-    # presets for environments without named objects (Meta-World, BabyAI) and the paper's set them off
-    "ground.model.object_tokens": True,
-    "ground.model.object_actions": True,
+    # measured on CLEVR (README, "Object tokens"): one token per ball, whose identity also scores its actions,
+    # on every environment that declares named objects (EnvSuite.state_objects); one token per state elsewhere
+    "ground.model.object_tokens": "auto",
+    "ground.model.object_actions": "auto",
     # measured on CLEVR (README): a quarter of each batch imaginary, only the rollouts judged successful, and
     # 4 updates per dataloader item (TransitionDataModule's defaults are the paper's 1:1 of every rollout, 1
     # update)

@@ -90,6 +90,17 @@ def test_object_tokens_and_actions_train_with_one_token_per_ball(clevr_real, tmp
     assert config["object_tokens"] and config["object_actions"]
 
 
+@pytest.mark.parametrize(("env", "tokens", "actions"), [("clevr", 5, True), ("metaworld", 1, False)])
+def test_auto_object_tokens_follow_what_the_environment_declares(env, tokens, actions):
+    from datamodules.rollout_goal import RolloutGoalDataModule
+    from kalm.grounding.module import GroundingModule
+
+    module = GroundingModule(backbone="tiny-llama", env=env, object_tokens="auto", object_actions="auto")
+    assert module.model.codec.tokens_per_state == tokens and module.model.codec.object_actions is actions
+    data = RolloutGoalDataModule(dataset="unused", env=env, backbone="tiny-llama", object_tokens="auto")
+    assert data.state_tokens == tokens
+
+
 def test_object_tokens_need_an_environment_made_of_named_objects():
     from kalm.errors import ConfigError
     from kalm.grounding.module import GroundingModule
