@@ -163,11 +163,12 @@ class GroundingModule(L.LightningModule):
     @override
     def setup(self, stage: str) -> None:
         data = self._data()
-        if data is not None and data.state_tokens != self.model.codec.tokens_per_state:
+        tokens = self.model.codec.tokens_per_state
+        if data is not None and data.state_tokens != tokens:
+            codec = " (the parent's codec)" if self.codec_kept else ""
             raise ConfigError(
                 f"the datamodule gives each state {data.state_tokens} position(s); this model reads a state "
-                f"as {self.model.codec.tokens_per_state} token(s): set the datamodule's object_tokens to the "
-                "model's"
+                f"as {tokens} token(s){codec}: set data object_tokens to {str(tokens > 1).lower()}"
             )
         if data is not None and not self.codec_kept:
             self.model.codec.set_normalization(**data.state_stats())

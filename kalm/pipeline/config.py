@@ -44,8 +44,9 @@ LINKED = {
     ),
     "learn.data": ("real", "imaginary", "imaginary_levels", "hub_endpoint", "seed"),
 }
-"""Arguments the run links from its own settings or the previous stage (``ground.data.backbone`` and
-``object_tokens`` are ``ground.model``'s; the learners' shapes come from the data)."""
+"""Arguments the run links from its own settings or the previous stage (``ground.data.backbone`` is
+``ground.model``'s, ``object_tokens`` the built model's state layout, a parent's with ``init_from``; the
+learners' shapes come from the data)."""
 
 RUN_DEFAULTS = {
     # the CPU budget: the first 8 of SmolLM2's 30 layers (GroundingModule keeps them all by default)

@@ -173,7 +173,7 @@ def _fit_grounding(
         revision=real["commit"],
         env=suite.name,
         backbone=settings.model["backbone"],
-        object_tokens=settings.model["object_tokens"],
+        object_tokens=bool(module.model.codec.objects),  # as the model reads states (init_from: its parent)
         seed=config.seed,
     )
     every = settings.trainer["val_check_interval"]
