@@ -168,7 +168,7 @@ class GroundingModule(L.LightningModule):
             codec = " (the parent's codec)" if self.codec_kept else ""
             raise ConfigError(
                 f"the datamodule gives each state {data.state_tokens} position(s); this model reads a state "
-                f"as {tokens} token(s){codec}: set data object_tokens to {str(tokens > 1).lower()}"
+                f"as {tokens} token(s){codec}: set data.object_tokens to {str(tokens > 1).lower()}"
             )
         if data is not None and not self.codec_kept:
             self.model.codec.set_normalization(**data.state_stats())
