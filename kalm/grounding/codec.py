@@ -54,6 +54,8 @@ class RolloutCodec(nn.Module):
             names); random when not given.
         object_actions: discrete actions are object-major; add each object's identity score to its actions'
             logits (see the module docstring).
+        object_relations: each object's token also embeds where every object is relative to it (offsets in
+            units of the data's spread), so a relation between two objects is in one token.
     """
 
     # Buffers (registered in __init__; declared here so type checkers see Tensors, not ``Tensor | Module``).
@@ -77,6 +79,7 @@ class RolloutCodec(nn.Module):
         objects: Sequence[str] = (),
         object_words: Tensor | None = None,
         object_actions: bool = False,
+        object_relations: bool = False,
     ) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
@@ -88,7 +91,13 @@ class RolloutCodec(nn.Module):
                 f"a state of {obs_dim} numbers cannot be split evenly into {len(self.objects)} objects "
                 f"{list(self.objects)}; expected obs_dim to be a multiple of the number of objects"
             )
-        self.state_embed = _mlp(obs_dim // self.tokens_per_state, hidden, d_model)
+        if object_relations and not self.objects:
+            raise ValueError("object_relations needs objects (one token per object)")
+        self.object_relations = object_relations
+        width = obs_dim // self.tokens_per_state
+        self.state_embed = _mlp(
+            width * (1 + self.tokens_per_state if object_relations else 1), hidden, d_model
+        )
         if self.objects:
             words = object_words if object_words is not None else torch.randn(len(self.objects), d_model)
             if tuple(words.shape) != (len(self.objects), d_model):
@@ -174,6 +183,13 @@ class RolloutCodec(nn.Module):
         if self.object_identity is None:
             return self.state_embed(normalised)[:, None] * self.embed_scale
         slices = normalised.reshape(len(states), self.tokens_per_state, -1)
+        if self.object_relations:
+            raw = states.reshape(slices.shape)
+            spread = self.state_std.reshape(slices.shape[1:]).mean(0)
+            offsets = (
+                raw[:, None] - raw[:, :, None]
+            ) / spread  # [N, i, j, width]: object j seen from object i
+            slices = torch.cat([slices, offsets.flatten(2)], dim=-1)
         identity = F.layer_norm(self.object_identity, self.object_identity.shape[-1:])
         return F.layer_norm(self.state_embed(slices) + identity, identity.shape[-1:]) * self.embed_scale
 

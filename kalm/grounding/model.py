@@ -45,6 +45,7 @@ class GroundingConfig:
         state_objects: one state token per object, named in state order (``EnvSuite.state_objects``; see
             ``kalm.grounding.codec``); empty for one token per state (models saved before the option).
         object_actions: object-major discrete actions scored against the objects' identities as well.
+        object_relations: each object token also embeds the other objects' offsets from it.
         lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
             ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the
             chain is ``backbone``. Empty for a model grounded from the backbone itself.
@@ -65,6 +66,7 @@ class GroundingConfig:
     residual_states: bool = True
     state_objects: list[str] = field(default_factory=list)
     object_actions: bool = False
+    object_relations: bool = False
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
@@ -282,6 +284,7 @@ def build_codec(
         residual_states=config.residual_states,
         objects=config.state_objects,
         object_actions=config.object_actions,
+        object_relations=config.object_relations,
         object_words=name_embeddings(backbone, tokenizer, config.state_objects)
         if config.state_objects
         else None,

@@ -68,6 +68,8 @@ class GroundingModule(L.LightningModule):
             (``EnvSuite.object_major_actions``), score each object's actions against its identity as well (see
             ``kalm.grounding.codec``); ``"auto"``: wherever the state has object tokens and the actions are
             object-major.
+        object_relations: with ``object_tokens``, each object's token also embeds every object's offset from
+            it (a relation between two objects is then in one token).
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -97,6 +99,7 @@ class GroundingModule(L.LightningModule):
         residual_states: bool = True,
         object_tokens: bool | Literal["auto"] = False,
         object_actions: bool | Literal["auto"] = False,
+        object_relations: bool = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -140,6 +143,7 @@ class GroundingModule(L.LightningModule):
             residual_states=residual_states,
             state_objects=list(layout),
             object_actions=object_actions,
+            object_relations=object_relations,
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,

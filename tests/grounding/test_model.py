@@ -309,3 +309,15 @@ def test_models_saved_before_residual_states_load_with_absolute_heads(make_model
     del config["residual_states"]
     (folder / CONFIG_FILE).write_text(json.dumps(config))
     assert GroundedLM.from_pretrained(folder).config.residual_states is False
+
+
+def test_object_relations_put_every_objects_offset_in_each_token():
+    codec = RolloutCodec(
+        obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=BALLS, object_relations=True
+    )
+    states = torch.randn(4, 10)
+    moved = states.clone()
+    moved[:, 2:4] += 0.5  # the second ball moves: every ball sees it from a new offset
+    assert ((codec.embed_states(moved) - codec.embed_states(states)).abs().sum(-1) > 1e-4).all()
+    with pytest.raises(ValueError, match="needs objects"):
+        RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, object_relations=True)
