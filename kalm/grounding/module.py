@@ -128,6 +128,11 @@ class GroundingModule(L.LightningModule):
                 f"{env!r} {'has' if self.suite.object_major_actions else 'has no'} object-major actions "
                 f"(EnvSuite.object_major_actions) and object_tokens is {object_tokens}"
             )
+        if object_relations and not layout:
+            raise ConfigError(
+                f"object_relations=True needs object tokens; {env!r} reads a state as one token "
+                f"(object_tokens={object_tokens})"
+            )
         config = GroundingConfig(
             backbone=backbone,
             revision=revision,

@@ -113,3 +113,5 @@ def test_object_tokens_need_an_environment_made_of_named_objects():
         RolloutGoalDataModule(dataset="kalm/kalm-metaworld-real", env="metaworld", object_tokens=True)
     with pytest.raises(ConfigError, match="object_tokens is False"):
         GroundingModule(backbone="tiny-llama", env="clevr", object_actions=True)
+    with pytest.raises(ConfigError, match="object_relations=True needs object tokens"):
+        GroundingModule(backbone="tiny-llama", env="metaworld", object_tokens="auto", object_relations=True)

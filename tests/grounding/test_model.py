@@ -164,7 +164,14 @@ def test_lora_trains_adapters_and_codec_only(make_model):
     assert any(name.startswith("codec.") for name in trainable)
 
 
-@pytest.mark.parametrize("layout", [{}, {"state_objects": BALLS, "object_actions": True}])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {},
+        {"state_objects": BALLS, "object_actions": True},
+        {"state_objects": BALLS, "object_relations": True},
+    ],
+)
 def test_cached_and_uncached_decoding_give_the_same_rollouts(make_model, episodes, layout):
     model = make_model(**layout).eval()
     torch.nn.init.normal_(model.codec.state_head.weight, std=0.05)  # imagined states move, and feed back
@@ -296,9 +303,10 @@ def test_save_and_load_restore_identical_outputs(make_model, episodes, tmp_path,
 
 
 def test_an_object_token_model_saves_and_loads(make_model, episodes, tmp_path):
-    model = make_model(state_objects=BALLS, num_layers=1).eval()
+    model = make_model(state_objects=BALLS, object_relations=True, num_layers=1).eval()
     loaded = GroundedLM.from_pretrained(model.save_pretrained(tmp_path / "objects"))
     assert loaded.config.state_objects == BALLS and loaded.codec.tokens_per_state == 5
+    assert loaded.codec.object_relations
     batch = batch_of(model, episodes, Task.ROLLOUT_TO_GOAL)
     torch.testing.assert_close(loaded(batch).loss, model(batch).loss)
 
