@@ -186,9 +186,8 @@ class RolloutCodec(nn.Module):
         if self.object_relations:
             raw = states.reshape(slices.shape)
             spread = self.state_std.reshape(slices.shape[1:]).mean(0)
-            offsets = (
-                raw[:, None] - raw[:, :, None]
-            ) / spread  # [N, i, j, width]: object j seen from object i
+            # [N, i, j, width]: object j seen from object i
+            offsets = (raw[:, None] - raw[:, :, None]) / spread
             slices = torch.cat([slices, offsets.flatten(2)], dim=-1)
         identity = F.layer_norm(self.object_identity, self.object_identity.shape[-1:])
         return F.layer_norm(self.state_embed(slices) + identity, identity.shape[-1:]) * self.embed_scale
