@@ -5,6 +5,12 @@ batch"; the authors' code sampled one merged buffer uniformly instead. Here ever
 ``round(batch_size * real_fraction)`` real transitions and the rest imaginary ones, each drawn
 uniformly (with replacement) from its own pool.
 
+A pool may also be drawn **level by level** (``TransitionPool(by_level=True)``): each row first picks one
+of the pool's levels uniformly, then a transition of that level. Imagined rollouts differ in length by
+level (an easy CLEVR rollout is one push, a rephrase one several), so a transition-uniform draw gives a
+pooled policy each level's imagination in proportion to its length and success rate; by level, every
+level gets the same share, as the paper's one policy per level with the same mix would.
+
 Batch layout (a ``TensorDict`` with TorchRL's keys, batch size ``[B]``):
 
 - ``observation`` ``[B, obs_dim + goal_dim]``: the state with the goal embedding concatenated;
@@ -27,14 +33,23 @@ from torch.utils.data import IterableDataset
 from kalm.data.transitions import TransitionArrays
 from kalm.errors import ConfigError
 
+IMAGINARY_MIXES = ("transitions", "levels")
+"""How a batch's imaginary rows are drawn: every transition equally likely, or every level the same share."""
+
 ACTION_EPS = 1e-5
 """Continuous actions are clipped to ``[-1 + eps, 1 - eps]`` so tanh-squashed log-likelihoods stay finite."""
 
 
 class TransitionPool:
-    """One source's transitions as torch tensors, with goal embeddings looked up per batch."""
+    """One source's transitions as torch tensors, with goal embeddings looked up per batch.
 
-    def __init__(self, arrays: TransitionArrays, embeddings: np.ndarray, *, discrete: bool) -> None:
+    ``by_level``: :meth:`draw` picks a level uniformly for each row, then a transition of that level
+    (module docstring); otherwise every transition is equally likely.
+    """
+
+    def __init__(
+        self, arrays: TransitionArrays, embeddings: np.ndarray, *, discrete: bool, by_level: bool = False
+    ) -> None:
         self.states = torch.from_numpy(arrays.states)
         self.obs_index = torch.from_numpy(arrays.obs_index)
         actions = torch.from_numpy(arrays.actions)
@@ -45,9 +60,27 @@ class TransitionPool:
         self.embeddings = torch.from_numpy(embeddings)  # one row per distinct sentence, not per transition
         self.sentence = torch.from_numpy(arrays.sentence)
         self.imaginary = torch.from_numpy(arrays.source.astype(bool))
+        self.levels: tuple[str, ...] = ()
+        if by_level:  # each present level's transitions, one after the other, with where each level starts
+            present = np.unique(arrays.level)
+            self.levels = tuple(arrays.levels[i] for i in present)
+            order = np.argsort(arrays.level, kind="stable")
+            sizes = np.bincount(arrays.level, minlength=len(arrays.levels))[present]
+            self.by_level_order = torch.from_numpy(order)
+            self.level_sizes = torch.from_numpy(sizes)
+            self.level_starts = torch.from_numpy(np.concatenate([[0], np.cumsum(sizes)[:-1]]))
 
     def __len__(self) -> int:
         return len(self.obs_index)
+
+    def draw(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Indices of ``shape`` transitions drawn with replacement (uniformly, or level by level)."""
+        if not self.levels:
+            return torch.randint(len(self), shape, generator=generator)
+        level = torch.randint(len(self.levels), shape, generator=generator)
+        size = self.level_sizes[level]
+        within = torch.minimum((torch.rand(shape, generator=generator) * size).long(), size - 1)
+        return self.by_level_order[self.level_starts[level] + within]
 
     def gather(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """The transitions at ``index`` as flat tensors (``observation`` already holds the goal)."""
@@ -147,7 +180,7 @@ class MixedBatches(IterableDataset[TensorDict]):
         for pool, count in zip(self.pools, self.counts, strict=True):
             if count:
                 assert pool is not None
-                index = torch.randint(len(pool), (*self.shape, count), generator=self.generator)
+                index = pool.draw((*self.shape, count), self.generator)
                 parts.append(pool.gather(index))
         return to_tensordict(parts, batch_dims=len(self.shape) + 1)
 

@@ -8,7 +8,8 @@ only the imaginary rollouts of some levels (the paper trains one policy per leve
 Setup builds the transitions once with vectorised numpy (:mod:`kalm.data.transitions`), encodes each distinct
 instruction once with the frozen goal encoder (cached on disk), and keeps the real and the imaginary pools
 apart; every batch then holds ``round(batch_size * real_fraction)`` real transitions (1:1 by default, the
-paper's setting) and the rest imaginary ones. See :mod:`datamodules.mixing` for the batch keys. Under DDP each
+paper's setting) and the rest imaginary ones, every imaginary transition equally likely or (``imaginary_mix:
+levels``) every level the same share. See :mod:`datamodules.mixing` for the batch keys. Under DDP each
 rank draws its own batches (its sampler is seeded by ``seed`` and its rank; rank 0 draws what one process
 draws), so a step of ``n`` processes averages gradients over ``n * batch_size`` transitions: ``batch_size`` is
 per process, as in Lightning. The goal embedding is concatenated to the state in ``observation``, so every
@@ -23,12 +24,13 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 from typing_extensions import override
 
-from datamodules.mixing import MixedBatches, TransitionPool, seed_from, split_counts
+from datamodules.mixing import IMAGINARY_MIXES, MixedBatches, TransitionPool, seed_from, split_counts
 from datamodules.sources import DatasetSource, LoadedSource, as_source, load_source
 from kalm.data import RolloutSpec
 from kalm.data.transitions import TransitionArrays, concatenate, episodes_to_transitions
@@ -48,6 +50,9 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary_levels: keep only imaginary rollouts of these levels (all when ``None``).
         imaginary_successful_only: keep only imaginary rollouts that reach their goal by the judge's labels
             (filtered behaviour cloning; the paper keeps them all).
+        imaginary_mix: how the imaginary rows of a batch are drawn: ``transitions``, every imaginary
+            transition equally likely; ``levels``, each level's rollouts the same share of them, whatever
+            their lengths and counts (:mod:`datamodules.mixing`).
         real_fraction: fraction of each batch drawn from real transitions (0.5 = the paper's 1:1).
         batch_size: transitions per batch.
         steps_per_epoch: dataloader items per training epoch.
@@ -66,6 +71,7 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary: list[DatasetSource | str] | None = None,
         imaginary_levels: list[str] | None = None,
         imaginary_successful_only: bool = False,
+        imaginary_mix: Literal["transitions", "levels"] = "transitions",
         real_fraction: float = 0.5,
         batch_size: int = 256,
         steps_per_epoch: int = 1000,
@@ -82,6 +88,11 @@ class TransitionDataModule(L.LightningDataModule):
         self.imaginary_levels = (
             tuple(check_level(level) for level in imaginary_levels) if imaginary_levels else None
         )
+        if imaginary_mix not in IMAGINARY_MIXES:
+            raise ConfigError(
+                f"imaginary_mix={imaginary_mix!r} is invalid; expected one of {IMAGINARY_MIXES}"
+            )
+        self.imaginary_mix = imaginary_mix
         split_counts(batch_size, real_fraction, has_imaginary=True)  # validates both
         for name, value in (("steps_per_epoch", steps_per_epoch), ("batches_per_step", batches_per_step)):
             if value < 1:
@@ -127,14 +138,24 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary = arrays.source.astype(bool)
         self.pools = {
             "real": TransitionPool(arrays.select(~imaginary), embeddings, discrete=self.spec.discrete),
-            "imaginary": TransitionPool(arrays.select(imaginary), embeddings, discrete=self.spec.discrete)
+            "imaginary": TransitionPool(
+                arrays.select(imaginary),
+                embeddings,
+                discrete=self.spec.discrete,
+                by_level=self.imaginary_mix == "levels",
+            )
             if imaginary.any()
             else None,
         }
+        per_level = np.bincount(arrays.level[imaginary], minlength=len(arrays.levels))
         log.info(
-            "transitions: %d real, %d imaginary, %d distinct goal sentences",
+            "transitions: %d real, %d imaginary (%s; drawn %s), %d distinct goal sentences",
             int((~imaginary).sum()),
             int(imaginary.sum()),
+            ", ".join(
+                f"{level} {count}" for level, count in zip(arrays.levels, per_level, strict=True) if count
+            ),
+            "every level the same share" if self.imaginary_mix == "levels" else "uniformly",
             len(arrays.sentences),
         )
         real = self.pools["real"]

@@ -39,6 +39,8 @@ class TransitionArrays:
         sentence: ``[N]`` int64, the episode's instruction as an index into ``sentences``.
         source: ``[N]`` int8, 0 for real and 1 for imaginary rows.
         sentences: the distinct instruction sentences.
+        level: ``[N]`` int64, the episode's level as an index into ``levels``.
+        levels: the distinct levels.
     """
 
     states: np.ndarray
@@ -50,6 +52,8 @@ class TransitionArrays:
     sentence: np.ndarray
     source: np.ndarray
     sentences: tuple[str, ...]
+    level: np.ndarray
+    levels: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.obs_index)
@@ -66,6 +70,8 @@ class TransitionArrays:
             self.sentence[mask],
             self.source[mask],
             self.sentences,
+            self.level[mask],
+            self.levels,
         )
 
 
@@ -135,6 +141,9 @@ def _index(
     if unknown:
         raise DatasetSchemaError(f"column 'source' has values {sorted(unknown)}; expected one of {SOURCES}")
     source = (source_names == "imaginary").astype(np.int8)
+    levels, level_of_episode = np.unique(
+        np.asarray(table.column("level").to_pylist(), dtype=object).astype(str), return_inverse=True
+    )
     return TransitionArrays(
         states=np.ascontiguousarray(states, dtype=np.float32),
         obs_index=first_obs[episode_of] + step,
@@ -145,6 +154,8 @@ def _index(
         sentence=sentence_of_episode.reshape(-1)[episode_of].astype(np.int64),
         source=source[episode_of],
         sentences=tuple(str(s) for s in sentences),
+        level=level_of_episode.reshape(-1)[episode_of].astype(np.int64),
+        levels=tuple(str(level) for level in levels),
     )
 
 
@@ -168,11 +179,12 @@ def _check_count(where: str, column: str, found: int, expected: int, shape: str)
 
 
 def concatenate(parts: list[TransitionArrays]) -> TransitionArrays:
-    """One :class:`TransitionArrays` holding the transitions of ``parts`` (sentence tables are merged)."""
+    """One :class:`TransitionArrays` holding the transitions of ``parts`` (sentence and level tables are
+    merged)."""
     if len(parts) == 1:
         return parts[0]
-    sentences = tuple(sorted({s for part in parts for s in part.sentences}))
-    position = {s: i for i, s in enumerate(sentences)}
+    sentences, sentence = _merge_tables([(part.sentences, part.sentence) for part in parts])
+    levels, level = _merge_tables([(part.levels, part.level) for part in parts])
     offsets = np.concatenate([[0], np.cumsum([len(part.states) for part in parts])[:-1]])
     return TransitionArrays(
         states=np.concatenate([part.states for part in parts]),
@@ -183,12 +195,22 @@ def concatenate(parts: list[TransitionArrays]) -> TransitionArrays:
         rewards=np.concatenate([part.rewards for part in parts]),
         done=np.concatenate([part.done for part in parts]),
         terminated=np.concatenate([part.terminated for part in parts]),
-        sentence=np.concatenate(
-            [
-                np.asarray([position[s] for s in part.sentences], dtype=np.int64)[part.sentence]
-                for part in parts
-            ]
-        ),
+        sentence=sentence,
         source=np.concatenate([part.source for part in parts]),
         sentences=sentences,
+        level=level,
+        levels=levels,
     )
+
+
+def _merge_tables(parts: list[tuple[tuple[str, ...], np.ndarray]]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Merge ``(names, index into names)`` pairs into one sorted name table and one index."""
+    names = tuple(sorted({name for part_names, _ in parts for name in part_names}))
+    position = {name: i for i, name in enumerate(names)}
+    index = np.concatenate(
+        [
+            np.asarray([position[n] for n in part_names], dtype=np.int64)[part_index]
+            for part_names, part_index in parts
+        ]
+    )
+    return names, index

@@ -159,6 +159,41 @@ def test_imaginary_levels_select_rollouts(tmp_path, embedding_cache):
     assert set(states[:, 0].tolist()) == {600.0, 601.0}
 
 
+def test_imaginary_mix_levels_gives_every_level_the_same_share_whatever_its_size(tmp_path, embedding_cache):
+    real = folder(tmp_path, "real", [episode(1, 3, terminated=True)])
+    # easy: 10 one-step rollouts (ids 10-19); rephrase: 10 three-step ones (ids 50-59): 10 vs 30 transitions
+    rows = [episode(i, 1, terminated=True, source="imaginary", level="easy") for i in range(10, 20)]
+    rows += [episode(i, 3, terminated=True, source="imaginary", level="rephrase") for i in range(50, 60)]
+    imaginary = folder(tmp_path, "imag", rows)
+
+    def easy_share(mix: str, seed: int = 0) -> tuple[float, set[float]]:
+        dm = TransitionDataModule(
+            real=real,
+            imaginary=[imaginary],
+            imaginary_mix=mix,
+            real_fraction=0.5,
+            batch_size=400,
+            steps_per_epoch=10,
+            seed=seed,
+            embedding_cache=embedding_cache,
+        )
+        dm.setup("fit")
+        ids = torch.cat([b["observation"][b["imaginary"], 0] for b in dm.train_dataloader()]) // 100
+        return float((ids < 50).float().mean()), set(ids.tolist())
+
+    by_transition, seen = easy_share("transitions")
+    assert by_transition == pytest.approx(0.25, abs=0.03)  # 10 of 40 transitions
+    by_level, seen_by_level = easy_share("levels")
+    assert by_level == pytest.approx(0.5, abs=0.03)
+    assert seen == seen_by_level == set(range(10, 20)) | set(range(50, 60))  # every rollout still drawn
+    assert easy_share("levels", seed=3) == easy_share("levels", seed=3)
+    assert easy_share("levels", seed=3) != easy_share("levels", seed=4)
+    with pytest.raises(
+        ConfigError, match=r"imaginary_mix='episodes' is invalid; expected one of \('transitions'"
+    ):
+        TransitionDataModule(real=real, imaginary_mix="episodes")
+
+
 def test_sampling_is_seeded_and_resumes_from_its_state(tmp_path, embedding_cache):
     real = folder(tmp_path, "real", [episode(i, 3, terminated=True) for i in range(1, 9)])
     dm = TransitionDataModule(
