@@ -59,13 +59,14 @@ def _configure_logging() -> None:
 
     datasets.disable_progress_bars()  # kalm shows its own bars; the per-file bars of datasets and
     disable_progress_bars()  # huggingface_hub's downloads are noise here
-    logger = logging.getLogger("kalm")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    for name in ("kalm", "datamodules"):  # the package and its LightningDataModules
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

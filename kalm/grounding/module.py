@@ -69,7 +69,8 @@ class GroundingModule(L.LightningModule):
             ``kalm.grounding.codec``); ``"auto"``: wherever the state has object tokens and the actions are
             object-major.
         object_relations: with ``object_tokens``, each object's token also embeds every object's offset from
-            it (a relation between two objects is then in one token).
+            it (a relation between two objects is then in one token); ``"auto"``: wherever the state has
+            object tokens.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -99,7 +100,7 @@ class GroundingModule(L.LightningModule):
         residual_states: bool = True,
         object_tokens: bool | Literal["auto"] = False,
         object_actions: bool | Literal["auto"] = False,
-        object_relations: bool = False,
+        object_relations: bool | Literal["auto"] = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -128,7 +129,9 @@ class GroundingModule(L.LightningModule):
                 f"{env!r} {'has' if self.suite.object_major_actions else 'has no'} object-major actions "
                 f"(EnvSuite.object_major_actions) and object_tokens is {object_tokens}"
             )
-        if object_relations and not layout:
+        if object_relations == "auto":
+            object_relations = bool(layout)
+        elif object_relations and not layout:
             raise ConfigError(
                 f"object_relations=True needs object tokens; {env!r} reads a state as one token "
                 f"(object_tokens={object_tokens})"

@@ -150,7 +150,8 @@ class _NoBanners(logging.Filter):
 
 @contextlib.contextmanager
 def _logging_to(path: Path) -> Iterator[None]:
-    """Copy kalm's and Lightning's log records into the run's log file while the run lasts.
+    """Copy kalm's (its datamodules' too) and Lightning's log records into the run's log file while the run
+    lasts.
 
     The console is spared Lightning's per-Trainer banners (a run builds a Trainer per stage); the log keeps
     them.
@@ -159,10 +160,10 @@ def _logging_to(path: Path) -> Iterator[None]:
 
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(name) for name in ("kalm", "lightning.pytorch")]
+    loggers = [logging.getLogger(name) for name in ("kalm", "datamodules", "lightning.pytorch")]
     for logger in loggers:
         logger.addHandler(handler)
-    consoles = [h for h in loggers[1].handlers if type(h) is logging.StreamHandler]
+    consoles = [h for h in loggers[-1].handlers if type(h) is logging.StreamHandler]
     banners = _NoBanners()
     for console in consoles:
         console.addFilter(banners)

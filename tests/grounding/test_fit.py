@@ -95,8 +95,12 @@ def test_auto_object_tokens_follow_what_the_environment_declares(env, tokens, ac
     from datamodules.rollout_goal import RolloutGoalDataModule
     from kalm.grounding.module import GroundingModule
 
-    module = GroundingModule(backbone="tiny-llama", env=env, object_tokens="auto", object_actions="auto")
-    assert module.model.codec.tokens_per_state == tokens and module.model.codec.object_actions is actions
+    module = GroundingModule(
+        backbone="tiny-llama", env=env, object_tokens="auto", object_actions="auto", object_relations="auto"
+    )
+    codec = module.model.codec
+    assert codec.tokens_per_state == tokens and codec.object_actions is actions
+    assert codec.object_relations is (tokens > 1)  # relations wherever there are object tokens
     data = RolloutGoalDataModule(dataset="unused", env=env, backbone="tiny-llama", object_tokens="auto")
     assert data.state_tokens == tokens
 
