@@ -79,7 +79,7 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert (folder / "evaluation/success.png").read_bytes()[:4] == b"\x89PNG"
     assert data["figures"] and (folder / data["figures"][0]).read_bytes()[:3] == b"GIF"
     assert {"config.yaml", "provenance.json", "stages.json", "run.log"} <= {p.name for p in folder.iterdir()}
-    assert "datamodules.transitions: transitions:" in (folder / "run.log").read_text()  # the data each side saw
+    assert "datamodules.transitions: transitions:" in (folder / "run.log").read_text()  # what each side saw
     stages = json.loads((folder / "stages.json").read_text())
     assert len(stages) == 6
 
