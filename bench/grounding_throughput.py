@@ -1,12 +1,16 @@
 """Grounding training throughput against a bare backbone forward+backward, same batch, same process.
 
     python bench/grounding_throughput.py [--backbone smollm2-135m] [--num-layers 8] [--finetune lora]
+                                         [--layouts]
 
 Both sides process the same padded positions: kalm's step embeds the numeric slots through the codec,
 runs the decoder once and applies the heads where targets are; the baseline is the plain causal-LM step
 ``backbone(input_ids, labels=input_ids).loss.backward()`` on token ids of the same shape. The ratio
 (kalm / baseline) is the throughput kept; the overhead target is <= 15 %. A third row runs the decoder
 alone (no LM head anywhere), which isolates the cost of the codec, the slot scatter and the losses.
+
+``--layouts`` also times the step under each CLEVR state layout, on the same rollouts and seed, against one
+token per state: object tokens (five per state), object actions, object relations (kalm run's default).
 
 Achieved FLOP/s: the FLOPs of one GroundedLM step are counted by ``torch.utils.flop_counter`` (forward and
 backward, every matmul and attention kernel), divided by its time, and set against this CPU's matmul
@@ -23,6 +27,7 @@ import torch
 
 from kalm.collect import collect_rollouts
 from kalm.envs import get_suite
+from kalm.grounding.batch import GroundingBatch
 from kalm.grounding.model import GroundedLM, GroundingConfig
 from kalm.grounding.prompts import Task
 
@@ -57,32 +62,39 @@ def main() -> None:
     parser.add_argument("--finetune", default="lora", choices=["lora", "full"])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--layouts", action="store_true", help="also time each CLEVR state layout")
     args = parser.parse_args()
     torch.manual_seed(0)
     suite = get_suite("clevr")
     rows = list(
         collect_rollouts(suite, episodes=args.batch_size, seed=1, progress=False).dataset.with_format("numpy")
     )
-    config = GroundingConfig(
-        backbone=args.backbone,
-        num_layers=args.num_layers,
-        finetune=args.finetune,
-        obs_dim=10,
-        action_dim=40,
-        discrete=True,
-    )
-    model = GroundedLM(config).train()
-    examples = [
-        model.prompts.encode(
-            Task(i % 4),
-            goal=str(row["instruction"]),
-            states=row["observations"],
-            actions=row["actions"],
-            step=0,
+
+    def build(**layout: object) -> tuple[GroundedLM, GroundingBatch]:
+        torch.manual_seed(0)
+        config = GroundingConfig(
+            backbone=args.backbone,
+            num_layers=args.num_layers,
+            finetune=args.finetune,
+            obs_dim=10,
+            action_dim=40,
+            discrete=True,
+            **layout,  # type: ignore[arg-type]
         )
-        for i, row in enumerate(rows)
-    ]
-    batch = model.collate(examples)
+        model = GroundedLM(config).train()
+        examples = [
+            model.prompts.encode(
+                Task(i % 4),
+                goal=str(row["instruction"]),
+                states=row["observations"],
+                actions=row["actions"],
+                step=0,
+            )
+            for i, row in enumerate(rows)
+        ]
+        return model, model.collate(examples)
+
+    model, batch = build()
     positions = int(batch.attention_mask.sum())
 
     def kalm_step() -> None:
@@ -132,6 +144,26 @@ def main() -> None:
         f"2048^3: {square / 1e9:.1f} GFLOP/s (step/matmul {flops / kalm / square:.2f})"
     )
     print(f"padding: {1 - positions / batch.input_ids.numel():.0%} of the step's positions")
+    if args.layouts:
+        layouts = {
+            "one token per state": {},
+            "object tokens": {"state_objects": suite.state_objects},
+            "+ object actions": {"state_objects": suite.state_objects, "object_actions": True},
+            "+ object relations (the default)": {
+                "state_objects": suite.state_objects,
+                "object_actions": True,
+                "object_relations": True,
+            },
+        }
+        print(f"\n{'state layout':36s} {'s/step':>8s} {'positions':>10s} {'ratio':>6s}")
+        first = None
+        for name, layout in layouts.items():
+            model, batch = build(**layout)
+            seconds = timed(
+                lambda: (model.zero_grad(set_to_none=True), model(batch).loss.backward()), args.repeats
+            )
+            first = first or seconds
+            print(f"{name:36s} {seconds:8.3f} {int(batch.attention_mask.sum()):10d} {seconds / first:6.2f}")
 
 
 if __name__ == "__main__":

@@ -148,14 +148,13 @@ class TransitionDataModule(L.LightningDataModule):
             else None,
         }
         per_level = np.bincount(arrays.level[imaginary], minlength=len(arrays.levels))
+        counts = ", ".join(f"{name} {n}" for name, n in zip(arrays.levels, per_level, strict=True) if n)
+        mix = "every level the same share" if self.imaginary_mix == "levels" else "every transition alike"
         log.info(
-            "transitions: %d real, %d imaginary (%s; drawn %s), %d distinct goal sentences",
+            "transitions: %d real, %d imaginary%s, %d distinct goal sentences",
             int((~imaginary).sum()),
             int(imaginary.sum()),
-            ", ".join(
-                f"{level} {count}" for level, count in zip(arrays.levels, per_level, strict=True) if count
-            ),
-            "every level the same share" if self.imaginary_mix == "levels" else "uniformly",
+            f" ({counts}; drawn {mix})" if imaginary.any() else "",
             len(arrays.sentences),
         )
         real = self.pools["real"]
