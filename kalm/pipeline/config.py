@@ -52,10 +52,11 @@ RUN_DEFAULTS = {
     # the CPU budget: the first 8 of SmolLM2's 30 layers (GroundingModule keeps them all by default)
     "ground.model.num_layers": 8,
     # measured on CLEVR (README, "What each setting bought"): one token per ball, whose identity also scores
-    # its actions, on every environment that declares named objects (EnvSuite.state_objects); one token per
-    # state elsewhere
+    # its actions and which embeds the other balls' offsets, on every environment that declares named objects
+    # (EnvSuite.state_objects); one token per state elsewhere
     "ground.model.object_tokens": "auto",
     "ground.model.object_actions": "auto",
+    "ground.model.object_relations": "auto",
     # measured on CLEVR (README): a quarter of each batch imaginary, only the rollouts judged successful,
     # every imagined level the same share of those rows, and 4 updates per dataloader item
     # (TransitionDataModule's defaults are the paper's 1:1 of every rollout drawn uniformly, 1 update)
