@@ -23,7 +23,7 @@ Batch layout (a ``TensorDict`` with TorchRL's keys, batch size ``[B]``):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -33,8 +33,9 @@ from torch.utils.data import IterableDataset
 from kalm.data.transitions import TransitionArrays
 from kalm.errors import ConfigError
 
-IMAGINARY_MIXES = ("transitions", "levels")
+ImaginaryMix = Literal["transitions", "levels"]
 """How a batch's imaginary rows are drawn: every transition equally likely, or every level the same share."""
+IMAGINARY_MIXES: tuple[str, ...] = get_args(ImaginaryMix)
 
 ACTION_EPS = 1e-5
 """Continuous actions are clipped to ``[-1 + eps, 1 - eps]`` so tanh-squashed log-likelihoods stay finite."""

@@ -24,13 +24,20 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import numpy as np
 from typing_extensions import override
 
-from datamodules.mixing import IMAGINARY_MIXES, MixedBatches, TransitionPool, seed_from, split_counts
+from datamodules.mixing import (
+    IMAGINARY_MIXES,
+    ImaginaryMix,
+    MixedBatches,
+    TransitionPool,
+    seed_from,
+    split_counts,
+)
 from datamodules.sources import DatasetSource, LoadedSource, as_source, load_source
 from kalm.data import RolloutSpec
 from kalm.data.transitions import TransitionArrays, concatenate, episodes_to_transitions
@@ -71,7 +78,7 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary: list[DatasetSource | str] | None = None,
         imaginary_levels: list[str] | None = None,
         imaginary_successful_only: bool = False,
-        imaginary_mix: Literal["transitions", "levels"] = "transitions",
+        imaginary_mix: ImaginaryMix = "transitions",
         real_fraction: float = 0.5,
         batch_size: int = 256,
         steps_per_epoch: int = 1000,

@@ -7,3 +7,6 @@ Importing ``kalm`` is cheap: heavy dependencies load inside the subpackages that
 """
 
 __version__ = "0.1.0.dev0"
+
+LOGGERS = ("kalm", "datamodules")
+"""The loggers kalm's records go to: the package's and its LightningDataModules'."""

@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable
 
+from kalm import LOGGERS
 from kalm.commands import user_error
 from kalm.commands.collect import collect
 from kalm.commands.imagine import imagine
@@ -59,7 +60,7 @@ def _configure_logging() -> None:
 
     datasets.disable_progress_bars()  # kalm shows its own bars; the per-file bars of datasets and
     disable_progress_bars()  # huggingface_hub's downloads are noise here
-    for name in ("kalm", "datamodules"):  # the package and its LightningDataModules
+    for name in LOGGERS:
         logger = logging.getLogger(name)
         if not logger.handlers:
             handler = logging.StreamHandler()

@@ -133,17 +133,13 @@ def _index(
     step = np.arange(len(episode_of)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     last = step == lengths[episode_of] - 1
     terminated = table.column("terminated").to_numpy(zero_copy_only=False).astype(bool)
-    sentences, sentence_of_episode = np.unique(
-        np.asarray(table.column("instruction").to_pylist(), dtype=object).astype(str), return_inverse=True
-    )
+    sentences, sentence_of_episode = _distinct(table, "instruction")
     source_names = np.asarray(table.column("source").to_pylist(), dtype=object)
     unknown = set(source_names) - set(SOURCES)
     if unknown:
         raise DatasetSchemaError(f"column 'source' has values {sorted(unknown)}; expected one of {SOURCES}")
     source = (source_names == "imaginary").astype(np.int8)
-    levels, level_of_episode = np.unique(
-        np.asarray(table.column("level").to_pylist(), dtype=object).astype(str), return_inverse=True
-    )
+    levels, level_of_episode = _distinct(table, "level")
     return TransitionArrays(
         states=np.ascontiguousarray(states, dtype=np.float32),
         obs_index=first_obs[episode_of] + step,
@@ -151,12 +147,20 @@ def _index(
         rewards=rewards,
         done=last,
         terminated=last & terminated[episode_of],
-        sentence=sentence_of_episode.reshape(-1)[episode_of].astype(np.int64),
+        sentence=sentence_of_episode[episode_of],
         source=source[episode_of],
-        sentences=tuple(str(s) for s in sentences),
-        level=level_of_episode.reshape(-1)[episode_of].astype(np.int64),
-        levels=tuple(str(level) for level in levels),
+        sentences=sentences,
+        level=level_of_episode[episode_of],
+        levels=levels,
     )
+
+
+def _distinct(table: pa.Table, column: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """The sorted distinct strings of a per-episode ``column`` and each episode's index into them (int64)."""
+    names, index = np.unique(
+        np.asarray(table.column(column).to_pylist(), dtype=object).astype(str), return_inverse=True
+    )
+    return tuple(str(name) for name in names), index.reshape(-1).astype(np.int64)
 
 
 def _flatten(column: pa.ChunkedArray, depth: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kalm import LOGGERS
 from kalm.pipeline.config import RunConfig, TrainerConfig
 
 if TYPE_CHECKING:
@@ -150,8 +151,7 @@ class _NoBanners(logging.Filter):
 
 @contextlib.contextmanager
 def _logging_to(path: Path) -> Iterator[None]:
-    """Copy kalm's (its datamodules' too) and Lightning's log records into the run's log file while the run
-    lasts.
+    """Copy kalm's (``LOGGERS``) and Lightning's log records into the run's log file while the run lasts.
 
     The console is spared Lightning's per-Trainer banners (a run builds a Trainer per stage); the log keeps
     them.
@@ -160,7 +160,7 @@ def _logging_to(path: Path) -> Iterator[None]:
 
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(name) for name in ("kalm", "datamodules", "lightning.pytorch")]
+    loggers = [logging.getLogger(name) for name in (*LOGGERS, "lightning.pytorch")]
     for logger in loggers:
         logger.addHandler(handler)
     consoles = [h for h in loggers[-1].handlers if type(h) is logging.StreamHandler]
