@@ -24,7 +24,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections import Counter
+from typing import Any, Literal, get_args
 
 import lightning as L
 import numpy as np
@@ -43,9 +44,14 @@ from kalm.data import RolloutSpec
 from kalm.data.transitions import TransitionArrays, concatenate, episodes_to_transitions
 from kalm.envs.goals import check_level
 from kalm.errors import ConfigError, DatasetSchemaError
+from kalm.rl.dynamics import DynamicsConfig, DynamicsEnsemble, confirmed
 from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER, GoalEncoder
 
 log = logging.getLogger(__name__)
+
+ImaginaryCheck = Literal["none", "dynamics"]
+"""Which imaginary rollouts are trusted: every label of the judge, or those learned dynamics reproduce."""
+IMAGINARY_CHECKS: tuple[str, ...] = get_args(ImaginaryCheck)
 
 
 class TransitionDataModule(L.LightningDataModule):
@@ -60,6 +66,11 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary_mix: how the imaginary rows of a batch are drawn: ``transitions``, every imaginary
             transition equally likely; ``levels``, each level's rollouts the same share of them, whatever
             their lengths and counts (:mod:`datamodules.mixing`).
+        imaginary_check: ``dynamics``: keep only imaginary rollouts whose label a dynamics ensemble fitted to
+            the real transitions reproduces (:mod:`kalm.rl.dynamics`; seeded by ``seed``); ``none`` (default):
+            trust the judge's labels on the imagined states.
+        dynamics: the ensemble's size and fitting for ``imaginary_check: dynamics`` (default
+            :class:`~kalm.rl.dynamics.DynamicsConfig`).
         real_fraction: fraction of each batch drawn from real transitions (0.5 = the paper's 1:1).
         batch_size: transitions per batch.
         steps_per_epoch: dataloader items per training epoch.
@@ -79,6 +90,8 @@ class TransitionDataModule(L.LightningDataModule):
         imaginary_levels: list[str] | None = None,
         imaginary_successful_only: bool = False,
         imaginary_mix: ImaginaryMix = "transitions",
+        imaginary_check: ImaginaryCheck = "none",
+        dynamics: DynamicsConfig | None = None,
         real_fraction: float = 0.5,
         batch_size: int = 256,
         steps_per_epoch: int = 1000,
@@ -100,6 +113,14 @@ class TransitionDataModule(L.LightningDataModule):
                 f"imaginary_mix={imaginary_mix!r} is invalid; expected one of {IMAGINARY_MIXES}"
             )
         self.imaginary_mix = imaginary_mix
+        if imaginary_check not in IMAGINARY_CHECKS:
+            raise ConfigError(
+                f"imaginary_check={imaginary_check!r} is invalid; expected one of {IMAGINARY_CHECKS}"
+            )
+        self.imaginary_check = imaginary_check
+        # ``kalm run`` hands its sections over as plain mappings
+        config = dynamics if isinstance(dynamics, DynamicsConfig) else DynamicsConfig(**(dynamics or {}))
+        self.dynamics = config
         split_counts(batch_size, real_fraction, has_imaginary=True)  # validates both
         for name, value in (("steps_per_epoch", steps_per_epoch), ("batches_per_step", batches_per_step)):
             if value < 1:
@@ -125,18 +146,57 @@ class TransitionDataModule(L.LightningDataModule):
         loaded = [load_source(self.real, hub_endpoint=self.hub_endpoint)]
         loaded += [load_source(source, hub_endpoint=self.hub_endpoint) for source in self.imaginary]
         self.spec, self.env = _common_spec(loaded)
-        parts = [
+        real = episodes_to_transitions(loaded[0].dataset, self.spec, where=loaded[0].source.repo_or_path)
+        imaginary = [item.dataset for item in loaded[1:]]
+        if self.imaginary_check == "dynamics" and imaginary:
+            imaginary = self._checked(real, imaginary)
+        parts = [real] + [
             episodes_to_transitions(
-                item.dataset,
+                dataset,
                 self.spec,
                 where=item.source.repo_or_path,
-                levels=None if index == 0 else self.imaginary_levels,
-                successful_only=index > 0 and self.hparams["imaginary_successful_only"],
+                levels=self.imaginary_levels,
+                successful_only=self.hparams["imaginary_successful_only"],
             )
-            for index, item in enumerate(loaded)
+            for dataset, item in zip(imaginary, loaded[1:], strict=True)
         ]
         self.inputs = [item.provenance() for item in loaded]
         self.build_pools(concatenate(parts))
+
+    def _checked(self, real: TransitionArrays, imaginary: list[Any]) -> list[Any]:
+        """``imaginary`` without the rollouts whose label a dynamics ensemble fitted to ``real`` does not
+        reproduce (``imaginary_check: dynamics``)."""
+        from kalm.envs import get_suite
+
+        assert self.spec is not None and self.env is not None
+        suite = get_suite(self.env)
+        ensemble = DynamicsEnsemble(
+            self.spec.obs_dim,
+            self.spec.action_dim,
+            discrete=self.spec.discrete,
+            config=self.dynamics,
+            seed=self.seed,
+        )
+        losses = ensemble.fit(real.select(real.source == 0), seed=self.seed)
+        checked: list[Any] = []
+        tally: Counter[str] = Counter()
+        kept: Counter[str] = Counter()
+        for dataset in imaginary:
+            verdicts = confirmed(ensemble, suite, dataset.with_format("numpy"))
+            labels = zip(dataset["level"], dataset["success"], strict=True)
+            for (level, success), verdict in zip(labels, verdicts, strict=True):
+                key = f"{level} {'successful' if success else 'unsuccessful'}"
+                tally[key] += 1
+                kept[key] += int(verdict)
+            checked.append(dataset.select(np.flatnonzero(verdicts)))
+        log.info(
+            "dynamics check (an ensemble of %d fitted to %d real transitions, final loss %.4f): kept %s",
+            ensemble.config.members,
+            int((real.source == 0).sum()),
+            losses[-1],
+            ", ".join(f"{key} {kept[key]} of {tally[key]}" for key in sorted(tally)),
+        )
+        return checked
 
     def build_pools(self, arrays: TransitionArrays) -> None:
         """Encode the sentences of ``arrays`` and split them into the real and imaginary pools."""
