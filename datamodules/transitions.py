@@ -135,6 +135,11 @@ class TransitionDataModule(L.LightningDataModule):
         self.spec: RolloutSpec | None = None
         self.env: str | None = None
         self.pools: dict[str, TransitionPool | None] = {}
+        self.check_stats: dict[str, dict[str, int]] = {}
+        """``imaginary_check: dynamics``: per imagined level, the rollouts labelled successful and
+        unsuccessful, and how many of each the check confirmed."""
+        self.checked: list[Any] = []
+        """``imaginary_check: dynamics``: the imaginary datasets as the check left them."""
         self.inputs: list[dict[str, Any]] = []
         self._sampler_state: dict[str, Any] | None = None
         self._stream: MixedBatches | None = None
@@ -179,22 +184,34 @@ class TransitionDataModule(L.LightningDataModule):
         )
         losses = ensemble.fit(real.select(real.source == 0), seed=self.seed)
         checked: list[Any] = []
-        tally: Counter[str] = Counter()
-        kept: Counter[str] = Counter()
+        stats: dict[str, Counter[str]] = {}
         for dataset in imaginary:
             verdicts = confirmed(ensemble, suite, dataset.with_format("numpy"))
             labels = zip(dataset["level"], dataset["success"], strict=True)
             for (level, success), verdict in zip(labels, verdicts, strict=True):
-                key = f"{level} {'successful' if success else 'unsuccessful'}"
-                tally[key] += 1
-                kept[key] += int(verdict)
+                label = "successful" if success else "unsuccessful"
+                counts = stats.setdefault(str(level), Counter())
+                counts[f"labelled {label}"] += 1
+                counts[f"confirmed {label}"] += int(verdict)
             checked.append(dataset.select(np.flatnonzero(verdicts)))
+        if not any(len(part) for part in checked):
+            raise DatasetSchemaError(
+                f"the dynamics check confirmed none of the {sum(len(part) for part in imaginary)} "
+                "imaginary rollouts; expected some whose labels the real data's dynamics reproduce "
+                "(imaginary_check: none trusts them all)"
+            )
+        self.check_stats = {level: dict(sorted(counts.items())) for level, counts in sorted(stats.items())}
+        self.checked = checked
         log.info(
-            "dynamics check (an ensemble of %d fitted to %d real transitions, final loss %.4f): kept %s",
+            "dynamics check (an ensemble of %d fitted to %d real transitions, final loss %.4f): confirmed %s",
             ensemble.config.members,
             int((real.source == 0).sum()),
             losses[-1],
-            ", ".join(f"{key} {kept[key]} of {tally[key]}" for key in sorted(tally)),
+            "; ".join(
+                f"{level} {c['confirmed successful']} of {c['labelled successful']} labelled successful, "
+                f"{c['confirmed unsuccessful']} of {c['labelled unsuccessful']} unsuccessful"
+                for level, c in stats.items()
+            ),
         )
         return checked
 

@@ -62,6 +62,7 @@ def train_policies(
                 "seeds": [
                     _fit(
                         config,
+                        suite,
                         seed,
                         real,
                         data,
@@ -78,13 +79,18 @@ def train_policies(
 
 def _fit(
     config: RunConfig,
+    suite: EnvSuite,
     seed: int,
     real: dict[str, Any],
     imaginary: dict[str, Any] | None,
     levels: list[str] | None,
     folder: Path,
 ) -> dict[str, Any]:
-    """Train one policy (resuming from its last checkpoint if a run was interrupted)."""
+    """Train one policy (resuming from its last checkpoint if a run was interrupted).
+
+    With ``imaginary_check: dynamics``, the result holds the check's counts, and for the run's first seed how
+    many of the rollouts it confirmed as successful reach their goal when replayed in the simulator (a
+    diagnostic, as the imagination stage's replay: the policy never sees it)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -117,12 +123,20 @@ def _fit(
     )
     last = folder / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
-    return {
+    result = {
         "seed": seed,
         "policy": str(folder / "policy"),
         "steps": trainer.global_step,
         "data": [item for item in data.inputs],
     }
+    if data.check_stats:
+        result["check"] = data.check_stats
+    if data.checked and seed == config.seed:
+        from kalm.imagine.replay import replay_agreement
+
+        confirmed = [row for part in data.checked for row in part.with_format("numpy") if row["success"]]
+        result["check_replay"] = replay_agreement(suite, confirmed)
+    return result
 
 
 def evaluate_policies(

@@ -121,6 +121,7 @@ def _run(config: RunConfig, folder: Path, ranks: Ranks) -> None:
             imaginary=imaginary,
             evaluation=evaluation,
             figures=figures,
+            policies=policies,
         )
         print(f"\nKALM run {config.name!r} on {suite.name}: success rate per level\n")
         print(success_table(evaluation))

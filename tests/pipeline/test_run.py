@@ -115,6 +115,16 @@ def test_quick_pipeline_writes_a_complete_report_and_resumes(hub, tmp_path, caps
     assert results["kalm"]["easy"]["interval"] == "bootstrap"
     assert results["floor: uniform random"]["easy"]["interval"] == "wilson"
 
+    # the dynamics check: KALM learns from the imaginary rollouts it confirms; the report says how many
+    checked = ["--learn.data.imaginary_check", "dynamics", "--learn.data.dynamics.steps", "200"]
+    assert main([*argv, *checked]) == 0
+    kalm_seed = json.loads((folder / "stages.json").read_text())["learn_kalm"]["output"]["seeds"][0]
+    assert set(kalm_seed["check"]) == {"rephrase", "easy", "hard"}
+    for counts in kalm_seed["check"].values():
+        assert counts["confirmed unsuccessful"] <= counts["labelled unsuccessful"]
+    assert "Dynamics check (`imaginary_check: dynamics`)" in (folder / "report.md").read_text()
+    assert "dynamics check (an ensemble of 5" in (folder / "run.log").read_text()
+
     # the paper's protocol: one KALM policy per novel level, the rephrase policy on the training goals
     assert main([*argv, "--learn.policy_protocol", "per_level"]) == 0
     results = json.loads((folder / "report.json").read_text())["evaluation"]["results"]
