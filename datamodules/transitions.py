@@ -182,7 +182,8 @@ class TransitionDataModule(L.LightningDataModule):
             config=self.dynamics,
             seed=self.seed,
         )
-        losses = ensemble.fit(real.select(real.source == 0), seed=self.seed)
+        fitted_on = real.select(real.source == 0)  # a pre-merged real dataset may hold imaginary rows too
+        losses = ensemble.fit(fitted_on, seed=self.seed)
         checked: list[Any] = []
         stats: dict[str, Counter[str]] = {}
         for dataset in imaginary:
@@ -205,7 +206,7 @@ class TransitionDataModule(L.LightningDataModule):
         log.info(
             "dynamics check (an ensemble of %d fitted to %d real transitions, final loss %.4f): confirmed %s",
             ensemble.config.members,
-            int((real.source == 0).sum()),
+            len(fitted_on),
             losses[-1],
             "; ".join(
                 f"{level} {c['confirmed successful']} of {c['labelled successful']} labelled successful, "

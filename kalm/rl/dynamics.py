@@ -148,7 +148,8 @@ class DynamicsEnsemble(nn.Module):
         taken = torch.from_numpy(np.asarray(actions))
         states = [state]
         for t in range(taken.shape[1]):
-            state = self.step(state, taken[:, t].expand(members, *taken[:, t].shape))
+            action = taken[:, t]
+            state = self.step(state, action.expand(members, *action.shape))
             states.append(state)
         return torch.stack(states, dim=2).numpy()
 

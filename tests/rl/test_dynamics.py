@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datasets
 import numpy as np
 import pytest
 import torch
 
+from kalm.data import read_rollouts
 from kalm.data.transitions import episodes_to_transitions
 from kalm.envs import get_suite
 from kalm.envs.clevr.specs import parse_spec
@@ -19,7 +19,7 @@ SMALL = DynamicsConfig(members=3, hidden=128, steps=1500)
 @pytest.fixture(scope="module")
 def clevr_split(clevr_real):
     """The 300 real episodes: 250 to fit on, the last 50 held out."""
-    dataset = datasets.Dataset.from_parquet(sorted(str(p) for p in clevr_real.rglob("*.parquet")))
+    dataset = read_rollouts(clevr_real)
     return dataset.select(range(250)), dataset.select(range(250, len(dataset)))
 
 
@@ -95,12 +95,7 @@ def test_the_data_module_drops_the_imaginary_rollouts_the_check_refutes(
         imagined.append(
             {**row, "episode_id": index, "source": "imaginary", "level": "rephrase", "actions": actions}
         )
-    real = write_rollouts(
-        rollouts_to_dataset(list(clevr_split[0].with_format("numpy")), suite.spec),
-        tmp_path / "real",
-        env="clevr",
-        spec=suite.spec,
-    )
+    real = write_rollouts(clevr_split[0], tmp_path / "real", env="clevr", spec=suite.spec)
     folder = write_rollouts(
         rollouts_to_dataset(imagined, suite.spec), tmp_path / "imag", env="clevr", spec=suite.spec
     )
