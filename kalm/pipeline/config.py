@@ -174,12 +174,23 @@ class GroundConfig:
     ``model.init_from`` (``REPO[@REV]`` or a folder) grounds further from a grounded model instead of from the
     raw backbone (same command for a new environment and for more data of the same one); the model is
     published as ``<org>/kalm-<env>-grounded-<backbone>-from-<parent env>``.
+
+    ``stall_check`` abandons a grounding whose validation action loss is still at chance
+    (``kalm.grounding.health``) and grounds again under a new seed, at most ``restarts`` times.
     """
 
     model: dict[str, Any]
     data: dict[str, Any]
     trainer: dict[str, Any]
     pull: str | None = None
+    stall_check: bool = True
+    restarts: int = 1
+
+    def __post_init__(self) -> None:
+        if self.restarts < 0:
+            raise ConfigError(
+                f"ground.restarts must be 0 or more (groundings after a stalled one); got {self.restarts}"
+            )
 
 
 @dataclass
@@ -287,6 +298,18 @@ def run_parser() -> ArgumentParser:
         type=str | None,
         default=None,
         help="REPO[@REV]: use this grounded model instead of grounding one",
+    )
+    parser.add_argument(
+        "--ground.stall_check",
+        type=bool,
+        default=True,
+        help="abandon a grounding whose validation action loss is still at chance (kalm.grounding.health)",
+    )
+    parser.add_argument(
+        "--ground.restarts",
+        type=int,
+        default=1,
+        help="groundings from scratch (new seed) after a stalled one",
     )
     parser.add_argument("--learn.policy_protocol", type=str, default="pooled", help="pooled or per_level")
     parser.add_argument("--learn.num_seeds", type=int, default=3, help="policies trained per side")

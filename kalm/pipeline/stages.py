@@ -155,17 +155,64 @@ def grounding(
 def _fit_grounding(
     config: RunConfig, suite: EnvSuite, real: dict[str, Any], folder: Path
 ) -> dict[str, Any] | None:
-    """Fit on every rank (each on its share of the batches); rank 0 publishes the full model."""
+    """Fit on every rank (each on its share of the batches); rank 0 publishes the full model.
+
+    With ``ground.stall_check`` a fit whose action head is still at chance at a validation
+    (``kalm.grounding.health``) is abandoned and grounded again from scratch under a seed derived from the
+    run's, up to ``ground.restarts`` times; each abandoned attempt leaves ``stalled.json`` in its folder (a
+    resumed run skips it) and is listed in the stage record. Attempt 0 lives in ``folder``, attempt k in
+    ``folder/restart-k``.
+    """
+    import json
+
+    from datamodules.mixing import seed_from
+    from kalm.grounding.health import GroundingStalled
+
+    settings = config.ground
+    stalled: list[dict[str, Any]] = []
+    for attempt in range(settings.restarts + 1):
+        seed = config.seed if attempt == 0 else seed_from(config.seed, attempt) % 2**32
+        where = folder if attempt == 0 else folder / f"restart-{attempt}"
+        marker = where / "stalled.json"
+        if marker.exists():
+            stalled.append(json.loads(marker.read_text()))
+            continue
+        try:
+            return _fit_grounding_once(config, suite, real, where, seed, stalled)
+        except GroundingStalled as error:
+            record = {"seed": seed, "step": error.step, "action_loss": round(error.loss, 4)}
+            record["chance"] = round(error.chance, 4)
+            stalled.append(record)
+            on_rank_zero(f"grounding stalled {attempt}", lambda: marker.write_text(json.dumps(record)))
+            left = settings.restarts - attempt
+            log.warning(
+                "%s; %s", error, f"grounding again ({left} restart(s) left)" if left else "no restarts left"
+            )
+            if not left:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _fit_grounding_once(
+    config: RunConfig,
+    suite: EnvSuite,
+    real: dict[str, Any],
+    folder: Path,
+    seed: int,
+    stalled: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """One grounding attempt under ``seed`` in ``folder`` (resumed from its last checkpoint)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     from datamodules.rollout_goal import RolloutGoalDataModule
+    from kalm.grounding.health import ActionChanceGuard
     from kalm.grounding.hub import push_grounded
     from kalm.grounding.module import GroundingModule
 
     settings = config.ground
-    L.seed_everything(config.seed, verbose=False)
+    L.seed_everything(seed, verbose=False)
     module = GroundingModule(**settings.model, env=suite.name)
     data = RolloutGoalDataModule(
         **settings.data,
@@ -174,7 +221,7 @@ def _fit_grounding(
         env=suite.name,
         backbone=settings.model["backbone"],
         object_tokens=bool(module.model.codec.objects),  # as the model reads states (init_from: its parent)
-        seed=config.seed,
+        seed=seed,
     )
     every = settings.trainer["val_check_interval"]
     checkpoints = ModelCheckpoint(
@@ -185,7 +232,7 @@ def _fit_grounding(
     trainer = L.Trainer(
         **dataclasses.asdict(config.trainer),
         **settings.trainer,
-        callbacks=[checkpoints],
+        callbacks=[checkpoints, *([ActionChanceGuard()] if settings.stall_check else [])],
         logger=CSVLogger(folder, name="logs"),
         default_root_dir=folder,
     )
@@ -207,6 +254,7 @@ def _fit_grounding(
             "source_datasets": [{"repo_id": real["repo_id"], "revision": real["commit"]}],
             "metrics": metrics,
             "steps": trainer.global_step,
+            **({"seed": seed, "stalled": stalled} if stalled else {}),
         },
     )
     lineage = module.model.config.lineage
@@ -216,6 +264,8 @@ def _fit_grounding(
         "commit": published.commit,
         "metrics": metrics,
         "steps": trainer.global_step,
+        "seed": seed,
+        "stalled": stalled,
         **({"parent": lineage[0]} if lineage else {}),
     }
 
