@@ -82,6 +82,25 @@ def diagnostics_table(metrics: dict[str, float]) -> list[str]:
     return rows
 
 
+def stalled_lines(model: dict[str, Any]) -> list[str]:
+    """The grounding attempts ``ground.stall_check`` abandoned at chance, and the seed that grounded."""
+    stalled = model.get("stalled") or []
+    if not stalled:
+        return []
+    attempts = "; ".join(
+        f"seed {record['seed']}: validation action loss {record['action_loss']:.3f} at step {record['step']}"
+        for record in stalled
+    )
+    return [
+        (
+            f"**{len(stalled)} grounding attempt(s) stalled at chance** (ln of the action count: "
+            f"{stalled[-1]['chance']:.3f}) and were abandoned ({attempts}); this model was grounded under "
+            f"seed {model['seed']}."
+        ),
+        "",
+    ]
+
+
 def replay_table(replay: dict[str, dict[str, float]] | None) -> list[str]:
     """Per level: how many kept rollouts reach their goal when their actions are replayed in the simulator."""
     if not replay:
@@ -220,6 +239,7 @@ def write_report(
             "action, decoded freely from the goal and a real initial state, with the behaviour policy's."
         ),
         "",
+        *stalled_lines(model),
         *diagnostics_table(metrics),
         "",
         "## Imaginary data",

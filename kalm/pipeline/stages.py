@@ -16,7 +16,7 @@ from typing import Any
 
 from kalm.distributed import on_every_rank, on_rank_zero
 from kalm.envs.base import EnvSuite
-from kalm.errors import ConfigError
+from kalm.errors import ConfigError, KalmError
 from kalm.hub.naming import split_revision
 from kalm.pipeline.config import RunConfig
 from kalm.pipeline.state import RunState, stage_key
@@ -166,7 +166,7 @@ def _fit_grounding(
     import json
 
     from datamodules.mixing import seed_from
-    from kalm.grounding.health import GroundingStalled
+    from kalm.grounding.health import CHANCE_MARGIN, GroundingStalled
 
     settings = config.ground
     stalled: list[dict[str, Any]] = []
@@ -174,7 +174,7 @@ def _fit_grounding(
         seed = config.seed if attempt == 0 else seed_from(config.seed, attempt) % 2**32
         where = folder if attempt == 0 else folder / f"restart-{attempt}"
         marker = where / "stalled.json"
-        if marker.exists():
+        if marker.exists():  # abandoned by an earlier run of this stage
             stalled.append(json.loads(marker.read_text()))
             continue
         try:
@@ -185,12 +185,14 @@ def _fit_grounding(
             stalled.append(record)
             on_rank_zero(f"grounding stalled {attempt}", lambda: marker.write_text(json.dumps(record)))
             left = settings.restarts - attempt
-            log.warning(
-                "%s; %s", error, f"grounding again ({left} restart(s) left)" if left else "no restarts left"
-            )
-            if not left:
-                raise
-    raise AssertionError("unreachable: the last attempt returns or raises")
+            log.warning("%s; %s", error, f"grounding again ({left} restart(s) left)" if left else "giving up")
+    losses = ", ".join(f"{record['action_loss']:.3f} (seed {record['seed']})" for record in stalled)
+    chance = stalled[-1]["chance"]
+    raise KalmError(
+        f"grounding stalled in all {len(stalled)} attempt(s): validation action loss {losses}, chance "
+        f"{chance:.3f}; expected one below {(1 - CHANCE_MARGIN) * chance:.3f} (raise ground.restarts, or set "
+        "ground.stall_check false to keep a model at chance)"
+    )
 
 
 def _fit_grounding_once(

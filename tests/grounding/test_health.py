@@ -24,11 +24,15 @@ def _trainer(loss, *, sanity=False):
 
 
 def _module(discrete=True, actions=40):
-    return SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(discrete=discrete, action_dim=actions)))
+    return SimpleNamespace(
+        model=SimpleNamespace(config=SimpleNamespace(discrete=discrete, action_dim=actions))
+    )
 
 
 def test_a_loss_at_chance_stops_the_fit_with_a_one_line_error():
-    with pytest.raises(GroundingStalled, match=r"step 400 .* 3\.690 nats.*expected it below 3\.504") as caught:
+    with pytest.raises(
+        GroundingStalled, match=r"step 400 .* 3\.690 nats.*expected it below 3\.504"
+    ) as caught:
         ActionChanceGuard().on_validation_end(_trainer(3.69), _module())
     assert "\n" not in str(caught.value)
     assert caught.value.chance == pytest.approx(math.log(40))
