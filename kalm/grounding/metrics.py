@@ -55,6 +55,54 @@ def explanation_metrics(
     return metrics
 
 
+def explanation_reliance(
+    model: Any, suite: EnvSuite, episodes: Sequence[dict[str, Any]], *, batch_size: int = 32
+) -> dict[str, float]:
+    """How much of its goal the model reads from a rollout: the teacher-forced cross-entropy of each episode's
+    goal (its first training sentence, in nats per sentence) given the episode's own rollout, and given the
+    rollout of the next episode that has another goal (``.../other_rollout``). ``.../from_rollout`` is the
+    difference: about 0 for a model that ignores the rollout, whatever its wording loss. Empty when no two
+    episodes have different goals."""
+    from kalm.grounding.prompts import Task
+
+    goals = [str(row["goal_id"]) for row in episodes]
+    pairs = []
+    for i, goal in enumerate(goals):
+        others = [j for j in (*range(i + 1, len(goals)), *range(i)) if goals[j] != goal]
+        if others:
+            pairs.append((i, others[0]))
+    if not pairs:
+        return {}
+    sentences = [suite.goal(str(row["level"]), str(row["goal_id"])).sentences[0] for row in episodes]
+
+    def sentence_losses(rollouts: list[int]) -> torch.Tensor:
+        totals = []
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            examples = [
+                model.prompts.encode(
+                    Task.ROLLOUT_TO_GOAL,
+                    goal=sentences[i],
+                    states=np.asarray(episodes[j]["observations"]),
+                    actions=np.asarray(episodes[j]["actions"]),
+                )
+                for (i, _), j in zip(chunk, rollouts[start : start + batch_size], strict=True)
+            ]
+            batch = model.collate(examples).to(next(model.parameters()).device)
+            with torch.no_grad():
+                losses = model(batch).text_losses.float().cpu()
+            totals += [part.sum() for part in losses.split(batch.text_target_mask.sum(1).cpu().tolist())]
+        return torch.stack(totals)
+
+    own = sentence_losses([i for i, _ in pairs])
+    other = sentence_losses([j for _, j in pairs])
+    return {
+        "explanation_loss": float(own.mean()),
+        "explanation_loss/other_rollout": float(other.mean()),
+        "explanation_loss/from_rollout": float((other - own).mean()),
+    }
+
+
 def action_agreement(
     model: Any, suite: EnvSuite, level: str, *, count: int = 64, seed: int = 0, batch_size: int = 64
 ) -> dict[str, float]:

@@ -22,7 +22,7 @@ from kalm.envs import NOVEL_LEVELS, get_suite
 from kalm.errors import ConfigError
 from kalm.grounding.batch import GroundingBatch
 from kalm.grounding.contracts import GroundingData, grounding_data
-from kalm.grounding.metrics import action_agreement, explanation_metrics, match_rate
+from kalm.grounding.metrics import action_agreement, explanation_metrics, explanation_reliance, match_rate
 from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
 
@@ -259,6 +259,7 @@ class GroundingModule(L.LightningModule):
                 if len(episodes) == self._hp.explain_episodes:
                     break
             metrics.update(explanation_metrics(self.model, self.suite, episodes))
+            metrics.update(explanation_reliance(self.model, self.suite, episodes))
         levels = self._hp.match_levels or ["train", *NOVEL_LEVELS]
         for level in levels:
             metrics.update(

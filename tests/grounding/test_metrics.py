@@ -64,3 +64,21 @@ def test_match_rate_runs_each_level_under_its_protocol(clevr, make_model):
     assert match_rate(model, clevr, "easy", count=8) == 0.0
     assert match_rate(model, clevr, "hard", count=20) == 0.0
     assert np.isfinite(match_rate(model, clevr, "train", count=4, horizon=3))
+
+
+def test_explanation_reliance_is_what_the_rollout_changes_and_zero_without_one(make_model, clevr, episodes):
+    from kalm.grounding.metrics import explanation_reliance
+
+    model = make_model().eval()
+    rows = [row for row in episodes if row["success"]][:12]
+    assert len({str(row["goal_id"]) for row in rows}) > 1
+    seen = explanation_reliance(model, clevr, rows, batch_size=5)
+    assert seen["explanation_loss"] > 0 and seen["explanation_loss/from_rollout"] != 0.0
+    assert seen["explanation_loss/from_rollout"] == pytest.approx(
+        seen["explanation_loss/other_rollout"] - seen["explanation_loss"], rel=1e-4
+    )
+    # every episode given the same rollout: the other episode's rollout is the own one, nothing to read
+    same = [{**row, "observations": rows[0]["observations"], "actions": rows[0]["actions"]} for row in rows]
+    blind = explanation_reliance(model, clevr, same)
+    assert blind["explanation_loss/from_rollout"] == pytest.approx(0.0, abs=1e-5)
+    assert explanation_reliance(model, clevr, rows[:1]) == {}
