@@ -85,6 +85,10 @@ class EnvSuite(ABC):
     object_major_actions: bool = False
     """Whether discrete action ``a`` acts on object ``a // (action_dim // len(state_objects))`` (CLEVR-Robot:
     ``ball * 8 + direction``), for ``GroundingModule(object_actions=True)``."""
+    object_action_names: tuple[str, ...] = ()
+    """With ``object_major_actions``: the words naming action ``a``'s kind ``a % (action_dim //
+    len(state_objects))`` (CLEVR-Robot: the push directions), whose embeddings start the kinds' vectors of
+    ``GroundingModule(object_action_inputs=True)``; empty: random initial vectors."""
 
     @abstractmethod
     def make(self, **kwargs: Any) -> gym.Env:

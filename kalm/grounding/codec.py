@@ -26,6 +26,13 @@ CLEVR-Robot's ``ball * 8 + direction``), the action head's logits get, for each 
 the hidden state against that object's identity vector: with a backbone whose LM head is its token embedding
 (SmolLM2, Gemma 3), that score starts as the LM's logit for saying the object's name next, so choosing "the
 red ball" begins as the language model's own choice of the word "red".
+
+With ``object_action_inputs`` (on top of ``object_actions``), an action also *enters* factored: its embedding
+is the sum of its object's identity vector, a vector for its kind (shared by every object: CLEVR-Robot's push
+direction, initialised from the backbone's embedding of the direction's name, " left"), and a per-action
+correction that starts at zero. A pushed ball's colour and the push's direction are then in the action token
+as the words that name them, so describing a rollout can start as copying words the rollout already holds,
+and what one ball's pushes teach about a direction is shared by all five.
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ class RolloutCodec(nn.Module):
             logits (see the module docstring).
         object_relations: each object's token also embeds where every object is relative to it (offsets in
             units of the data's spread), so a relation between two objects is in one token.
+        object_action_inputs: with ``object_actions``, an action's embedding is its object's identity plus its
+            kind's vector plus a zero-initialised per-action correction (see the module docstring).
+        action_words: ``[action_dim // len(objects), d_model]`` initial kind vectors for
+            ``object_action_inputs`` (the backbone's embeddings of the kinds' names); random when not given.
     """
 
     # Buffers (registered in __init__; declared here so type checkers see Tensors, not ``Tensor | Module``).
@@ -65,6 +76,7 @@ class RolloutCodec(nn.Module):
     action_mean: Tensor
     action_std: Tensor
     object_identity: nn.Parameter | None
+    action_kind: nn.Parameter | None
 
     def __init__(
         self,
@@ -80,6 +92,8 @@ class RolloutCodec(nn.Module):
         object_words: Tensor | None = None,
         object_actions: bool = False,
         object_relations: bool = False,
+        object_action_inputs: bool = False,
+        action_words: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
@@ -114,8 +128,22 @@ class RolloutCodec(nn.Module):
                 f"{len(self.objects)} objects"
             )
         self.object_actions = object_actions
-        if discrete:
-            self.action_embed: nn.Module = nn.Sequential(
+        if object_action_inputs and not object_actions:
+            raise ValueError("object_action_inputs needs object_actions (object-major discrete actions)")
+        self.object_action_inputs = object_action_inputs
+        self.action_kind = None
+        if object_action_inputs:
+            kinds = action_dim // len(self.objects)
+            words = action_words if action_words is not None else torch.randn(kinds, d_model)
+            if tuple(words.shape) != (kinds, d_model):
+                raise ValueError(
+                    f"action_words has shape {tuple(words.shape)}; expected ({kinds}, {d_model})"
+                )
+            self.action_kind = nn.Parameter(words.detach().clone().float())
+            self.action_embed: nn.Module = nn.Embedding(action_dim, d_model)  # the per-action correction
+            nn.init.zeros_(self.action_embed.weight)
+        elif discrete:
+            self.action_embed = nn.Sequential(
                 nn.Embedding(action_dim, d_model), nn.LayerNorm(d_model, elementwise_affine=False)
             )
         else:
@@ -194,7 +222,17 @@ class RolloutCodec(nn.Module):
 
     def embed_actions(self, actions: Tensor) -> Tensor:
         """Raw actions (``[N]`` indices or ``[N, action_dim]``) -> embeddings ``[N, d_model]``."""
-        return self.action_embed(self.normalize_actions(actions)) * self.embed_scale
+        if self.action_kind is None:
+            return self.action_embed(self.normalize_actions(actions)) * self.embed_scale
+        assert self.object_identity is not None  # object_action_inputs needs objects (checked in __init__)
+        kinds = len(self.action_kind)
+        shape = self.action_kind.shape[-1:]
+        summed = (
+            F.layer_norm(self.object_identity, shape)[actions // kinds]
+            + F.layer_norm(self.action_kind, shape)[actions % kinds]
+            + self.action_embed(actions)
+        )
+        return F.layer_norm(summed, shape) * self.embed_scale
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:

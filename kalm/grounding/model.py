@@ -46,6 +46,8 @@ class GroundingConfig:
             ``kalm.grounding.codec``); empty for one token per state (models saved before the option).
         object_actions: object-major discrete actions scored against the objects' identities as well.
         object_relations: each object token also embeds the other objects' offsets from it.
+        object_action_inputs: an action enters as its object's identity plus its kind's vector (see
+            ``kalm.grounding.codec``); ``action_kinds`` names the kinds, in order, for their initial vectors.
         lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
             ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the
             chain is ``backbone``. Empty for a model grounded from the backbone itself.
@@ -67,6 +69,8 @@ class GroundingConfig:
     state_objects: list[str] = field(default_factory=list)
     object_actions: bool = False
     object_relations: bool = False
+    object_action_inputs: bool = False
+    action_kinds: list[str] = field(default_factory=list)
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
@@ -287,6 +291,10 @@ def build_codec(
         object_relations=config.object_relations,
         object_words=name_embeddings(backbone, tokenizer, config.state_objects)
         if config.state_objects
+        else None,
+        object_action_inputs=config.object_action_inputs,
+        action_words=name_embeddings(backbone, tokenizer, config.action_kinds)
+        if config.object_action_inputs and config.action_kinds
         else None,
     )
 

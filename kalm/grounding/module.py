@@ -71,6 +71,10 @@ class GroundingModule(L.LightningModule):
         object_relations: with ``object_tokens``, each object's token also embeds every object's offset from
             it (a relation between two objects is then in one token); ``"auto"``: wherever the state has
             object tokens.
+        object_action_inputs: with ``object_actions``, an action enters as its object's identity plus a vector
+            for its kind shared by every object, started from the embedding of the kind's name
+            (``EnvSuite.object_action_names``; see ``kalm.grounding.codec``); ``"auto"``: wherever
+            ``object_actions`` is on.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -101,6 +105,7 @@ class GroundingModule(L.LightningModule):
         object_tokens: bool | Literal["auto"] = False,
         object_actions: bool | Literal["auto"] = False,
         object_relations: bool | Literal["auto"] = False,
+        object_action_inputs: bool | Literal["auto"] = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -136,6 +141,13 @@ class GroundingModule(L.LightningModule):
                 f"object_relations=True needs object tokens; {env!r} reads a state as one token "
                 f"(object_tokens={object_tokens})"
             )
+        if object_action_inputs == "auto":
+            object_action_inputs = object_actions
+        elif object_action_inputs and not object_actions:
+            raise ConfigError(
+                f"object_action_inputs=True needs object_actions; it is off for {env!r} "
+                f"(object_tokens={object_tokens}, object_actions={object_actions})"
+            )
         config = GroundingConfig(
             backbone=backbone,
             revision=revision,
@@ -152,6 +164,8 @@ class GroundingModule(L.LightningModule):
             state_objects=list(layout),
             object_actions=object_actions,
             object_relations=object_relations,
+            object_action_inputs=object_action_inputs,
+            action_kinds=list(self.suite.object_action_names) if object_action_inputs else [],
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,

@@ -26,7 +26,15 @@ BACKBONE_FIELDS = ("backbone", "revision")
 tokenizer) is built on."""
 WEIGHT_FIELDS = ("num_layers", "finetune", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets")
 """Settings that shape the parent's fine-tuned weights: taken from the parent."""
-CODEC_FIELDS = ("codec_hidden", "residual_states", "state_objects", "object_actions", "object_relations")
+CODEC_FIELDS = (
+    "codec_hidden",
+    "residual_states",
+    "state_objects",
+    "object_actions",
+    "object_relations",
+    "object_action_inputs",
+    "action_kinds",
+)
 """Settings of the codec: the parent's when its codec is kept, the configuration's for a new one."""
 
 

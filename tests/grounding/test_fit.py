@@ -96,10 +96,22 @@ def test_auto_object_tokens_follow_what_the_environment_declares(env, tokens, ac
     from kalm.grounding.module import GroundingModule
 
     module = GroundingModule(
-        backbone="tiny-llama", env=env, object_tokens="auto", object_actions="auto", object_relations="auto"
+        backbone="tiny-llama",
+        env=env,
+        object_tokens="auto",
+        object_actions="auto",
+        object_relations="auto",
+        object_action_inputs="auto",
     )
     codec = module.model.codec
     assert codec.tokens_per_state == tokens and codec.object_actions is actions
+    assert codec.object_action_inputs is actions  # factored inputs wherever the actions are scored factored
+    kinds = module.model.config.action_kinds
+    assert kinds == (
+        ["right", "behind", "left", "front", "right behind", "left behind", "left front", "right front"]
+        if actions
+        else []
+    )
     assert codec.object_relations is (tokens > 1)  # relations wherever there are object tokens
     data = RolloutGoalDataModule(dataset="unused", env=env, backbone="tiny-llama", object_tokens="auto")
     assert data.state_tokens == tokens
@@ -117,5 +129,7 @@ def test_object_tokens_need_an_environment_made_of_named_objects():
         RolloutGoalDataModule(dataset="kalm/kalm-metaworld-real", env="metaworld", object_tokens=True)
     with pytest.raises(ConfigError, match="object_tokens is False"):
         GroundingModule(backbone="tiny-llama", env="clevr", object_actions=True)
+    with pytest.raises(ConfigError, match="object_action_inputs=True needs object_actions"):
+        GroundingModule(backbone="tiny-llama", env="clevr", object_tokens=True, object_action_inputs=True)
     with pytest.raises(ConfigError, match="object_relations=True needs object tokens"):
         GroundingModule(backbone="tiny-llama", env="metaworld", object_tokens="auto", object_relations=True)

@@ -81,6 +81,81 @@ def test_object_actions_score_each_balls_actions_against_its_identity():
         RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, object_actions=True)
 
 
+def test_object_action_inputs_embed_an_action_as_its_objects_identity_plus_its_kind():
+    kinds = torch.randn(8, 16)
+    codec = RolloutCodec(
+        obs_dim=10,
+        action_dim=40,
+        discrete=True,
+        d_model=16,
+        token_rms=0.5,
+        objects=BALLS,
+        object_actions=True,
+        object_action_inputs=True,
+        action_words=kinds,
+    )
+    torch.testing.assert_close(codec.action_kind.detach(), kinds)
+    actions = torch.tensor([0, 3, 8 + 3, 39])  # red right, red front, blue front, cyan right front
+    embedded = codec.embed_actions(actions)
+    norm = torch.nn.functional.layer_norm
+    assert codec.object_identity is not None
+    parts = norm(codec.object_identity, (16,))[actions // 8] + norm(kinds, (16,))[actions % 8]
+    torch.testing.assert_close(embedded, norm(parts, (16,)) * codec.embed_scale)  # the correction starts at 0
+    torch.testing.assert_close(embedded.norm(dim=-1), torch.full((4,), 0.5), rtol=1e-3, atol=1e-3)
+    # what red's pushes to the front teach reaches blue's: the kind's vector is shared
+    (codec.embed_actions(torch.tensor([3])) * torch.randn(16)).sum().backward()
+    assert codec.action_kind.grad is not None
+    assert codec.action_kind.grad[3].abs().sum() > 0 and codec.action_kind.grad[[0, 1, 2, 4]].abs().sum() == 0
+    with pytest.raises(ValueError, match="needs object_actions"):
+        RolloutCodec(
+            obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=BALLS, object_action_inputs=True
+        )
+    with pytest.raises(ValueError, match=r"expected \(8, 16\)"):
+        RolloutCodec(
+            obs_dim=10,
+            action_dim=40,
+            discrete=True,
+            d_model=16,
+            objects=BALLS,
+            object_actions=True,
+            object_action_inputs=True,
+            action_words=torch.randn(5, 16),
+        )
+
+
+DIRECTIONS = ["right", "behind", "left", "front", "right behind", "left behind", "left front", "right front"]
+FACTORED = {
+    "state_objects": BALLS,
+    "object_actions": True,
+    "object_action_inputs": True,
+    "action_kinds": DIRECTIONS,
+}
+
+
+def test_factored_action_kinds_start_from_the_direction_names_and_survive_save_and_load(
+    make_model, episodes, tmp_path
+):
+    model = make_model(**FACTORED, num_layers=1).eval()
+    left = model.tokenizer(" left", add_special_tokens=False)["input_ids"]
+    expected = model.backbone.get_input_embeddings()(torch.tensor(left)).mean(0)
+    torch.testing.assert_close(model.codec.action_kind[2].detach(), expected.detach())
+    loaded = GroundedLM.from_pretrained(model.save_pretrained(tmp_path / "factored"))
+    assert loaded.codec.object_action_inputs and loaded.config.action_kinds == DIRECTIONS
+    batch = batch_of(model, episodes, Task.ROLLOUT_TO_GOAL)
+    torch.testing.assert_close(loaded(batch).loss, model(batch).loss)
+
+
+def test_models_saved_before_factored_action_inputs_load_with_plain_action_embeddings(make_model, tmp_path):
+    folder = make_model(state_objects=BALLS, object_actions=True, num_layers=1).save_pretrained(
+        tmp_path / "old"
+    )
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    del config["object_action_inputs"], config["action_kinds"]
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
+    loaded = GroundedLM.from_pretrained(folder)
+    assert not loaded.codec.object_action_inputs and loaded.codec.action_kind is None
+
+
 def test_object_action_scores_start_as_the_lms_logits_for_the_names(make_model):
     model = make_model(state_objects=BALLS, object_actions=True)
     ids = [model.tokenizer(f" {name}", add_special_tokens=False)["input_ids"] for name in BALLS]
@@ -169,6 +244,7 @@ def test_lora_trains_adapters_and_codec_only(make_model):
     [
         {},
         {"state_objects": BALLS, "object_actions": True},
+        FACTORED,
         {"state_objects": BALLS, "object_relations": True},
     ],
 )

@@ -15,6 +15,7 @@ from kalm.envs.clevr.env import HORIZON, ClevrRobotEnv
 from kalm.envs.clevr.physics import (
     BALL_COLORS,
     BALL_RADIUS,
+    DIRECTION_NAMES,
     DIRECTIONS,
     NUM_ACTIONS,
     NUM_BALLS,
@@ -65,6 +66,7 @@ class ClevrSuite(EnvSuite):
     replay_tolerance = judges.STEP_DISTANCE  # the smallest displacement a CLEVR-Robot judge tells apart
     state_objects = BALL_COLORS  # an observation is the five balls' (x, y), in this order
     object_major_actions = True  # action = ball * 8 + direction (physics.action_index)
+    object_action_names = tuple(name.replace("-", " ") for name in DIRECTION_NAMES)
     # Measured on the default run (README, "Levers"): holding balls at the walls kept 3.5x the hard rollouts,
     # of which fewer replay to success, and KALM did no better; a rollout through a wall is a wrong model, so
     # drop it.
