@@ -32,7 +32,9 @@ is the sum of its object's identity vector, a vector for its kind (shared by eve
 direction, initialised from the backbone's embedding of the direction's name, " left"), and a per-action
 correction that starts at zero. A pushed ball's colour and the push's direction are then in the action token
 as the words that name them, so describing a rollout can start as copying words the rollout already holds,
-and what one ball's pushes teach about a direction is shared by all five.
+and what one ball's pushes teach about a direction is shared by all five. With ``action_kind_scores`` as well,
+each action's logit also adds the hidden state's score against its kind's vector, which (with a tied LM head)
+starts as the LM's logit for saying the direction's name next: choosing "left" begins as saying "left".
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class RolloutCodec(nn.Module):
             kind's vector plus a zero-initialised per-action correction (see the module docstring).
         action_words: ``[action_dim // len(objects), d_model]`` initial kind vectors for
             ``object_action_inputs`` (the backbone's embeddings of the kinds' names); random when not given.
+        action_kind_scores: with ``object_action_inputs``, each action's logit also adds the hidden state's
+            score against its kind's vector (see the module docstring).
     """
 
     # Buffers (registered in __init__; declared here so type checkers see Tensors, not ``Tensor | Module``).
@@ -94,6 +98,7 @@ class RolloutCodec(nn.Module):
         object_relations: bool = False,
         object_action_inputs: bool = False,
         action_words: Tensor | None = None,
+        action_kind_scores: bool = False,
     ) -> None:
         super().__init__()
         self.obs_dim, self.action_dim, self.discrete = obs_dim, action_dim, discrete
@@ -130,7 +135,9 @@ class RolloutCodec(nn.Module):
         self.object_actions = object_actions
         if object_action_inputs and not object_actions:
             raise ValueError("object_action_inputs needs object_actions (object-major discrete actions)")
-        self.object_action_inputs = object_action_inputs
+        if action_kind_scores and not object_action_inputs:
+            raise ValueError("action_kind_scores needs object_action_inputs (the kinds' vectors)")
+        self.object_action_inputs, self.action_kind_scores = object_action_inputs, action_kind_scores
         self.action_kind = None
         if object_action_inputs:
             kinds = action_dim // len(self.objects)
@@ -200,7 +207,12 @@ class RolloutCodec(nn.Module):
             return output
         assert self.object_identity is not None  # checked in __init__
         scores = hidden @ self.object_identity.to(hidden.dtype).T  # [N, objects]
-        return output + scores.repeat_interleave(self.action_dim // len(self.objects), dim=-1)
+        output = output + scores.repeat_interleave(self.action_dim // len(self.objects), dim=-1)
+        if self.action_kind_scores:
+            assert self.action_kind is not None  # checked in __init__
+            kinds = hidden @ self.action_kind.to(hidden.dtype).T  # [N, kinds]
+            output = output + kinds.repeat(*([1] * (kinds.dim() - 1)), len(self.objects))
+        return output
 
     def embed_states(self, states: Tensor) -> Tensor:
         """Raw states ``[N, obs_dim]`` -> embeddings ``[N, tokens_per_state, d_model]``.

@@ -48,6 +48,7 @@ class GroundingConfig:
         object_relations: each object token also embeds the other objects' offsets from it.
         object_action_inputs: an action enters as its object's identity plus its kind's vector (see
             ``kalm.grounding.codec``); ``action_kinds`` names the kinds, in order, for their initial vectors.
+        action_kind_scores: each action's logit also adds the hidden state's score against its kind's vector.
         lineage: the grounded models this one was initialised from (``init_from``), nearest first, each
             ``{"repo_id", "revision", "commit"}`` (a local folder's commit is ``local``); the root of the
             chain is ``backbone``. Empty for a model grounded from the backbone itself.
@@ -71,6 +72,7 @@ class GroundingConfig:
     object_relations: bool = False
     object_action_inputs: bool = False
     action_kinds: list[str] = field(default_factory=list)
+    action_kind_scores: bool = False
     state_loss_weight: float = 0.5
     action_loss_weight: float = 0.5
     text_loss_weight: float = 1.0
@@ -296,6 +298,7 @@ def build_codec(
         action_words=name_embeddings(backbone, tokenizer, config.action_kinds)
         if config.object_action_inputs and config.action_kinds
         else None,
+        action_kind_scores=config.action_kind_scores,
     )
 
 

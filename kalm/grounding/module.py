@@ -75,6 +75,9 @@ class GroundingModule(L.LightningModule):
             for its kind shared by every object, started from the embedding of the kind's name
             (``EnvSuite.object_action_names``; see ``kalm.grounding.codec``); ``"auto"``: wherever
             ``object_actions`` is on.
+        action_kind_scores: with ``object_action_inputs``, each action's logit also adds the hidden state's
+            score against its kind's vector, at first the LM's logit for the kind's name; ``"auto"``: wherever
+            ``object_action_inputs`` is on.
         state_loss_weight, action_loss_weight, text_loss_weight: loss weights (reference: 0.5/0.5/1.0).
         lr, weight_decay, warmup_steps: AdamW with linear warm-up, then cosine decay to 10 %.
         codec_lr: learning rate of the codec (embeddings and heads, trained from scratch; default ``lr``).
@@ -106,6 +109,7 @@ class GroundingModule(L.LightningModule):
         object_actions: bool | Literal["auto"] = False,
         object_relations: bool | Literal["auto"] = False,
         object_action_inputs: bool | Literal["auto"] = False,
+        action_kind_scores: bool | Literal["auto"] = False,
         state_loss_weight: float = 0.5,
         action_loss_weight: float = 0.5,
         text_loss_weight: float = 1.0,
@@ -148,6 +152,13 @@ class GroundingModule(L.LightningModule):
                 f"object_action_inputs=True needs object_actions; it is off for {env!r} "
                 f"(object_tokens={object_tokens}, object_actions={object_actions})"
             )
+        if action_kind_scores == "auto":
+            action_kind_scores = object_action_inputs
+        elif action_kind_scores and not object_action_inputs:
+            raise ConfigError(
+                f"action_kind_scores=True needs object_action_inputs; it is off for {env!r} "
+                f"(object_action_inputs={object_action_inputs})"
+            )
         config = GroundingConfig(
             backbone=backbone,
             revision=revision,
@@ -166,6 +177,7 @@ class GroundingModule(L.LightningModule):
             object_relations=object_relations,
             object_action_inputs=object_action_inputs,
             action_kinds=list(self.suite.object_action_names) if object_action_inputs else [],
+            action_kind_scores=action_kind_scores,
             state_loss_weight=state_loss_weight,
             action_loss_weight=action_loss_weight,
             text_loss_weight=text_loss_weight,

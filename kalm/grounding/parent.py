@@ -34,6 +34,7 @@ CODEC_FIELDS = (
     "object_relations",
     "object_action_inputs",
     "action_kinds",
+    "action_kind_scores",
 )
 """Settings of the codec: the parent's when its codec is kept, the configuration's for a new one."""
 

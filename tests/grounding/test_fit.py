@@ -102,10 +102,12 @@ def test_auto_object_tokens_follow_what_the_environment_declares(env, tokens, ac
         object_actions="auto",
         object_relations="auto",
         object_action_inputs="auto",
+        action_kind_scores="auto",
     )
     codec = module.model.codec
     assert codec.tokens_per_state == tokens and codec.object_actions is actions
     assert codec.object_action_inputs is actions  # factored inputs wherever the actions are scored factored
+    assert codec.action_kind_scores is actions
     kinds = module.model.config.action_kinds
     assert kinds == (
         ["right", "behind", "left", "front", "right behind", "left behind", "left front", "right front"]
@@ -131,5 +133,7 @@ def test_object_tokens_need_an_environment_made_of_named_objects():
         GroundingModule(backbone="tiny-llama", env="clevr", object_actions=True)
     with pytest.raises(ConfigError, match="object_action_inputs=True needs object_actions"):
         GroundingModule(backbone="tiny-llama", env="clevr", object_tokens=True, object_action_inputs=True)
+    with pytest.raises(ConfigError, match="action_kind_scores=True needs object_action_inputs"):
+        GroundingModule(backbone="tiny-llama", env="clevr", object_tokens=True, action_kind_scores=True)
     with pytest.raises(ConfigError, match="object_relations=True needs object tokens"):
         GroundingModule(backbone="tiny-llama", env="metaworld", object_tokens="auto", object_relations=True)

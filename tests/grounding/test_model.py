@@ -123,6 +123,37 @@ def test_object_action_inputs_embed_an_action_as_its_objects_identity_plus_its_k
         )
 
 
+def test_action_kind_scores_add_each_kinds_score_to_its_actions_of_every_object():
+    codec = RolloutCodec(
+        obs_dim=10,
+        action_dim=40,
+        discrete=True,
+        d_model=16,
+        objects=BALLS,
+        object_actions=True,
+        object_action_inputs=True,
+        action_kind_scores=True,
+    )
+    torch.nn.init.zeros_(codec.action_head.weight)
+    torch.nn.init.zeros_(codec.action_head.bias)
+    hidden = torch.randn(3, 16)
+    assert codec.object_identity is not None and codec.action_kind is not None
+    logits = codec.action_logits(hidden).reshape(3, 5, 8).detach()
+    ball = (hidden @ codec.object_identity.T).detach()
+    kind = (hidden @ codec.action_kind.T).detach()
+    torch.testing.assert_close(logits, ball[:, :, None] + kind[:, None, :])
+    with pytest.raises(ValueError, match="needs object_action_inputs"):
+        RolloutCodec(
+            obs_dim=10,
+            action_dim=40,
+            discrete=True,
+            d_model=16,
+            objects=BALLS,
+            object_actions=True,
+            action_kind_scores=True,
+        )
+
+
 DIRECTIONS = ["right", "behind", "left", "front", "right behind", "left behind", "left front", "right front"]
 FACTORED = {
     "state_objects": BALLS,
@@ -135,12 +166,13 @@ FACTORED = {
 def test_factored_action_kinds_start_from_the_direction_names_and_survive_save_and_load(
     make_model, episodes, tmp_path
 ):
-    model = make_model(**FACTORED, num_layers=1).eval()
+    model = make_model(**FACTORED, action_kind_scores=True, num_layers=1).eval()
     left = model.tokenizer(" left", add_special_tokens=False)["input_ids"]
     expected = model.backbone.get_input_embeddings()(torch.tensor(left)).mean(0)
     torch.testing.assert_close(model.codec.action_kind[2].detach(), expected.detach())
     loaded = GroundedLM.from_pretrained(model.save_pretrained(tmp_path / "factored"))
     assert loaded.codec.object_action_inputs and loaded.config.action_kinds == DIRECTIONS
+    assert loaded.codec.action_kind_scores
     batch = batch_of(model, episodes, Task.ROLLOUT_TO_GOAL)
     torch.testing.assert_close(loaded(batch).loss, model(batch).loss)
 
@@ -150,7 +182,7 @@ def test_models_saved_before_factored_action_inputs_load_with_plain_action_embed
         tmp_path / "old"
     )
     config = json.loads((folder / CONFIG_FILE).read_text())
-    del config["object_action_inputs"], config["action_kinds"]
+    del config["object_action_inputs"], config["action_kinds"], config["action_kind_scores"]
     (folder / CONFIG_FILE).write_text(json.dumps(config))
     loaded = GroundedLM.from_pretrained(folder)
     assert not loaded.codec.object_action_inputs and loaded.codec.action_kind is None
