@@ -81,19 +81,15 @@ def test_object_actions_score_each_balls_actions_against_its_identity():
         RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, object_actions=True)
 
 
+def factored_codec(**overrides):
+    """A CLEVR-shaped codec (five balls, 8 pushes each) with object actions and factored action inputs."""
+    settings = {"object_actions": True, "object_action_inputs": True, **overrides}
+    return RolloutCodec(obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=BALLS, **settings)
+
+
 def test_object_action_inputs_embed_an_action_as_its_objects_identity_plus_its_kind():
     kinds = torch.randn(8, 16)
-    codec = RolloutCodec(
-        obs_dim=10,
-        action_dim=40,
-        discrete=True,
-        d_model=16,
-        token_rms=0.5,
-        objects=BALLS,
-        object_actions=True,
-        object_action_inputs=True,
-        action_words=kinds,
-    )
+    codec = factored_codec(token_rms=0.5, action_words=kinds)
     torch.testing.assert_close(codec.action_kind.detach(), kinds)
     actions = torch.tensor([0, 3, 8 + 3, 39])  # red right, red front, blue front, cyan right front
     embedded = codec.embed_actions(actions)
@@ -111,29 +107,11 @@ def test_object_action_inputs_embed_an_action_as_its_objects_identity_plus_its_k
             obs_dim=10, action_dim=40, discrete=True, d_model=16, objects=BALLS, object_action_inputs=True
         )
     with pytest.raises(ValueError, match=r"expected \(8, 16\)"):
-        RolloutCodec(
-            obs_dim=10,
-            action_dim=40,
-            discrete=True,
-            d_model=16,
-            objects=BALLS,
-            object_actions=True,
-            object_action_inputs=True,
-            action_words=torch.randn(5, 16),
-        )
+        factored_codec(action_words=torch.randn(5, 16))
 
 
 def test_action_kind_scores_add_each_kinds_score_to_its_actions_of_every_object():
-    codec = RolloutCodec(
-        obs_dim=10,
-        action_dim=40,
-        discrete=True,
-        d_model=16,
-        objects=BALLS,
-        object_actions=True,
-        object_action_inputs=True,
-        action_kind_scores=True,
-    )
+    codec = factored_codec(action_kind_scores=True)
     torch.nn.init.zeros_(codec.action_head.weight)
     torch.nn.init.zeros_(codec.action_head.bias)
     hidden = torch.randn(3, 16)
@@ -143,15 +121,7 @@ def test_action_kind_scores_add_each_kinds_score_to_its_actions_of_every_object(
     kind = (hidden @ codec.action_kind.T).detach()
     torch.testing.assert_close(logits, ball[:, :, None] + kind[:, None, :])
     with pytest.raises(ValueError, match="needs object_action_inputs"):
-        RolloutCodec(
-            obs_dim=10,
-            action_dim=40,
-            discrete=True,
-            d_model=16,
-            objects=BALLS,
-            object_actions=True,
-            action_kind_scores=True,
-        )
+        factored_codec(action_kind_scores=True, object_action_inputs=False)
 
 
 DIRECTIONS = ["right", "behind", "left", "front", "right behind", "left behind", "left front", "right front"]
