@@ -17,6 +17,7 @@ from typing import Any
 from kalm.distributed import on_every_rank, on_rank_zero
 from kalm.envs.base import EnvSuite
 from kalm.errors import ConfigError, KalmError
+from kalm.hub.endpoint import active_endpoint, hub_api
 from kalm.hub.naming import split_revision
 from kalm.pipeline.config import RunConfig
 from kalm.pipeline.state import RunState, stage_key
@@ -31,14 +32,33 @@ def cached(
     produce: Callable[[], dict[str, Any] | None],
     *,
     every_rank: bool = False,
+    repo_type: str | None = None,
 ) -> dict[str, Any]:
     """Return the recorded output of ``stage`` for ``key``, or run ``produce`` and record it.
 
     Rank 0 decides (from its ``stages.json``) and records; every rank returns rank 0's record. ``produce``
     runs on rank 0 alone while the other ranks wait, or, with ``every_rank`` (a Lightning stage: every rank
     joins the Trainer), on every rank, and rank 0's output is the stage's (``kalm.distributed``).
+
+    A stage that publishes (``repo_type``: ``"dataset"`` or ``"model"``) counts as done only while the hub
+    still holds the recorded commit: a run folder resumed against another hub (a fresh local store, another
+    endpoint) produces the artefact again instead of failing on it downstream.
     """
-    previous = on_rank_zero(f"{stage} look-up", lambda: state.done(stage, key))
+
+    def look_up() -> dict[str, Any] | None:
+        previous = state.done(stage, key)
+        if previous is None or repo_type is None or _on_hub(previous, repo_type):
+            return previous
+        log.warning(
+            "%s: recorded %s@%s is not on this hub (%s); running the stage again",
+            stage,
+            previous["repo_id"],
+            previous["commit"][:12],
+            active_endpoint().url,
+        )
+        return None
+
+    previous = on_rank_zero(f"{stage} look-up", look_up)
     if previous is not None:
         log.info("%s: done before (%s), skipped", stage, key)
         return previous
@@ -53,6 +73,20 @@ def cached(
         return result
 
     return on_rank_zero(f"{stage} record" if every_rank else stage, record)
+
+
+def _on_hub(output: dict[str, Any], repo_type: str) -> bool:
+    """Whether the active hub holds the ``repo_id`` at the ``commit`` a stage recorded (a folder pulled as
+    ``commit: local``: whether it still exists)."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    if output["commit"] == "local":
+        return Path(output["repo_id"]).exists()
+    try:
+        hub_api().repo_info(output["repo_id"], repo_type=repo_type, revision=output["commit"])
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        return False
+    return True
 
 
 def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, Any]:
@@ -73,7 +107,7 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
                 "summary": pulled.info.get("totals", {}),
             }
 
-        return cached(state, "real_data", stage_key("pull", settings.pull), pull)
+        return cached(state, "real_data", stage_key("pull", settings.pull), pull, repo_type="dataset")
 
     def collect() -> dict[str, Any]:
         from kalm.collect import collect_rollouts
@@ -108,6 +142,7 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
         "real_data",
         stage_key("collect", suite.name, config.seed, dataclasses.asdict(settings)),
         collect,
+        repo_type="dataset",
     )
 
 
@@ -136,7 +171,7 @@ def grounding(
                 "metrics": loaded.provenance.get("metrics", {}),
             }
 
-        return cached(state, "grounding", stage_key("pull", reference), pull)
+        return cached(state, "grounding", stage_key("pull", reference), pull, repo_type="model")
     parts: list[Any] = ["ground", suite.name, config.seed, dataclasses.asdict(settings), real["commit"]]
     if init_from:  # the parent's commit: a new version of it grounds again
         from kalm.grounding.hub import resolve_grounded
@@ -149,6 +184,7 @@ def grounding(
         key,
         lambda: _fit_grounding(config, suite, real, folder / "ground" / key),
         every_rank=True,
+        repo_type="model",
     )
 
 
@@ -318,7 +354,7 @@ def imagination(
             "replay": replay_agreement(suite, result.dataset.with_format("numpy")),
         }
 
-    return cached(state, "imagination", key, produce, every_rank=True)
+    return cached(state, "imagination", key, produce, every_rank=True, repo_type="dataset")
 
 
 def grounded_name(model: dict[str, Any]) -> str:

@@ -1,0 +1,51 @@
+"""A resumed run skips a publishing stage only while the hub still holds what the stage recorded."""
+
+import logging
+
+from kalm.hub.endpoint import hub_api
+from kalm.pipeline.stages import cached
+from kalm.pipeline.state import RunState
+
+
+def _published(repo_id: str) -> str:
+    api = hub_api()
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    return api.upload_file(
+        path_or_fileobj=b"rows", path_in_repo="data.txt", repo_id=repo_id, repo_type="dataset"
+    ).oid
+
+
+def _run(state: RunState, produced: list) -> dict:
+    def produce() -> dict:
+        produced.append(True)
+        return {"repo_id": "resume/fresh", "commit": "f" * 40}
+
+    return cached(state, "real_data", "key", produce, repo_type="dataset")
+
+
+def test_a_recorded_artefact_still_on_the_hub_is_reused(hub, tmp_path):
+    record = {"repo_id": "resume/kept", "commit": _published("resume/kept")}
+    state = RunState(tmp_path)
+    state.record("real_data", "key", record, 1.0)
+    produced: list = []
+    assert _run(RunState(tmp_path), produced) == record and not produced
+
+
+def test_a_recorded_artefact_the_hub_lacks_is_produced_again(hub, tmp_path, caplog):
+    _published("resume/other-commit")
+    for record in (
+        {"repo_id": "resume/never-published", "commit": "0" * 40},  # another hub: no such repo
+        {"repo_id": "resume/other-commit", "commit": "1" * 40},  # the repo, not that commit
+    ):
+        RunState(tmp_path).record("real_data", "key", record, 1.0)
+        produced: list = []
+        with caplog.at_level(logging.WARNING, logger="kalm.pipeline.stages"):
+            assert _run(RunState(tmp_path), produced) == {"repo_id": "resume/fresh", "commit": "f" * 40}
+        assert produced == [True]
+        assert f"recorded {record['repo_id']}@{record['commit'][:12]} is not on this hub" in caplog.text
+        assert RunState(tmp_path).done("real_data", "key")["repo_id"] == "resume/fresh"
+
+
+def test_a_stage_that_publishes_nothing_is_not_checked(tmp_path):
+    RunState(tmp_path).record("evaluate", "key", {"results": {}}, 1.0)
+    assert cached(RunState(tmp_path), "evaluate", "key", lambda: {"results": None}) == {"results": {}}
