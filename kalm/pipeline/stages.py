@@ -80,10 +80,12 @@ def _on_hub(output: dict[str, Any], repo_type: str) -> bool:
     ``commit: local``: whether it still exists)."""
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+    from kalm.hub.versions import commit_sha
+
     if output["commit"] == "local":
         return Path(output["repo_id"]).exists()
     try:
-        hub_api().repo_info(output["repo_id"], repo_type=repo_type, revision=output["commit"])
+        commit_sha(hub_api(), output["repo_id"], output["commit"], repo_type)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return False
     return True
