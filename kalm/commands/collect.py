@@ -14,6 +14,7 @@ def collect(
     seed: int = 0,
     noise: float = 0.1,
     random_fraction: float = 0.1,
+    hindsight: int = 0,
     progress: bool = True,
 ) -> None:
     """Collect real rollouts of training goals with the environment's behaviour policy.
@@ -27,6 +28,8 @@ def collect(
         noise: behaviour-policy noise, environment-specific: CLEVR-Robot, the probability of a random action
             at a step; Meta-World, the standard deviation of Gaussian action noise.
         random_fraction: fraction of episodes that act uniformly at random (exploration data).
+        hindsight: per episode, up to this many copies relabelled with other training goals it achieves (cut
+            at their first success); 0: none. CLEVR-Robot only (relations of the ball the episode moved).
         progress: show a progress bar.
     """
     from kalm.collect import collect_rollouts
@@ -35,13 +38,20 @@ def collect(
 
     suite = get_suite(env)
     result = collect_rollouts(
-        suite, episodes=episodes, seed=seed, noise=noise, random_fraction=random_fraction, progress=progress
+        suite,
+        episodes=episodes,
+        seed=seed,
+        noise=noise,
+        random_fraction=random_fraction,
+        hindsight=hindsight,
+        progress=progress,
     )
     provenance = {
         "generator": "behaviour_policy",
         "seed": seed,
         "noise": noise,
         "random_fraction": random_fraction,
+        "hindsight": hindsight,
     }
     out = out or Path("runs") / f"{suite.name}-real"
     folder = write_rollouts(result.dataset, out, env=suite.name, spec=suite.spec, provenance=provenance)

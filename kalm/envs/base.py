@@ -126,6 +126,31 @@ class EnvSuite(ABC):
         end = int(ends[0])
         return Outcome(end + 1, bool(success[end]), not bool(success[end]))
 
+    def hindsight_candidates(self, goal_id: str, observations: np.ndarray) -> tuple[str, ...] | None:
+        """The training goals other than ``goal_id`` a rollout's ``T + 1`` observations might show, for
+        hindsight relabelling (:meth:`hindsight_goals` judges them), or ``None`` where relabelling does not
+        apply: the default, for an environment whose training goals' judges cannot read each other's
+        rollouts (Meta-World: each goal is its own task and scene)."""
+        return None
+
+    def hindsight_goals(self, goal_id: str, observations: np.ndarray) -> list[tuple[str, int]]:
+        """The training goals a rollout truly achieves besides its own, each with the length its relabelled
+        copy keeps: ``(goal, t)`` where the goal's own protocol (:meth:`outcome`) ends the first ``t`` actions
+        in success, its judge did not already hold at the initial state, and it is a candidate of
+        :meth:`hindsight_candidates` both for the whole rollout and for those ``t`` actions; none where that
+        returns ``None``."""
+        observations = np.asarray(observations)
+        initial = np.stack([observations[0], observations[0]])  # "the rollout's first state, one step on"
+        reached = []
+        for other in self.hindsight_candidates(goal_id, observations) or ():
+            if other == goal_id or self.success(other, initial)[0]:
+                continue
+            outcome = self.outcome(other, "train", observations)
+            kept = observations[: outcome.length + 1]
+            if outcome.success and other in (self.hindsight_candidates(goal_id, kept) or ()):
+                reached.append((other, outcome.length))
+        return reached
+
     def goal_kind(self, goal_id: str) -> str:
         """The kind of a goal, for per-kind breakdowns in reports (e.g. CLEVR-Robot's ``line-up``); default
         one kind."""

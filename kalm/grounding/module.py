@@ -278,8 +278,11 @@ class GroundingModule(L.LightningModule):
         was_training = self.model.training
         self.model.eval()
         if data is not None and self._hp.explain_episodes:
-            episodes = []
+            episodes, seen = [], set()
             for row in data.episodes(validation=True):
+                if row["episode_id"] in seen:  # a hindsight copy of a trajectory already considered
+                    continue
+                seen.add(row["episode_id"])
                 if row["success"]:  # a failed or exploring episode shows no goal to read back
                     episodes.append(row)
                 if len(episodes) == self._hp.explain_episodes:

@@ -163,6 +163,7 @@ class CollectConfig:
     episodes: int
     noise: float
     random_fraction: float
+    hindsight: int = 0
     pull: str | None = None
 
 

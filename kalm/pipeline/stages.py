@@ -120,6 +120,7 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
             seed=config.seed,
             noise=settings.noise,
             random_fraction=settings.random_fraction,
+            hindsight=settings.hindsight,
         )
         published = publish_dataset(
             result.dataset,
@@ -142,10 +143,23 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
     return cached(
         state,
         "real_data",
-        stage_key("collect", suite.name, config.seed, dataclasses.asdict(settings)),
+        stage_key("collect", suite.name, config.seed, _settings_key(settings)),
         collect,
         repo_type="dataset",
     )
+
+
+def _settings_key(settings: Any) -> dict[str, Any]:
+    """A stage's settings for its key, without settings added later that are at their off value, so run
+    folders made before a setting existed still resume."""
+    return {
+        name: value
+        for name, value in dataclasses.asdict(settings).items()
+        if not (name in _ADDED_LATER and value == _ADDED_LATER[name])
+    }
+
+
+_ADDED_LATER = {"hindsight": 0}
 
 
 def grounding(

@@ -95,6 +95,15 @@ class ClevrSuite(EnvSuite):
             return f"{len(spec.relations)} relations"
         return {Relation: "relation", Step: "step", LineUp: "line-up", Gather: "gather"}[type(spec)]
 
+    def hindsight_candidates(self, goal_id: str, observations: np.ndarray) -> tuple[str, ...]:
+        """The training relations whose source is the ball the rollout moved furthest: what its pushes were
+        about. A relation that holds because another ball was knocked into place is no lesson in pushing its
+        source ball, and its reverse ("blue right of red" for "red left of blue") would pair the words with
+        pushes of the other ball."""
+        balls = judges.positions(observations)
+        mover = int(np.argmax(np.linalg.norm(balls - balls[0], axis=-1).max(axis=0)))
+        return tuple(relation.id for relation in _goals.relations() if relation.src == mover)
+
     def floor_policies(self) -> Mapping[str, FloorPolicy]:
         """Uniformly random pushes, and pushes of a ball the goal names (that should move) in a random
         direction: a policy that knows the goal's colours and nothing else."""
