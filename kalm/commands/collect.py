@@ -52,6 +52,7 @@ def collect(
         "noise": noise,
         "random_fraction": random_fraction,
         "hindsight": hindsight,
+        "hindsight_copies": result.summary.get("hindsight_copies", 0),
     }
     out = out or Path("runs") / f"{suite.name}-real"
     folder = write_rollouts(result.dataset, out, env=suite.name, spec=suite.spec, provenance=provenance)

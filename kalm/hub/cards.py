@@ -179,6 +179,12 @@ def provenance_markdown(provenance: dict[str, Any]) -> str:
     for key in ("collector", "goal_encoder", "seed", "kalm_version", "kalm_git_sha", "created_at"):
         if provenance.get(key) not in (None, ""):
             lines.append(f"- {key.replace('_', ' ')}: `{provenance[key]}`")
+    if provenance.get("hindsight_copies"):
+        lines.append(
+            f"- hindsight copies: `{provenance['hindsight_copies']}` of the rows are real episodes "
+            "relabelled with another training goal they achieve, cut at its first success "
+            "(each shares its parent's `episode_id`)"
+        )
     if provenance.get("config"):
         lines.append("- configuration: recorded with the rest of the provenance (see below)")
     return "\n".join(lines) or "- no provenance was recorded"

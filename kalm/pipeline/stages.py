@@ -130,6 +130,7 @@ def real_data(config: RunConfig, suite: EnvSuite, state: RunState) -> dict[str, 
             provenance={
                 "collector": "scripted behaviour policy",
                 "seed": config.seed,
+                "hindsight_copies": result.summary.get("hindsight_copies", 0),
                 "config": dataclasses.asdict(settings),
             },
         )

@@ -49,6 +49,14 @@ def test_dataset_card_front_matter_and_body():
     assert "from kalm.hub.datasets import pull_dataset" in card
 
 
+def test_dataset_card_says_how_many_rows_are_hindsight_copies():
+    info = {**INFO, "provenance": {**INFO["provenance"], "hindsight_copies": 600}}
+    card = dataset_card("org/kalm-fake-real", "v1.0", info, pretty_name=None, description="", license="mit")
+    assert "- hindsight copies: `600` of the rows are real episodes relabelled" in card
+    plain = dataset_card("org/kalm-fake-real", "v1.0", INFO, pretty_name=None, description="", license="mit")
+    assert "hindsight" not in plain
+
+
 def test_model_card_front_matter_and_body():
     card = model_card(
         "org/kalm-fake-grounded",

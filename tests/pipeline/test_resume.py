@@ -49,3 +49,17 @@ def test_a_recorded_artefact_the_hub_lacks_is_produced_again(hub, tmp_path, capl
 def test_a_stage_that_publishes_nothing_is_not_checked(tmp_path):
     RunState(tmp_path).record("evaluate", "key", {"results": {}}, 1.0)
     assert cached(RunState(tmp_path), "evaluate", "key", lambda: {"results": None}) == {"results": {}}
+
+
+def test_a_setting_added_later_keeps_older_run_folders_resumable_while_off():
+    from kalm.pipeline.config import CollectConfig
+    from kalm.pipeline.stages import _settings_key
+
+    before = {
+        "episodes": 2000,
+        "noise": 0.1,
+        "random_fraction": 0.1,
+        "pull": None,
+    }  # a run made before hindsight
+    assert _settings_key(CollectConfig(2000, 0.1, 0.1)) == before
+    assert _settings_key(CollectConfig(2000, 0.1, 0.1, hindsight=2)) == {**before, "hindsight": 2}
