@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,23 @@ import torch
 from kalm.envs.base import EnvSuite
 from kalm.envs.cases import level_cases
 from kalm.errors import KalmError
+
+
+def explanation_cases(rows: Iterable[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The first ``count`` trajectories of ``rows`` (held-out episodes in dataset order) that reached their
+    goal, each read once: a hindsight copy (a later row with its parent's ``episode_id``) is skipped, so
+    relabelling the real data leaves these cases as they were. A failed or exploring episode shows no goal to
+    read back."""
+    cases, seen = [], set()
+    for row in rows:
+        if len(cases) == count:
+            break
+        if row["episode_id"] in seen:
+            continue
+        seen.add(row["episode_id"])
+        if row["success"]:
+            cases.append(row)
+    return cases
 
 
 def explanation_metrics(

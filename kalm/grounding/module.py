@@ -22,7 +22,13 @@ from kalm.envs import NOVEL_LEVELS, get_suite
 from kalm.errors import ConfigError
 from kalm.grounding.batch import GroundingBatch
 from kalm.grounding.contracts import GroundingData, grounding_data
-from kalm.grounding.metrics import action_agreement, explanation_metrics, explanation_reliance, match_rate
+from kalm.grounding.metrics import (
+    action_agreement,
+    explanation_cases,
+    explanation_metrics,
+    explanation_reliance,
+    match_rate,
+)
 from kalm.grounding.model import GroundedLM, GroundingConfig, GroundingOutput
 from kalm.grounding.prompts import TASK_NAMES, Task
 
@@ -278,15 +284,7 @@ class GroundingModule(L.LightningModule):
         was_training = self.model.training
         self.model.eval()
         if data is not None and self._hp.explain_episodes:
-            episodes, seen = [], set()
-            for row in data.episodes(validation=True):
-                if row["episode_id"] in seen:  # a hindsight copy of a trajectory already considered
-                    continue
-                seen.add(row["episode_id"])
-                if row["success"]:  # a failed or exploring episode shows no goal to read back
-                    episodes.append(row)
-                if len(episodes) == self._hp.explain_episodes:
-                    break
+            episodes = explanation_cases(data.episodes(validation=True), self._hp.explain_episodes)
             metrics.update(explanation_metrics(self.model, self.suite, episodes))
             metrics.update(explanation_reliance(self.model, self.suite, episodes))
         levels = self._hp.match_levels or ["train", *NOVEL_LEVELS]

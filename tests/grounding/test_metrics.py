@@ -4,7 +4,7 @@ free-running action agreement with its chance level, match-rate cases over every
 import numpy as np
 import pytest
 
-from kalm.grounding.metrics import action_agreement, explanation_metrics, match_rate
+from kalm.grounding.metrics import action_agreement, explanation_cases, explanation_metrics, match_rate
 
 
 class Describer:
@@ -82,3 +82,19 @@ def test_explanation_reliance_is_what_the_rollout_changes_and_zero_without_one(m
     blind = explanation_reliance(model, clevr, same)
     assert blind["explanation_loss/from_rollout"] == pytest.approx(0.0, abs=1e-5)
     assert explanation_reliance(model, clevr, rows[:1]) == {}
+
+
+def test_explanation_cases_read_each_trajectory_once_whatever_its_hindsight_copies(clevr):
+    from kalm.collect import collect_rollouts
+
+    def cases(hindsight):
+        data = collect_rollouts(
+            clevr, episodes=30, seed=3, random_fraction=0.3, hindsight=hindsight, progress=False
+        )
+        return explanation_cases(data.dataset.with_format("numpy"), 12)
+
+    plain, relabelled = cases(0), cases(2)
+    assert len(plain) == 12 and all(row["success"] for row in plain)
+    assert [(r["episode_id"], r["goal_id"]) for r in relabelled] == [
+        (r["episode_id"], r["goal_id"]) for r in plain
+    ]
