@@ -33,7 +33,8 @@ def explanation_cases(rows: Iterable[dict[str, Any]], count: int) -> list[dict[s
     goal, each read once: a hindsight copy (a later row with its parent's ``episode_id``) is skipped, so
     relabelling the real data leaves these cases as they were. A failed or exploring episode shows no goal to
     read back."""
-    cases, seen = [], set()
+    cases: list[dict[str, Any]] = []
+    seen: set[int] = set()
     for row in rows:
         if len(cases) == count:
             break
