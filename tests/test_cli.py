@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 from kalm.cli import main
-from kalm.data import read_rollouts
+from kalm.data import read_info, read_rollouts
 from kalm.envs import registered_envs
 
 
@@ -17,6 +17,18 @@ def test_collect_writes_a_readable_dataset(tmp_path, capsys):
     assert main(["collect", "--episodes", "12", "--out", str(out), "--progress", "false"]) == 0
     assert len(read_rollouts(out)) == 12
     assert "episodes      12" in capsys.readouterr().out
+
+
+def test_collect_with_hindsight_says_how_many_rows_are_copies(tmp_path, capsys):
+    out = tmp_path / "relabelled"
+    assert (
+        main(["collect", "--episodes", "12", "--hindsight", "2", "--out", str(out), "--progress", "false"])
+        == 0
+    )
+    rows = len(read_rollouts(out))
+    copies = read_info(out)["provenance"]["hindsight_copies"]
+    assert rows == 12 + copies and copies > 0
+    assert f"episodes      {rows} ({copies} of them hindsight copies)" in capsys.readouterr().out
 
 
 def test_flags_may_use_dashes(tmp_path):

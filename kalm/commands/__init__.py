@@ -22,12 +22,15 @@ def user_error(error: KalmError) -> int:
 def print_summary(title: str, summary: dict[str, Any], seconds: float) -> None:
     """The summary of a rollout dataset (``kalm.data.summarize``) written by ``collect`` or ``imagine``."""
     print(title)
-    print(f"  episodes      {summary['episodes']}")
+    copies = int(summary.get("hindsight_copies", 0))
+    of_them = f" ({copies} of them hindsight copies)" if copies else ""
+    print(f"  episodes      {summary['episodes']}{of_them}")
     print(f"  transitions   {summary['transitions']}")
     print(f"  success rate  {summary['success_rate']:.3f}")
     print(f"  mean length   {summary['mean_length']:.2f}")
     print(f"  levels        {json.dumps(summary['levels'])}")
-    print(f"  time          {seconds:.1f} s ({summary['episodes'] / max(seconds, 1e-9):.0f} episodes/s)")
+    rate = (summary["episodes"] - copies) / max(seconds, 1e-9)
+    print(f"  time          {seconds:.1f} s ({rate:.0f} episodes/s)")
 
 
 def underscore_flags(argv: list[str]) -> list[str]:
