@@ -94,12 +94,12 @@ def relabel(
     """Up to ``limit`` hindsight copies of one collected episode (``run_episode``'s row), each relabelled with
     another training goal the episode achieves, drawn at random without repeats."""
     observations = np.asarray(row["observations"])
-    if suite.hindsight_candidates(row["goal_id"], observations) is None:
+    reached = suite.hindsight_goals(row["goal_id"], observations)
+    if reached is None:
         raise ConfigError(
             f"{suite.name} does not support hindsight relabelling (its training goals cannot be judged on "
             "each other's rollouts); expected hindsight=0"
         )
-    reached = suite.hindsight_goals(row["goal_id"], observations)
     picks = rng.permutation(len(reached))[:limit]
     copies = []
     for goal_id, length in (reached[int(i)] for i in sorted(picks)):

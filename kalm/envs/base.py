@@ -133,16 +133,19 @@ class EnvSuite(ABC):
         rollouts (Meta-World: each goal is its own task and scene)."""
         return None
 
-    def hindsight_goals(self, goal_id: str, observations: np.ndarray) -> list[tuple[str, int]]:
+    def hindsight_goals(self, goal_id: str, observations: np.ndarray) -> list[tuple[str, int]] | None:
         """The training goals a rollout truly achieves besides its own, each with the length its relabelled
         copy keeps: ``(goal, t)`` where the goal's own protocol (:meth:`outcome`) ends the first ``t`` actions
         in success, its judge did not already hold at the initial state, and it is a candidate of
-        :meth:`hindsight_candidates` both for the whole rollout and for those ``t`` actions; none where that
-        returns ``None``."""
+        :meth:`hindsight_candidates` both for the whole rollout and for those ``t`` actions; ``None`` where
+        the environment does not relabel (``hindsight_candidates`` returns ``None``)."""
         observations = np.asarray(observations)
+        candidates = self.hindsight_candidates(goal_id, observations)
+        if candidates is None:
+            return None
         initial = np.stack([observations[0], observations[0]])  # "the rollout's first state, one step on"
         reached = []
-        for other in self.hindsight_candidates(goal_id, observations) or ():
+        for other in candidates:
             if other == goal_id or self.success(other, initial)[0]:
                 continue
             outcome = self.outcome(other, "train", observations)
