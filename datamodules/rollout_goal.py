@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from kalm.data import check_features
 from kalm.envs import get_suite
 from kalm.errors import ConfigError, UnknownNameError
-from kalm.grounding.backbones import load_tokenizer
+from kalm.backbones import load_tokenizer
 from kalm.grounding.batch import GroundingBatch, collate
 from kalm.grounding.prompts import PromptEncoder, Task
 

@@ -45,7 +45,12 @@ from kalm.data.transitions import TransitionArrays, concatenate, episodes_to_tra
 from kalm.envs.goals import check_level
 from kalm.errors import ConfigError, DatasetSchemaError
 from kalm.rl.dynamics import DynamicsConfig, DynamicsEnsemble, confirmed
-from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER, GoalEncoder
+from kalm.rl.goal_encoder import (
+    DEFAULT_GOAL_ENCODER,
+    GoalEncoder,
+    GoalStandardization,
+    is_causal_lm_encoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +81,10 @@ class TransitionDataModule(L.LightningDataModule):
         steps_per_epoch: dataloader items per training epoch.
         batches_per_step: batches stacked in one dataloader item (``[K, B]``); the module makes one
             update per batch, so the trainer's per-item overhead is shared by ``K`` updates.
-        goal_encoder: sentence-transformers model id of the frozen goal encoder.
+        goal_encoder: the frozen goal encoder: a sentence-transformers model id or folder, or a causal LM
+            read at a layer, ``BACKBONE:layerK`` (``kalm.rl.goal_encoder``).
+        goal_standardize: standardize every goal-embedding dimension with the mean and standard deviation
+            over the real data's distinct sentences (kept with the policy); ``auto``: for causal-LM encoders.
         embedding_cache: on-disk goal-embedding cache folder (default ``~/.cache/kalm/goal_embeddings``).
         hub_endpoint: Hub URL for repo inputs (default: kalm's endpoint resolution, a local server).
         seed: seed of the batch sampler.
@@ -97,6 +105,7 @@ class TransitionDataModule(L.LightningDataModule):
         steps_per_epoch: int = 1000,
         batches_per_step: int = 1,
         goal_encoder: str = DEFAULT_GOAL_ENCODER,
+        goal_standardize: bool | Literal["auto"] = "auto",
         embedding_cache: str | None = None,
         hub_endpoint: str | None = None,
         seed: int = 0,
@@ -130,6 +139,13 @@ class TransitionDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.steps_per_epoch = steps_per_epoch
         self.encoder = GoalEncoder(goal_encoder, cache_dir=embedding_cache)
+        if goal_standardize not in (True, False, "auto"):
+            raise ConfigError(
+                f"goal_standardize={goal_standardize!r} is invalid; expected true, false or auto"
+            )
+        self.goal_standardize = (
+            is_causal_lm_encoder(goal_encoder) if goal_standardize == "auto" else bool(goal_standardize)
+        )
         self.hub_endpoint = hub_endpoint
         self.seed = seed
         self.spec: RolloutSpec | None = None
@@ -219,8 +235,12 @@ class TransitionDataModule(L.LightningDataModule):
     def build_pools(self, arrays: TransitionArrays) -> None:
         """Encode the sentences of ``arrays`` and split them into the real and imaginary pools."""
         assert self.spec is not None
-        embeddings = self.encoder.encode(list(arrays.sentences))
         imaginary = arrays.source.astype(bool)
+        embeddings = self.encoder.standardized(None).encode(list(arrays.sentences))
+        if self.goal_standardize:  # the real data's sentences, each once: the same for KALM and the baseline
+            standardization = GoalStandardization.fit(embeddings[np.unique(arrays.sentence[~imaginary])])
+            self.encoder = self.encoder.standardized(standardization)
+            embeddings = standardization.apply(embeddings)
         self.pools = {
             "real": TransitionPool(arrays.select(~imaginary), embeddings, discrete=self.spec.discrete),
             "imaginary": TransitionPool(

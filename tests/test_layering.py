@@ -17,13 +17,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BOTTOM = frozenset({"kalm", "kalm.errors", "kalm.data", "kalm.envs", "kalm.hub", "kalm.distributed"})
+BOTTOM = frozenset(
+    {"kalm", "kalm.errors", "kalm.data", "kalm.envs", "kalm.hub", "kalm.distributed", "kalm.backbones"}
+)
 LEARNING = frozenset({"kalm.rl", "kalm.grounding", "kalm.imagine"})
 BELOW_RECIPES = BOTTOM | LEARNING | {"datamodules", "kalm.collect"}
 ALLOWED: dict[str, frozenset[str]] = {
     "kalm": frozenset(),
     "kalm.errors": frozenset(),
     "kalm.distributed": frozenset({"kalm.errors"}),
+    "kalm.backbones": frozenset({"kalm.errors"}),  # causal LMs: grounded, and read as goal encoders
     "kalm.data": frozenset({"kalm", "kalm.errors"}),
     "kalm.envs": frozenset({"kalm", "kalm.errors", "kalm.data"}),
     "kalm.hub": frozenset({"kalm", "kalm.errors", "kalm.data"}),

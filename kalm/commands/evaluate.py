@@ -68,7 +68,7 @@ def evaluate(
     )
     encoders: dict[str, GoalEncoder] = {}
     for name, item in zip(names, loaded, strict=True):
-        encoder = encoders.setdefault(item.goal_encoder, GoalEncoder(item.goal_encoder))
+        encoder = item.encoder(encoders.setdefault(item.goal_encoder, GoalEncoder(item.goal_encoder)))
         report.results[name] = evaluate_policy(
             item.policy,
             env,

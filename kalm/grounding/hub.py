@@ -13,7 +13,7 @@ import lightning as L
 from typing_extensions import override
 
 from kalm.errors import ConfigError
-from kalm.grounding.backbones import backbone_license
+from kalm.backbones import backbone_license
 from kalm.grounding.contracts import grounding_data
 from kalm.grounding.model import CONFIG_FILE, GroundedLM, GroundingConfig
 from kalm.hub.provenance import MODEL_PROVENANCE

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kalm.errors import ConfigError
-from kalm.grounding.backbones import load_backbone, load_tokenizer, write_backbone_terms
+from kalm.backbones import load_backbone, load_tokenizer, write_backbone_terms
 from kalm.grounding.batch import GroundingBatch, collate
 from kalm.grounding.codec import RolloutCodec
 from kalm.grounding.prompts import EncodedExample, PromptEncoder

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from kalm.backbones import leading_special_tokens
 from kalm.errors import ConfigError
 
 
@@ -86,19 +87,6 @@ class EncodedExample:
     state_references: list[np.ndarray] = field(default_factory=list)
     action_targets: list[tuple[int, Any]] = field(default_factory=list)
     text_targets: list[tuple[int, int]] = field(default_factory=list)
-
-
-def leading_special_tokens(tokenizer: Any) -> list[int]:
-    """The ids the tokenizer itself puts before a text (Gemma's BOS; none for SmolLM2), as its post-processor
-    does: ``add_bos_token`` is not read back from a saved transformers 5 tokenizer, so it cannot be
-    trusted."""
-    text = "x"
-    plain = tokenizer(text, add_special_tokens=False)["input_ids"]
-    full = tokenizer(text)["input_ids"]
-    for start in range(len(full) - len(plain) + 1):
-        if full[start : start + len(plain)] == plain:
-            return list(full[:start])
-    return []
 
 
 class PromptEncoder:

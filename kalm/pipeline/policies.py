@@ -163,7 +163,6 @@ def evaluate_policies(
 
     def produce() -> dict[str, Any]:
         from kalm.rl.evaluation import evaluate_floors, evaluate_policy, pool
-        from kalm.rl.goal_encoder import GoalEncoder
         from kalm.rl.policy import load_policy
         from kalm.rl.report import EvalReport
 
@@ -190,7 +189,7 @@ def evaluate_policies(
                     evaluate_policy(
                         loaded.policy,
                         suite,
-                        GoalEncoder(loaded.goal_encoder),
+                        loaded.encoder(),
                         levels=levels,
                         episodes=settings.episodes,
                         seed=run["seed"],

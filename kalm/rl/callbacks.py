@@ -60,7 +60,9 @@ class EvaluationCallback(L.Callback):
         rates: dict[str, float] = {}
         if trainer.is_global_zero:
             datamodule = getattr(trainer, "datamodule", None)
-            encoder = getattr(datamodule, "encoder", None) or GoalEncoder(pl_module.hparams.goal_encoder_id)
+            encoder = getattr(datamodule, "encoder", None) or GoalEncoder(
+                pl_module.hparams.goal_encoder_id
+            ).standardized(pl_module.goal_standardization)
             results = evaluate_policy(
                 pl_module.policy,
                 pl_module.hparams.env_name,

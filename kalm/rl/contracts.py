@@ -7,15 +7,20 @@ access.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kalm.data import RolloutSpec
+
+if TYPE_CHECKING:
+    from kalm.rl.goal_encoder import GoalStandardization
 
 
 class GoalEncoding(Protocol):
     """The frozen goal encoder of the data (``kalm.rl.goal_encoder.GoalEncoder``)."""
 
     model_id: str
+    standardization: GoalStandardization | None
+    """Applied to the embeddings of the data's goals (``None``: raw), kept with the policy."""
 
 
 @runtime_checkable

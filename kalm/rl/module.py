@@ -32,7 +32,7 @@ from typing_extensions import override
 
 from kalm.errors import ConfigError
 from kalm.rl.contracts import transition_data
-from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER
+from kalm.rl.goal_encoder import DEFAULT_GOAL_ENCODER, GoalStandardization
 from kalm.rl.learners import Learner, make_learner, resolve_hyper
 from kalm.rl.networks import NetworkConfig, Policy
 from kalm.rl.policy import save_policy
@@ -83,6 +83,8 @@ class OfflineRLModule(L.LightningModule):
         resolve_hyper(algorithm, hyper)  # fail at construction on an unknown algorithm or hyperparameter
         self.network = NetworkConfig(tuple(hidden or (256, 256)), activation)
         self.learner: Learner | None = None
+        self.goal_standardization: GoalStandardization | None = None
+        """The goal standardization of the training data (``TransitionDataModule``), saved with the policy."""
         self.automatic_optimization = False  # see the module docstring
         if all(self.hparams[name] is not None for name in _DIMS):
             self._build()
@@ -136,6 +138,7 @@ class OfflineRLModule(L.LightningModule):
             discrete=spec.discrete,
         )
         self._hp.goal_encoder_id = self._hp.goal_encoder_id or data.encoder.model_id
+        self.goal_standardization = data.encoder.standardization
         self._hp.env_name = self._hp.env_name or data.env
         self._build()
 
@@ -212,6 +215,7 @@ class OfflineRLModule(L.LightningModule):
             self.policy,
             folder,
             goal_encoder=self._hp.goal_encoder_id or DEFAULT_GOAL_ENCODER,
+            goal_standardization=self.goal_standardization,
             algorithm=self._hp.algorithm,
             env=self._hp.env_name,
             extra={

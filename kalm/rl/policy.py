@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from kalm.errors import ConfigError
 from kalm.hub.reference import locate
+from kalm.rl.goal_encoder import GoalEncoder, GoalStandardization
 from kalm.rl.networks import Policy, PolicySpec
 
 WEIGHTS = "policy.safetensors"
@@ -40,6 +41,18 @@ class LoadedPolicy:
     env: str | None
     metadata: dict[str, Any]
     source: str
+    goal_standardization: GoalStandardization | None = None
+    """Applied to the goal embeddings the policy was trained on (``None``: raw embeddings)."""
+
+    def encoder(self, shared: GoalEncoder | None = None) -> GoalEncoder:
+        """The goal encoder this policy acts with: ``shared`` (an encoder of the same id, whose cache and
+        model it shares) or a new one, with the policy's standardization."""
+        if shared is not None and shared.model_id != self.goal_encoder:
+            raise ConfigError(
+                f"policy {self.name} was trained with goal encoder {self.goal_encoder!r}, "
+                f"not {shared.model_id!r}"
+            )
+        return (shared or GoalEncoder(self.goal_encoder)).standardized(self.goal_standardization)
 
     @property
     def name(self) -> str:
@@ -53,6 +66,7 @@ def save_policy(
     goal_encoder: str,
     algorithm: str,
     env: str | None,
+    goal_standardization: GoalStandardization | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``policy`` to ``folder`` (created; existing files of the same names are replaced).
@@ -72,6 +86,8 @@ def save_policy(
         "env": env,
         **(extra or {}),
     }
+    if goal_standardization is not None:
+        config["goal_standardization"] = goal_standardization.to_dict()
     (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
     return folder
 
@@ -108,6 +124,7 @@ def load_policy(
         config.get("env"),
         config,
         str(source if location.folder is not None else location.repo_id),  # a repo: without its @REV
+        GoalStandardization.from_dict(config.get("goal_standardization")),
     )
 
 

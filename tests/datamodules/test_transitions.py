@@ -251,3 +251,37 @@ def test_bad_inputs_name_the_problem(tmp_path):
     imaginary = folder(tmp_path, "imag", bad_rows, other)
     with pytest.raises(DatasetSchemaError, match="imag: env 'toy' with .*obs_dim=3.* does not match"):
         TransitionDataModule(real=real, imaginary=[imaginary]).setup("fit")
+
+
+def test_goal_standardization_uses_the_real_sentences_and_travels_with_the_encoder(tmp_path, embedding_cache):
+    real_sentences = ["push the red ball left", "push the blue ball right", "move the green ball"]
+    real = folder(
+        tmp_path,
+        "real",
+        [episode(i + 1, 2, terminated=True, instruction=s) for i, s in enumerate(real_sentences)],
+    )
+    imaginary = folder(
+        tmp_path,
+        "imag",
+        [episode(9, 2, terminated=True, source="imaginary", level="easy", instruction="an imagined goal")],
+    )
+    common = dict(
+        real=real, imaginary=[imaginary], goal_encoder="tiny-llama:layer1", embedding_cache=embedding_cache
+    )
+    dm = TransitionDataModule(**common)  # auto: a causal-LM encoder is standardized
+    dm.setup("fit")
+    real_goals = dm.encoder.encode(real_sentences)
+    np.testing.assert_allclose(real_goals.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(real_goals.std(0), 1, atol=1e-3)
+    raw = TransitionDataModule(**common, goal_standardize=False)
+    raw.setup("fit")
+    assert raw.encoder.standardization is None
+    expected = dm.encoder.standardization.apply(raw.encoder.encode(["an imagined goal"]))  # real statistics
+    np.testing.assert_allclose(dm.encoder.encode(["an imagined goal"]), expected, atol=1e-5)
+    batch = next(iter(dm.train_dataloader()))
+    rows = (batch["observation"][:, 0] // 100).long()  # the episode id
+    goals = torch.from_numpy(dm.encoder.encode([*real_sentences, "an imagined goal"]))
+    torch.testing.assert_close(batch["observation"][:, 2:], goals[torch.where(rows == 9, 3, rows - 1)])
+    assert TransitionDataModule(real=real, embedding_cache=embedding_cache).goal_standardize is False
+    with pytest.raises(ConfigError, match="goal_standardize='yes' is invalid"):
+        TransitionDataModule(real=real, goal_standardize="yes")

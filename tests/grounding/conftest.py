@@ -28,7 +28,7 @@ def episodes(clevr_real):
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from kalm.grounding.backbones import load_tokenizer
+    from kalm.backbones import load_tokenizer
 
     return load_tokenizer("tiny-llama")
 

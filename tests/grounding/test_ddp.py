@@ -15,7 +15,7 @@ def _train(rank: int, world: int, init: str, rows: list[dict], tasks: list[int],
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from kalm.grounding.backbones import load_tokenizer
+    from kalm.backbones import load_tokenizer
     from kalm.grounding.model import GroundedLM, GroundingConfig
 
     torch.set_num_threads(1)

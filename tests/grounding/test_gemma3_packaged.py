@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from kalm.grounding.backbones import GEMMA3, load_backbone, load_tokenizer
+from kalm.backbones import GEMMA3, load_backbone, load_tokenizer
 from kalm.grounding.hub import load_grounded, push_grounded
 from kalm.grounding.model import GroundedLM, GroundingConfig, token_embedding_rms
 from kalm.grounding.prompts import PromptEncoder, Task

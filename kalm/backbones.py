@@ -18,6 +18,9 @@ A packaged GGUF is de-quantised once into ``<cache>/models/<name>`` (fp32 safete
 538 MB, Gemma 3 1.07 GB), after which it loads in about a second; its tokenizer alone is extracted into
 ``<cache>/models/<name>-tokenizer`` (what the data modules need). The cache folder is ``$KALM_CACHE`` or
 ``~/.cache/kalm``.
+
+Both the grounding (``kalm.grounding``) and the goal encoders of the learners (``kalm.rl.goal_encoder``) load
+backbones from here.
 """
 
 from __future__ import annotations
@@ -105,6 +108,19 @@ def load_tokenizer(name: str, *, revision: str | None = None) -> Any:
         return AutoTokenizer.from_pretrained(name, revision=revision)
     except OSError as error:
         raise ConfigError(f"cannot load the tokenizer of {name!r} (revision {revision!r}): {error}") from None
+
+
+def leading_special_tokens(tokenizer: Any) -> list[int]:
+    """The ids the tokenizer itself puts before a text (Gemma's BOS; none for SmolLM2), as its post-processor
+    does: ``add_bos_token`` is not read back from a saved transformers 5 tokenizer, so it cannot be
+    trusted."""
+    text = "x"
+    plain = tokenizer(text, add_special_tokens=False)["input_ids"]
+    full = tokenizer(text)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start])
+    return []
 
 
 def backbone_license(name: str) -> str:
