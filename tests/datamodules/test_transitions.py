@@ -272,7 +272,7 @@ def test_goal_standardization_uses_the_real_sentences_and_travels_with_the_encod
     dm.setup("fit")
     real_goals = dm.encoder.encode(real_sentences)
     np.testing.assert_allclose(real_goals.mean(0), 0, atol=1e-5)
-    np.testing.assert_allclose(real_goals.std(0), 1, atol=1e-3)
+    np.testing.assert_allclose(real_goals.std(0), 1 / np.sqrt(dm.goal_dim), rtol=1e-3)  # expected norm 1
     raw = TransitionDataModule(**common, goal_standardize=False)
     raw.setup("fit")
     assert raw.encoder.standardization is None
