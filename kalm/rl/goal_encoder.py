@@ -25,11 +25,13 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from kalm.errors import ConfigError
 
@@ -77,6 +79,16 @@ class GoalStandardization:
         if data is None:
             return None
         return cls(np.asarray(data["mean"], dtype=np.float32), np.asarray(data["scale"], dtype=np.float32))
+
+
+@dataclass
+class _Loaded:
+    """What a :class:`GoalEncoder` and its standardized copies share: the raw embeddings seen, whether the
+    disk cache has been read, and the model once loaded."""
+
+    memory: dict[str, np.ndarray] = field(default_factory=dict)
+    disk_read: bool = False
+    model: Any = None
 
 
 def default_cache_dir() -> Path:
@@ -131,26 +143,24 @@ class GoalEncoder:
         else:
             root = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)  # type: ignore[arg-type]
             self.cache_dir = root / re.sub(r"[^A-Za-z0-9_.-]+", "--", model_id)
-        self._memory: dict[str, np.ndarray] = {}
-        self._model: Any = None
-        self._disk_loaded = False
+        self._loaded = _Loaded()
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
         """The ``[len(sentences), dim]`` float32 embeddings, computing only the sentences not cached."""
         self._load_disk_cache()
-        missing = list(dict.fromkeys(s for s in sentences if s not in self._memory))
+        missing = list(dict.fromkeys(s for s in sentences if s not in self._loaded.memory))
         if missing:
             vectors = self._compute(missing)
-            self._memory.update(zip(missing, vectors, strict=True))
+            self._loaded.memory.update(zip(missing, vectors, strict=True))
             self._save_disk_cache(missing, vectors)
         if not sentences:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = np.stack([self._memory[s] for s in sentences]).astype(np.float32, copy=False)
+        vectors = np.stack([self._loaded.memory[s] for s in sentences]).astype(np.float32, copy=False)
         return vectors if self.standardization is None else self.standardization.apply(vectors)
 
     def standardized(self, standardization: GoalStandardization | None) -> GoalEncoder:
         """This encoder with ``standardization`` applied to what it returns (``None``: raw); the copy
-        shares the in-memory cache (and the model, once loaded)."""
+        shares the embeddings seen and the model with this encoder, whichever of them loads it."""
         encoder = copy.copy(self)
         encoder.standardization = standardization
         return encoder
@@ -158,8 +168,8 @@ class GoalEncoder:
     @property
     def dim(self) -> int:
         """Length of an embedding."""
-        if self._memory:
-            return len(next(iter(self._memory.values())))
+        if self._loaded.memory:
+            return len(next(iter(self._loaded.memory.values())))
         return int(self._load_model().get_sentence_embedding_dimension())
 
     def _compute(self, sentences: list[str]) -> np.ndarray:
@@ -172,32 +182,32 @@ class GoalEncoder:
 
     def _load_model(self) -> Any:
         causal = _CAUSAL_LM.match(self.model_id)
-        if self._model is None and causal is not None:
-            self._model = CausalLMSentenceEncoder(
+        if self._loaded.model is None and causal is not None:
+            self._loaded.model = CausalLMSentenceEncoder(
                 causal["backbone"], int(causal["layer"]), device=self.device
             )
-        if self._model is None:
+        if self._loaded.model is None:
             from sentence_transformers import SentenceTransformer
 
             folder = packaged_model_folder(self.model_id)
             source = str(folder) if folder is not None else self.model_id
             try:
-                self._model = SentenceTransformer(source, device=self.device)
+                self._loaded.model = SentenceTransformer(source, device=self.device)
             except OSError as error:
                 raise ConfigError(
                     f"cannot load goal encoder {self.model_id!r}: {error}".splitlines()[0]
                 ) from None
-            self._model.eval()
-        return self._model
+            self._loaded.model.eval()
+        return self._loaded.model
 
     def _load_disk_cache(self) -> None:
-        if self._disk_loaded or self.cache_dir is None:
+        if self._loaded.disk_read or self.cache_dir is None:
             return
-        self._disk_loaded = True
+        self._loaded.disk_read = True
         for path in sorted(self.cache_dir.glob("*.npz")) if self.cache_dir.is_dir() else []:
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    self._memory.update(zip(data["sentences"].tolist(), data["vectors"], strict=True))
+                    self._loaded.memory.update(zip(data["sentences"].tolist(), data["vectors"], strict=True))
             except (OSError, ValueError, KeyError) as error:
                 log.warning("ignoring unreadable goal-embedding cache file %s: %s", path, error)
 
@@ -225,9 +235,6 @@ class CausalLMSentenceEncoder:
     """
 
     def __init__(self, backbone: str, layer: int, *, device: str = "cpu") -> None:
-        import torch
-        from torch import nn
-
         from kalm.backbones import leading_special_tokens, load_backbone, load_tokenizer
 
         if layer < 1:
@@ -243,13 +250,11 @@ class CausalLMSentenceEncoder:
         self._lead = leading_special_tokens(self._tokenizer)
         self._pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
         self._device = device
-        self._torch = torch
 
     def get_sentence_embedding_dimension(self) -> int:
         return int(self._decoder.config.hidden_size)
 
     def encode(self, sentences: Sequence[str], *, batch_size: int = 128, **_: Any) -> np.ndarray:
-        torch = self._torch
         chunks = []
         for start in range(0, len(sentences), batch_size):
             ids = [

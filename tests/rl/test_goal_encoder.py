@@ -36,7 +36,7 @@ def test_the_disk_cache_is_per_encoder_id(tmp_path):
     first = GoalEncoder("tiny-llama:layer1", cache_dir=tmp_path).encode(SENTENCES)
     again = GoalEncoder("tiny-llama:layer1", cache_dir=tmp_path)
     np.testing.assert_array_equal(again.encode(SENTENCES), first)
-    assert again._model is None  # served from the cache, no model loaded
+    assert again._loaded.model is None  # served from the cache, no model loaded
     other = GoalEncoder("tiny-llama:layer2", cache_dir=tmp_path)
     assert not np.allclose(other.encode(SENTENCES), first)
 
@@ -66,3 +66,15 @@ def test_a_policy_acts_with_the_standardization_it_was_trained_with(tmp_path):
     assert load_policy(tmp_path / "raw").goal_standardization is None  # older policies: raw embeddings
     with pytest.raises(ConfigError, match="trained with goal encoder 'tiny-llama:layer1'"):
         loaded.encoder(GoalEncoder("tiny-llama:layer2", cache_dir=False))
+
+
+def test_a_standardized_copy_shares_the_embeddings_and_the_model():
+    from kalm.rl.goal_encoder import GoalStandardization
+
+    encoder = GoalEncoder("tiny-llama:layer1", cache_dir=False)
+    raw = encoder.encode(SENTENCES)
+    copy = encoder.standardized(GoalStandardization.fit(raw))
+    np.testing.assert_allclose(copy.encode(SENTENCES), copy.standardization.apply(raw), atol=1e-6)
+    copy.encode(["a sentence only the copy has seen"])
+    assert "a sentence only the copy has seen" in encoder._loaded.memory
+    assert copy._loaded.model is encoder._loaded.model is not None  # loaded once, for both
