@@ -9,6 +9,7 @@ Keys the cards render (all optional; any other key is kept as is): ``source_data
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -69,10 +70,52 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None
     return versions
 
 
+def machine() -> dict[str, Any]:
+    """The hardware a run's timings and floating-point results belong to: the CPU's model name, its logical
+    cores, the threads and the vector instruction set torch uses, and the accelerator (``None`` without one).
+    Grounding on two CPUs with other instruction sets is not bit-for-bit the same computation."""
+    import torch
+
+    return {
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def describe_machine(facts: dict[str, Any]) -> str:
+    """:func:`machine`'s facts in one line, as a report prints them."""
+    accelerator = facts.get("accelerator") or "no accelerator"
+    return (
+        f"{facts.get('cpu') or 'unknown CPU'}, {facts.get('cpus')} logical CPUs (torch: "
+        f"{facts.get('torch_threads')} threads, {facts.get('cpu_capability')}), {accelerator}"
+    )
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def run_provenance() -> dict[str, Any]:
-    """What a run writes to its ``provenance.json`` about the software: :func:`kalm_provenance`, the Python
-    version and :func:`package_versions`; the caller adds its inputs and settings."""
-    return {**kalm_provenance(), "python": platform.python_version(), "packages": package_versions()}
+    """What a run writes to its ``provenance.json`` about the software and the machine:
+    :func:`kalm_provenance`, the Python version, :func:`package_versions` and :func:`machine`; the caller
+    adds its inputs and settings."""
+    return {
+        **kalm_provenance(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "machine": machine(),
+    }
 
 
 def write_run_provenance(folder: Path, **fields: Any) -> Path:

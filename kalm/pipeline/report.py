@@ -10,6 +10,7 @@ import numpy as np
 
 from kalm.envs.base import EnvSuite
 from kalm.envs.cases import UNSEEN_PHRASINGS
+from kalm.hub.provenance import describe_machine
 from kalm.pipeline.figures import rollout_gif
 from kalm.pipeline.state import RunState
 from kalm.rl.report import EvalReport
@@ -152,6 +153,27 @@ def check_table(policies: dict[str, dict[str, Any]] | None) -> list[str]:
     ]
 
 
+def timings_table(state: RunState) -> list[str]:
+    """Each finished stage's wall time, and the machine it ran on: one line when every stage ran on the
+    same one, a column when a resumed run finished on another (their seconds are not comparable)."""
+    ran = [stage for stage in STAGES if state.seconds(stage) is not None]
+    machines = {
+        stage: describe_machine(facts) if (facts := state.machine(stage)) else "not recorded" for stage in ran
+    }
+    if len(set(machines.values())) <= 1:
+        lines = [
+            "| stage | seconds |",
+            "|---|---|",
+            *[f"| {stage} | {state.seconds(stage):.1f} |" for stage in ran],
+        ]
+        return [*lines, "", *([f"Machine: {next(iter(machines.values()))}."] if machines else [])]
+    return [
+        "| stage | seconds | machine |",
+        "|---|---|---|",
+        *[f"| {stage} | {state.seconds(stage):.1f} | {machines[stage]} |" for stage in ran],
+    ]
+
+
 def _per_seed(evaluation: dict[str, Any]) -> list[str]:
     """Lines with each seed's success rates, when there are several seeds."""
     if len(evaluation["report"]["settings"].get("seeds", [])) < 2:
@@ -264,9 +286,7 @@ def write_report(
         "",
         "## Timings",
         "",
-        "| stage | seconds |",
-        "|---|---|",
-        *[f"| {stage} | {seconds:.1f} |" for stage, seconds in timings.items() if seconds is not None],
+        *timings_table(state),
         "",
         "## Imagined rollouts next to the real environment",
         "",
@@ -290,6 +310,7 @@ def write_report(
                 "imaginary": imaginary,
                 "evaluation": evaluation["report"],
                 "timings": timings,
+                "machines": {stage: state.machine(stage) for stage in STAGES if state.machine(stage)},
                 "figures": figures,
             },
             indent=2,

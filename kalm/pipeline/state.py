@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kalm.hub.provenance import machine
+
 
 def stage_key(*parts: Any) -> str:
     """A stable hash of JSON-serialisable parts."""
@@ -34,7 +36,13 @@ class RunState:
         return entry["output"] if entry and entry["key"] == key else None
 
     def record(self, stage: str, key: str, output: dict[str, Any], seconds: float) -> None:
-        self.stages[stage] = {"key": key, "output": output, "seconds": round(seconds, 1)}
+        """Record ``stage`` as done with ``key``, with its wall time and the machine it ran on."""
+        self.stages[stage] = {
+            "key": key,
+            "output": output,
+            "seconds": round(seconds, 1),
+            "machine": machine(),
+        }
         partial = self.path.with_suffix(f".{os.getpid()}.partial")
         partial.write_text(json.dumps(self.stages, indent=2, sort_keys=True) + "\n")
         partial.replace(self.path)
@@ -42,3 +50,8 @@ class RunState:
     def seconds(self, stage: str) -> float | None:
         entry = self.stages.get(stage)
         return entry["seconds"] if entry else None
+
+    def machine(self, stage: str) -> dict[str, Any] | None:
+        """The machine ``stage`` ran on (``None`` when it has not run, or ran before runs recorded it)."""
+        entry = self.stages.get(stage)
+        return entry.get("machine") if entry else None

@@ -3,6 +3,8 @@
 import logging
 
 from kalm.hub.endpoint import hub_api
+from kalm.hub.provenance import describe_machine, machine
+from kalm.pipeline.report import timings_table
 from kalm.pipeline.stages import cached
 from kalm.pipeline.state import RunState
 
@@ -63,3 +65,20 @@ def test_a_setting_added_later_keeps_older_run_folders_resumable_while_off():
     }  # a run made before hindsight
     assert _settings_key(CollectConfig(2000, 0.1, 0.1)) == before
     assert _settings_key(CollectConfig(2000, 0.1, 0.1, hindsight=2)) == {**before, "hindsight": 2}
+
+
+def test_each_stage_records_its_machine_and_the_report_says_when_they_differ(tmp_path):
+    state = RunState(tmp_path)
+    state.record("real_data", "key", {}, 4.0)
+    state.record("grounding", "key", {}, 846.0)
+    here = RunState(tmp_path).machine("grounding")
+    assert here == machine() and here["cpus"] >= 1 and here["torch_threads"] >= 1
+    lines = timings_table(RunState(tmp_path))
+    assert lines[-1] == f"Machine: {describe_machine(here)}." and "| grounding | 846.0 |" in lines
+
+    # resumed elsewhere: the seconds of the two stages are not comparable, so each names its machine
+    state.stages["grounding"]["machine"] = {**here, "cpu": "Other CPU", "cpus": 16}
+    lines = timings_table(state)
+    assert lines[0] == "| stage | seconds | machine |"
+    assert f"| real_data | 4.0 | {describe_machine(here)} |" in lines
+    assert any(line.startswith("| grounding | 846.0 | Other CPU, 16 logical CPUs") for line in lines)
