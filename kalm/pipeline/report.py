@@ -310,7 +310,7 @@ def write_report(
                 "imaginary": imaginary,
                 "evaluation": evaluation["report"],
                 "timings": timings,
-                "machines": {stage: state.machine(stage) for stage in STAGES if state.machine(stage)},
+                "machines": {stage: facts for stage in STAGES if (facts := state.machine(stage))},
                 "figures": figures,
             },
             indent=2,
